@@ -1,0 +1,68 @@
+//! Maintainer tasks, run as `cargo xtask <task>`.
+//!
+//! - `test`: everything CI checks: formatting, clippy with warnings denied, and every test of
+//!   the workspace (including the tidy tests of this crate, which enforce the crate layering).
+//! - `tidy`: only the layering check.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
+
+use std::process::{Command, ExitCode};
+
+mod tidy;
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(step: &str, mut cmd: Command) -> anyhow::Result<()> {
+    eprintln!("==> {step}");
+    let status = cmd.status()?;
+    if !status.success() {
+        anyhow::bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+fn test() -> anyhow::Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run("cargo fmt --check", fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("cargo clippy -D warnings", clippy)?;
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--all-targets"]);
+    run("cargo test", test)?;
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"]);
+    run("cargo test --doc", doc)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("tidy") => {
+            tidy::check_layers(&tidy::metadata().unwrap_or_default()).map_err(anyhow::Error::msg)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <test|tidy>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
