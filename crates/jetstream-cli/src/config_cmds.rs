@@ -1,11 +1,13 @@
 //! `validate-config` and `resolve-config`.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
+#![allow(clippy::print_stderr)] // a CLI reports errors on stderr
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+
+use crate::out;
 use chrono::NaiveDate;
 use jetstream_config::collection::{ConfigCollection, FileKind, find_config_repo, parse_file};
 use jetstream_config::platform::platform;
@@ -125,22 +127,22 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         if v.is_valid() {
             valid += 1;
             if !args.quiet {
-                println!("ok    {}: {}", file.display(), v.note);
+                out!("ok    {}: {}", file.display(), v.note);
             }
         } else {
             invalid += 1;
-            println!("FAIL  {}", file.display());
+            out!("FAIL  {}", file.display());
             for e in &v.errors {
-                println!("      error: {e}");
+                out!("      error: {e}");
             }
         }
         if args.warnings {
             for w in &v.warnings {
-                println!("      warning: {w}");
+                out!("      warning: {w}");
             }
         }
     }
-    println!("{} files: {valid} valid, {invalid} invalid", files.len());
+    out!("{} files: {valid} valid, {invalid} invalid", files.len());
     Ok(if invalid == 0 {
         ExitCode::SUCCESS
     } else {
@@ -217,7 +219,7 @@ pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     }
     match resolve_experiment(experiment, config, &configs) {
         Ok(resolved) => {
-            println!("{}", serde_json::to_string_pretty(&resolved.to_json())?);
+            out!("{}", serde_json::to_string_pretty(&resolved.to_json())?);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

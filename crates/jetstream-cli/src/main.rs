@@ -8,6 +8,30 @@ use clap::{Parser, Subcommand};
 
 mod config_cmds;
 
+/// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
+/// instead of panicking.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(&format!($($arg)*))
+    };
+}
+
+pub(crate) fn write_stdout(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|_| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        #[allow(clippy::print_stderr)] // nowhere else to report it
+        {
+            eprintln!("error: cannot write to stdout: {e}");
+        }
+        std::process::exit(2);
+    }
+}
+
 /// Automated analysis of online experiments.
 #[derive(Debug, Parser)]
 #[command(name = "jetstream", version, about, long_about = None, propagate_version = true)]

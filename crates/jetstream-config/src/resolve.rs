@@ -117,6 +117,19 @@ pub struct Metric {
     pub analysis_units: Vec<AnalysisUnit>,
 }
 
+impl Metric {
+    /// The select expression with `{experiment_slug}` filled in (the str.format layer that
+    /// mozanalysis applies); `None` for derived metrics.
+    pub fn select_expression_for(
+        &self,
+        experiment_slug: &str,
+    ) -> Option<Result<String, FormatError>> {
+        self.select_expression
+            .as_deref()
+            .map(|s| python_format(s, &[("experiment_slug", experiment_slug)]))
+    }
+}
+
 /// A metric with one statistical treatment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {

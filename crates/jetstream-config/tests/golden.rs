@@ -132,7 +132,15 @@ fn triple_quoted_jinja_argument_and_experiment_slug_placeholder() {
         sql.contains("event_string_value = '{experiment_slug}'"),
         "{sql}"
     );
-    assert!(!unenroll[0].metric.bigger_is_better || sql.contains("unenroll"));
+    let filled = unenroll[0]
+        .metric
+        .select_expression_for("my-slug")
+        .expect("sql")
+        .expect("format");
+    assert!(
+        filled.contains("event_string_value = 'my-slug'"),
+        "{filled}"
+    );
 }
 
 #[test]
