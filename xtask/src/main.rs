@@ -3,11 +3,13 @@
 //! - `test`: everything CI checks: formatting, clippy with warnings denied, and every test of
 //!   the workspace (including the tidy tests of this crate, which enforce the crate layering).
 //! - `tidy`: only the layering check.
+//! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod tidy;
 
 fn cargo() -> Command {
@@ -53,8 +55,18 @@ fn main() -> ExitCode {
         Some("tidy") => {
             tidy::check_layers(&tidy::metadata().unwrap_or_default()).map_err(anyhow::Error::msg)
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("stats") => {
+            let n = args
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000);
+            bench::stats(
+                std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+                n,
+            )
+        }
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy>");
+            eprintln!("usage: cargo xtask <test|tidy|bench stats [N]>");
             return ExitCode::from(2);
         }
     };

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod config_cmds;
+mod stats_cmd;
 
 /// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
 /// instead of panicking.
@@ -50,6 +51,9 @@ enum Command {
     /// data source, select expression, analysis bases, statistics and pre-treatments.
     #[command(alias = "resolve_config")]
     ResolveConfig(config_cmds::ResolveArgs),
+    /// Compute one statistic on a CSV of per-client rows and print the result rows as JSON
+    /// (the shape of the reference's statistics tables).
+    Statistics(stats_cmd::StatisticsArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
+        Command::Statistics(args) => stats_cmd::statistics(args),
     };
     match result {
         Ok(code) => code,

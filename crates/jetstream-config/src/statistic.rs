@@ -757,3 +757,94 @@ fn parse_pre_treatments(r: &mut Reader, key: &str, node: &Node) -> Vec<PreTreatm
     }
     out
 }
+
+/// Build a statistic from `key=value` parameters and pre-treatments given as
+/// `(name, [(key, value)])`, with the same validation (and messages) as a config file.
+/// Values that parse as numbers or booleans are typed accordingly; others are strings.
+pub fn statistic_from_params(
+    name: &str,
+    params: &[(String, String)],
+    pre_treatments: &[(String, Vec<(String, String)>)],
+) -> Result<StatisticSpec, crate::error::ConfigErrors> {
+    fn value(v: &str) -> String {
+        if v == "true" || v == "false" || v.parse::<f64>().is_ok() {
+            v.to_string()
+        } else {
+            format!("{v:?}")
+        }
+    }
+    let mut text = String::from("[s]\n");
+    for (k, v) in params {
+        text.push_str(&format!("{k:?} = {}\n", value(v)));
+    }
+    if !pre_treatments.is_empty() {
+        let items: Vec<String> = pre_treatments
+            .iter()
+            .map(|(n, args)| {
+                let mut fields = vec![format!("name = {n:?}")];
+                fields.extend(args.iter().map(|(k, v)| format!("{k:?} = {}", value(v))));
+                format!("{{ {} }}", fields.join(", "))
+            })
+            .collect();
+        text.push_str(&format!("pre_treatments = [{}]\n", items.join(", ")));
+    }
+    let table = crate::tree::parse_toml(&text).map_err(crate::error::ConfigErrors::from)?;
+    let mut r = Reader::new(None);
+    let node = table.get("s").cloned().unwrap_or(Node {
+        val: Val::Table(Table::default()),
+        line: 1,
+    });
+    let spec = parse_statistic(&mut r, name, name, &node);
+    match spec {
+        Some(s) if r.errors.is_empty() => Ok(s),
+        _ => Err(crate::error::ConfigErrors(
+            r.errors
+                .into_iter()
+                .map(|mut e| {
+                    e.line = None;
+                    e
+                })
+                .collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_typed_and_validated() {
+        let s = statistic_from_params(
+            "bootstrap_mean",
+            &[("drop_highest".into(), "0.01".into())],
+            &[],
+        )
+        .unwrap();
+        assert!(
+            matches!(s.statistic, Statistic::BootstrapMean { drop_highest, num_samples: 10_000, .. } if drop_highest == 0.01)
+        );
+        let e = statistic_from_params(
+            "bootstrap_mean",
+            &[("drop_highest".into(), "lots".into())],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].key, "bootstrap_mean.drop_highest");
+        let e = statistic_from_params("bootstrap_mean", &[("nope".into(), "1".into())], &[])
+            .unwrap_err();
+        assert_eq!(e.0[0].kind, ErrorKind::UnknownKey);
+        let e = statistic_from_params("mean_of_things", &[], &[]).unwrap_err();
+        assert!(e.0[0].message.contains("does not exist"));
+        let s = statistic_from_params(
+            "deciles",
+            &[],
+            &[("log".into(), vec![("base".into(), "2".into())])],
+        )
+        .unwrap();
+        assert_eq!(
+            s.pre_treatments,
+            vec![PreTreatment::Log { base: Some(2.0) }]
+        );
+    }
+}

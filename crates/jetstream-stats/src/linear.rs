@@ -1,0 +1,443 @@
+//! `linear_model_mean` (mozanalysis `compare_branches_lm`): t-based per-branch means, OLS on
+//! branch indicators (plus an optional pre-period covariate) for differences, and the
+//! delta-method relative uplift with normal intervals.
+//!
+//! One model is fitted for all branches; the comparison of any pair is a contrast of its
+//! coefficients, identical to refitting with that pair's reference (the reference refits once
+//! per reference branch).
+
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+use crate::compute::Context;
+use crate::data::Frame;
+use crate::error::StatsError;
+use crate::row::{Comparison, Row, finite};
+use crate::summary::{quantile, quantile_sorted};
+
+const ALPHA: f64 = 0.05;
+
+fn is_integer_column(values: &[f64]) -> bool {
+    values.iter().all(|v| v.is_finite() && v.fract() == 0.0)
+}
+
+/// pandas `Series.quantile` (linear) over the non-null values, `ceil` for integer columns.
+fn clip_threshold(values: &[f64], tq: f64) -> f64 {
+    let non_null: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let t = quantile(&non_null, tq);
+    if is_integer_column(values) {
+        t.ceil()
+    } else {
+        t
+    }
+}
+
+fn t_quantile(df: f64, p: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df)
+        .map(|t| t.inverse_cdf(p))
+        .unwrap_or(f64::NAN)
+}
+
+fn z_quantile(p: f64) -> f64 {
+    Normal::new(0.0, 1.0)
+        .map(|n| n.inverse_cdf(p))
+        .unwrap_or(f64::NAN)
+}
+
+/// Solve the symmetric positive definite system `a x = b` and return `a^-1` too.
+fn invert(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let p = a.len();
+    // Gauss-Jordan with partial pivoting; p is tiny (branches + covariate).
+    let mut m: Vec<Vec<f64>> = a
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = row.clone();
+            r.extend((0..p).map(|j| if i == j { 1.0 } else { 0.0 }));
+            r
+        })
+        .collect();
+    for col in 0..p {
+        let pivot = (col..p).max_by(|x, y| m[*x][col].abs().total_cmp(&m[*y][col].abs()))?;
+        if m[pivot][col].abs() < 1e-12 * (1.0 + a[col][col].abs()) {
+            return None;
+        }
+        m.swap(col, pivot);
+        let d = m[col][col];
+        for v in m[col].iter_mut() {
+            *v /= d;
+        }
+        for r in 0..p {
+            if r != col {
+                let f = m[r][col];
+                if f != 0.0 {
+                    for c in 0..2 * p {
+                        m[r][c] -= f * m[col][c];
+                    }
+                }
+            }
+        }
+    }
+    Some(m.into_iter().map(|r| r[p..].to_vec()).collect())
+}
+
+struct Fit {
+    /// [intercept, branch indicators (for every branch but `base`), covariate?]
+    beta: Vec<f64>,
+    cov: Vec<Vec<f64>>,
+    df_resid: f64,
+    /// coefficient index of each branch's indicator (None for the base branch)
+    branch_coef: Vec<Option<usize>>,
+    covariate_coef: Option<usize>,
+    /// mean of the covariate grid (quantiles 0, 0.0001, ..., 0.9999)
+    covariate_grid_mean: f64,
+}
+
+fn fit(codes: &[u32], y: &[f64], x: Option<&[f64]>, n_branches: usize, base: usize) -> Option<Fit> {
+    let mut branch_coef = vec![None; n_branches];
+    let mut p = 1;
+    for (b, slot) in branch_coef.iter_mut().enumerate() {
+        if b != base {
+            *slot = Some(p);
+            p += 1;
+        }
+    }
+    let covariate_coef = x.map(|_| {
+        p += 1;
+        p - 1
+    });
+    let n = y.len();
+    if n <= p {
+        return None;
+    }
+    let row = |i: usize, out: &mut Vec<f64>| {
+        out.clear();
+        out.resize(p, 0.0);
+        out[0] = 1.0;
+        if let Some(c) = branch_coef[codes[i] as usize] {
+            out[c] = 1.0;
+        }
+        if let (Some(c), Some(x)) = (covariate_coef, x) {
+            out[c] = x[i];
+        }
+    };
+    let mut xtx = vec![vec![0.0; p]; p];
+    let mut xty = vec![0.0; p];
+    let mut r = Vec::with_capacity(p);
+    for i in 0..n {
+        row(i, &mut r);
+        for a in 0..p {
+            if r[a] == 0.0 {
+                continue;
+            }
+            xty[a] += r[a] * y[i];
+            for b in a..p {
+                xtx[a][b] += r[a] * r[b];
+            }
+        }
+    }
+    for a in 0..p {
+        for b in 0..a {
+            xtx[a][b] = xtx[b][a];
+        }
+    }
+    let inv = invert(&xtx)?;
+    let beta: Vec<f64> = (0..p)
+        .map(|a| (0..p).map(|b| inv[a][b] * xty[b]).sum())
+        .collect();
+    let mut rss = 0.0;
+    for i in 0..n {
+        row(i, &mut r);
+        let fitted: f64 = r.iter().zip(&beta).map(|(a, b)| a * b).sum();
+        let e = y[i] - fitted;
+        rss += e * e;
+    }
+    let df_resid = (n - p) as f64;
+    let sigma2 = rss / df_resid;
+    let cov = inv
+        .iter()
+        .map(|row| row.iter().map(|v| v * sigma2).collect())
+        .collect();
+    let covariate_grid_mean = match x {
+        Some(x) => {
+            let mut sorted = x.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            (0..10_000)
+                .map(|k| quantile_sorted(&sorted, k as f64 * 0.0001))
+                .sum::<f64>()
+                / 10_000.0
+        }
+        None => 0.0,
+    };
+    Some(Fit {
+        beta,
+        cov,
+        df_resid,
+        branch_coef,
+        covariate_coef,
+        covariate_grid_mean,
+    })
+}
+
+impl Fit {
+    fn quad(&self, g: &[f64]) -> f64 {
+        let p = g.len();
+        let mut s = 0.0;
+        for a in 0..p {
+            for b in 0..p {
+                s += g[a] * self.cov[a][b] * g[b];
+            }
+        }
+        s
+    }
+
+    /// Contrast vector of branch `b`'s mean prediction over the covariate grid.
+    fn level(&self, b: usize) -> Vec<f64> {
+        let mut g = vec![0.0; self.beta.len()];
+        g[0] = 1.0;
+        if let Some(c) = self.branch_coef[b] {
+            g[c] = 1.0;
+        }
+        if let Some(c) = self.covariate_coef {
+            g[c] = self.covariate_grid_mean;
+        }
+        g
+    }
+
+    fn dot(&self, g: &[f64]) -> f64 {
+        g.iter().zip(&self.beta).map(|(a, b)| a * b).sum()
+    }
+
+    /// (estimate, lower, upper) of `focus - reference`: t interval with the residual df.
+    fn difference(&self, focus: usize, reference: usize) -> (f64, f64, f64) {
+        let mut g = vec![0.0; self.beta.len()];
+        if let Some(c) = self.branch_coef[focus] {
+            g[c] += 1.0;
+        }
+        if let Some(c) = self.branch_coef[reference] {
+            g[c] -= 1.0;
+        }
+        let est = self.dot(&g);
+        let se = self.quad(&g).sqrt();
+        let t = t_quantile(self.df_resid, 1.0 - ALPHA / 2.0);
+        (est, est - t * se, est + t * se)
+    }
+
+    /// (estimate, lower, upper) of `focus / reference - 1` by the delta method on the log ratio
+    /// of the mean predictions, with a normal interval (marginaleffects `lnratioavg`).
+    fn relative(&self, focus: usize, reference: usize) -> (f64, f64, f64) {
+        let gf = self.level(focus);
+        let gr = self.level(reference);
+        let a = self.dot(&gf);
+        let c = self.dot(&gr);
+        let ln_ratio = (a / c).ln();
+        let g: Vec<f64> = gf.iter().zip(&gr).map(|(x, y)| x / a - y / c).collect();
+        let se = self.quad(&g).sqrt();
+        let z = z_quantile(1.0 - ALPHA / 2.0);
+        (
+            (a / c) - 1.0,
+            (ln_ratio - z * se).exp() - 1.0,
+            (ln_ratio + z * se).exp() - 1.0,
+        )
+    }
+}
+
+/// Rows of `linear_model_mean` for every branch and every ordered pair.
+pub(crate) fn lm_rows(
+    frame: &Frame,
+    column: &str,
+    covariate: Option<&str>,
+    ctx: &Context,
+    drop_highest: f64,
+    statistic: &str,
+) -> Result<Vec<Row>, StatsError> {
+    let tq = 1.0 - drop_highest;
+    if !(tq > 0.0 && tq <= 1.0) {
+        return Err(StatsError::Invalid(
+            "Threshold quantile must be in (0,1]".into(),
+        ));
+    }
+    let y_all = frame.column(column)?;
+    let branches = frame.branches().to_vec();
+    let threshold = clip_threshold(y_all, tq);
+    // Reference branches whose clipped values are all zero cannot be compared against
+    // (relative uplift undefined); the reference skips them with a warning.
+    let zero_reference: Vec<bool> = (0..branches.len())
+        .map(|b| {
+            let vals: Vec<f64> = y_all
+                .iter()
+                .zip(frame.codes())
+                .filter(|(v, c)| **c as usize == b && !v.is_nan())
+                .map(|(v, _)| *v)
+                .collect();
+            !vals.is_empty() && vals.iter().all(|v| v.min(threshold) == 0.0)
+        })
+        .collect();
+    if zero_reference.iter().all(|z| *z) {
+        return Err(StatsError::Skipped(format!(
+            "Skipping computing statistic {statistic} for metric {column}: every reference branch is all zeroes after outlier clipping"
+        )));
+    }
+    let covariate = covariate.filter(|c| frame.has_column(c));
+    let x_all = covariate.map(|c| frame.column(c)).transpose()?;
+    let x_threshold = x_all.map(|x| clip_threshold(x, tq));
+    // Modelling rows: non-null target (and covariate), clipped from above.
+    let mut codes = Vec::new();
+    let mut y = Vec::new();
+    let mut x = Vec::new();
+    for i in 0..frame.len() {
+        let v = y_all[i];
+        if v.is_nan() {
+            continue;
+        }
+        if let Some(xs) = x_all {
+            if xs[i].is_nan() {
+                continue;
+            }
+            x.push(xs[i].min(x_threshold.unwrap_or(f64::INFINITY)));
+        }
+        codes.push(frame.codes()[i]);
+        y.push(v.min(threshold));
+    }
+    let mut rows = Vec::new();
+    // Degenerate data (no variance) yields empty (null) inferences, as the reference.
+    let degenerate = {
+        let m = y.iter().sum::<f64>() / y.len().max(1) as f64;
+        let var = y.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (y.len().max(2) - 1) as f64;
+        var.sqrt() < 1e-8 * (1.0 + m.abs())
+    };
+    let t = |n: usize| t_quantile(n as f64 - 1.0, 1.0 - ALPHA / 2.0);
+    for (b, name) in branches.iter().enumerate() {
+        let vals: Vec<f64> = y
+            .iter()
+            .zip(&codes)
+            .filter(|(_, c)| **c as usize == b)
+            .map(|(v, _)| *v)
+            .collect();
+        let n = vals.len();
+        let mut r = Row {
+            metric: ctx.metric.clone(),
+            statistic: statistic.to_string(),
+            parameter: None,
+            branch: name.clone(),
+            comparison: None,
+            comparison_to_branch: None,
+            ci_width: Some(0.95),
+            point: None,
+            lower: None,
+            upper: None,
+            segment: ctx.segment.clone(),
+            analysis_basis: ctx.analysis_basis.clone(),
+        };
+        if n > 0 && !degenerate {
+            let m = vals.iter().sum::<f64>() / n as f64;
+            let sd =
+                (vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
+            let half = t(n) * sd / (n as f64).sqrt();
+            r.point = finite(m);
+            r.lower = finite(m - half);
+            r.upper = finite(m + half);
+        }
+        rows.push(r);
+    }
+    let fitted = if degenerate {
+        None
+    } else {
+        fit(&codes, &y, x_all.map(|_| x.as_slice()), branches.len(), 0)
+            .or_else(|| fit(&codes, &y, None, branches.len(), 0))
+    };
+    for r in 0..branches.len() {
+        if zero_reference[r] {
+            continue;
+        }
+        for f in 0..branches.len() {
+            if f == r {
+                continue;
+            }
+            let (d, rel) = match &fitted {
+                Some(fit) => (fit.difference(f, r), fit.relative(f, r)),
+                None => (
+                    (f64::NAN, f64::NAN, f64::NAN),
+                    (f64::NAN, f64::NAN, f64::NAN),
+                ),
+            };
+            for (cmp, (p, lo, hi)) in [
+                (Comparison::Difference, d),
+                (Comparison::RelativeUplift, rel),
+            ] {
+                rows.push(Row {
+                    metric: ctx.metric.clone(),
+                    statistic: statistic.to_string(),
+                    parameter: None,
+                    branch: branches[f].clone(),
+                    comparison: Some(cmp),
+                    comparison_to_branch: Some(branches[r].clone()),
+                    ci_width: Some(0.95),
+                    point: finite(p),
+                    lower: finite(lo),
+                    upper: finite(hi),
+                    segment: ctx.segment.clone(),
+                    analysis_basis: ctx.analysis_basis.clone(),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mozanalysis' pinned case: y = 0..299, control 0..99, treatment-a 100..199,
+    /// treatment-b 200..299.
+    #[test]
+    fn reference_numbers() {
+        let labels: Vec<&str> = (0..300)
+            .map(|i| ["control", "treatment-a", "treatment-b"][i / 100])
+            .collect();
+        let f = Frame::new(&labels)
+            .with_column("y", (0..300).map(f64::from).collect())
+            .unwrap();
+        let ctx = Context::new("y");
+        let rows = lm_rows(&f, "y", None, &ctx, 0.0, "mean_lm").unwrap();
+        let get = |b: &str, c: Option<Comparison>, r: Option<&str>| {
+            rows.iter()
+                .find(|x| {
+                    x.branch == b && x.comparison == c && x.comparison_to_branch.as_deref() == r
+                })
+                .unwrap()
+                .clone()
+        };
+        let ind = get("control", None, None);
+        assert!((ind.point.unwrap() - 49.5).abs() < 1e-9);
+        assert!((ind.lower.unwrap() - 43.74349058306416).abs() < 1e-6);
+        assert!((ind.upper.unwrap() - 55.25650941693584).abs() < 1e-6);
+        let abs = get("treatment-a", Some(Comparison::Difference), Some("control"));
+        assert!((abs.point.unwrap() - 100.0).abs() < 1e-9);
+        assert!((abs.lower.unwrap() - 91.9256695348).abs() < 1e-6);
+        assert!((abs.upper.unwrap() - 108.0743304652).abs() < 1e-6);
+        let rel = get(
+            "treatment-a",
+            Some(Comparison::RelativeUplift),
+            Some("control"),
+        );
+        assert!((rel.point.unwrap() - 2.0202020202).abs() < 1e-9);
+        assert!(
+            (rel.lower.unwrap() - 1.6759891714).abs() < 1e-6,
+            "{:?}",
+            rel.lower
+        );
+        assert!((rel.upper.unwrap() - 2.4086910143).abs() < 1e-6);
+        let rel_b = get(
+            "treatment-b",
+            Some(Comparison::RelativeUplift),
+            Some("control"),
+        );
+        assert!((rel_b.lower.unwrap() - 3.4833728944).abs() < 1e-6);
+        assert!((rel_b.upper.unwrap() - 4.6666428354).abs() < 1e-6);
+        let abs_b = get("treatment-b", Some(Comparison::Difference), Some("control"));
+        assert!((abs_b.lower.unwrap() - 191.9256695348).abs() < 1e-6);
+        // 3 individual + 6 ordered pairs × 2 comparisons
+        assert_eq!(rows.len(), 15);
+    }
+}
