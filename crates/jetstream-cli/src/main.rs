@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod config_cmds;
+mod experiments_cmd;
 mod stats_cmd;
 
 /// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
@@ -37,6 +38,9 @@ pub(crate) fn write_stdout(line: &str) {
 #[derive(Debug, Parser)]
 #[command(name = "jetstream", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// Log debug messages (default: warnings and errors; `RUST_LOG` overrides).
+    #[arg(long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +55,8 @@ enum Command {
     /// data source, select expression, analysis bases, statistics and pre-treatments.
     #[command(alias = "resolve_config")]
     ResolveConfig(config_cmds::ResolveArgs),
+    /// List the experiments a daily run on a date would analyse, and why the others are skipped.
+    Experiments(experiments_cmd::ExperimentsArgs),
     /// Compute one statistic on a CSV of per-client rows and print the result rows as JSON
     /// (the shape of the reference's statistics tables).
     Statistics(stats_cmd::StatisticsArgs),
@@ -58,7 +64,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_level = if cli.debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
+        Command::Experiments(args) => experiments_cmd::experiments(args),
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),

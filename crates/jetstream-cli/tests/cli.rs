@@ -149,3 +149,65 @@ fn statistics_command() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("deciles.bogus"));
 }
+
+#[test]
+fn experiments_command_lists_verdicts() {
+    let recipes = serde_json::json!([
+        {"slug": "live-one", "appName": "fenix", "branches": [{"slug": "control", "ratio": 1}, {"slug": "t", "ratio": 1}],
+         "startDate": "2026-01-01", "enrollmentEndDate": "2026-01-07", "endDate": null, "proposedEnrollment": 7},
+        {"slug": "a-rollout", "appName": "fenix", "isRollout": true, "branches": [{"slug": "control", "ratio": 1}],
+         "startDate": "2026-01-01", "enrollmentEndDate": "2026-01-07", "proposedEnrollment": 7},
+        {"slug": "old", "branches": [{"slug": "control", "ratio": 1}],
+         "startDate": "2025-01-01", "endDate": "2025-02-01", "enrollmentEndDate": "2025-01-07", "proposedEnrollment": 7},
+        {"slug": "broken", "branches": []}
+    ]);
+    let file = tmp("recipes.json", &recipes.to_string());
+    let out = jetstream(&[
+        "experiments",
+        "--experiments-file",
+        file.to_str().unwrap(),
+        "--date",
+        "2026-02-01",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = v["experiments"].as_array().expect("rows");
+    let verdict = |slug: &str| {
+        rows.iter()
+            .find(|r| r["slug"] == slug)
+            .map(|r| (r["analysed"].clone(), r["reason"].clone()))
+    };
+    assert_eq!(
+        verdict("live-one").map(|v| v.0),
+        Some(serde_json::json!(true))
+    );
+    assert!(
+        verdict("a-rollout").is_some_and(|v| v.1.as_str().unwrap_or_default().contains("rollout"))
+    );
+    assert!(verdict("old").is_some_and(|v| {
+        v.1.as_str()
+            .unwrap_or_default()
+            .contains("more than 90 days")
+    }));
+    assert!(verdict("broken").is_some_and(|v| {
+        v.1.as_str()
+            .unwrap_or_default()
+            .contains("unreadable recipe")
+    }));
+    let out = jetstream(&[
+        "experiments",
+        "--experiments-file",
+        file.to_str().unwrap(),
+        "--date",
+        "2026-02-01",
+        "--experiment-slug",
+        "nope",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not found"));
+}

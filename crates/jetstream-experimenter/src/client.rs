@@ -1,0 +1,275 @@
+//! The Experimenter v8 API client: timeouts, retries with exponential backoff, clear errors.
+//!
+//! `GET {base}/api/v8/experiments/` returns an array of recipes; `GET
+//! {base}/api/v8/experiments/{slug}/` one recipe. Every request carries `User-Agent: jetstream`
+//! and a per-request timeout. Connection errors, timeouts, 429 and 5xx are retried with
+//! exponential backoff; other 4xx are not (404 on a slug is [`FetchError::NotFound`]). A recipe
+//! that cannot be read is reported with its slug and skipped; the others are returned.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use crate::recipe::{Parsed, RecipeError, parse_payload};
+
+/// The public Experimenter host.
+pub const DEFAULT_BASE_URL: &str = "https://experimenter.services.mozilla.com";
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL, without `/api/...`.
+    pub base_url: String,
+    /// Timeout of each request (connect + body).
+    pub timeout: Duration,
+    /// Attempts per request (1 = no retry).
+    pub attempts: u32,
+    /// Delay before the first retry; doubles after each retry.
+    pub initial_backoff: Duration,
+    /// Longest delay between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_string(),
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why experiments could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server did not answer in time.
+    #[error("GET {url}: no response within {timeout:?}")]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The connection failed.
+    #[error("GET {url}: connection failed: {message}")]
+    Connection {
+        /// The URL.
+        url: String,
+        /// The transport's message.
+        message: String,
+    },
+    /// The experiment does not exist.
+    #[error("experiment {slug:?} not found (GET {url} answered 404)")]
+    NotFound {
+        /// The slug asked for.
+        slug: String,
+        /// The URL.
+        url: String,
+    },
+    /// An HTTP error status.
+    #[error("GET {url}: HTTP {status}: {body}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The body is not a recipe payload.
+    #[error("GET {url}: {source}")]
+    Payload {
+        /// The URL.
+        url: String,
+        /// The parse error.
+        source: RecipeError,
+    },
+    /// Every attempt failed; the last error is kept.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: Box<FetchError>,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl FetchError {
+    fn retryable(&self) -> bool {
+        match self {
+            FetchError::Timeout { .. } | FetchError::Connection { .. } => true,
+            FetchError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Experimenter API client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+impl Client {
+    /// A client for `config`.
+    pub fn new(config: ClientConfig) -> Result<Self, FetchError> {
+        // One process-wide crypto provider for rustls; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent("jetstream")
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|e| FetchError::Client(e.to_string()))?;
+        Ok(Self { http, config })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.config.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
+    async fn get_once(&self, url: &str) -> Result<(u16, String), FetchError> {
+        let classify = |e: reqwest::Error| {
+            if e.is_timeout() {
+                FetchError::Timeout {
+                    url: url.to_string(),
+                    timeout: self.config.timeout,
+                }
+            } else {
+                FetchError::Connection {
+                    url: url.to_string(),
+                    message: error_chain(&e),
+                }
+            }
+        };
+        let resp = self.http.get(url).send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(classify)?;
+        Ok((status, body))
+    }
+
+    /// GET with retries; returns the body of a 2xx response.
+    async fn get(&self, url: &str, slug: Option<&str>) -> Result<String, FetchError> {
+        let attempts = self.config.attempts.max(1);
+        let mut delay = self.config.initial_backoff;
+        let mut last = None;
+        for attempt in 1..=attempts {
+            let e = match self.get_once(url).await {
+                Ok((status, body)) if (200..300).contains(&status) => return Ok(body),
+                Ok((404, _)) if slug.is_some() => FetchError::NotFound {
+                    slug: slug.unwrap_or_default().to_string(),
+                    url: url.to_string(),
+                },
+                Ok((status, body)) => FetchError::Status {
+                    url: url.to_string(),
+                    status,
+                    body: body.chars().take(200).collect(),
+                },
+                Err(e) => e,
+            };
+            if !e.retryable() {
+                return Err(e);
+            }
+            tracing::warn!(%url, attempt, error = %e, "Experimenter request failed");
+            last = Some(e);
+            if attempt < attempts {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(self.config.max_backoff);
+            }
+        }
+        Err(FetchError::RetriesExhausted {
+            attempts,
+            last: Box::new(last.unwrap_or(FetchError::Client("no attempt made".into()))),
+        })
+    }
+
+    /// All experiments; recipes that cannot be read are in [`Parsed::rejected`] (and logged).
+    pub async fn experiments(&self, today: NaiveDate) -> Result<Parsed, FetchError> {
+        let url = self.url("/api/v8/experiments/");
+        let body = self.get(&url, None).await?;
+        let parsed =
+            parse_payload(&body, today).map_err(|source| FetchError::Payload { url, source })?;
+        for (slug, reason) in &parsed.rejected {
+            tracing::warn!(experiment = %slug, %reason, "skipping an unreadable Experimenter recipe");
+        }
+        Ok(parsed)
+    }
+
+    /// One experiment by slug.
+    pub async fn experiment(&self, slug: &str, today: NaiveDate) -> Result<Parsed, FetchError> {
+        let url = self.url(&format!("/api/v8/experiments/{}/", urlencode(slug)));
+        let body = self.get(&url, Some(slug)).await?;
+        parse_payload(&body, today).map_err(|source| FetchError::Payload { url, source })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Percent-encode a slug for a URL path segment.
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Blocking wrapper for callers without an async runtime.
+pub fn fetch_blocking(
+    config: ClientConfig,
+    slugs: &[String],
+    today: NaiveDate,
+) -> Result<Parsed, FetchError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| FetchError::Client(e.to_string()))?;
+    runtime.block_on(async {
+        let client = Client::new(config)?;
+        if slugs.is_empty() {
+            return client.experiments(today).await;
+        }
+        let mut all = Parsed::default();
+        for s in slugs {
+            match client.experiment(s, today).await {
+                Ok(p) => {
+                    all.experiments.extend(p.experiments);
+                    all.rejected.extend(p.rejected);
+                }
+                // An unknown slug is reported and the others are still fetched.
+                Err(FetchError::NotFound { slug, .. }) => {
+                    tracing::warn!(%slug, "slug provided but not found in Experimenter; skipping");
+                    all.rejected
+                        .push((slug, "not found in Experimenter".into()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(all)
+    })
+}

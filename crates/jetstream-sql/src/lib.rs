@@ -1,0 +1,18 @@
+//! Analysis windows, readiness and table names of jetstream analyses (pure).
+//!
+//! - [`time_limits`]: mozanalysis `TimeLimits` (`for_ts`, `for_single_analysis_window`).
+//! - [`readiness`]: which period's newest window closes on a date, and its index.
+//! - [`naming`]: table and view names derived from slugs.
+//!
+//! ```
+//! use jetstream_sql::time_limits::TimeLimits;
+//! let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+//! let t = TimeLimits::for_ts(d("2019-01-01"), d("2019-03-01"), "weekly", 8)?;
+//! assert_eq!(t.analysis_windows.len(), 7);
+//! assert_eq!(t.last_date_data_required, d("2019-02-25"));
+//! # Ok::<(), jetstream_sql::time_limits::TimeLimitsError>(())
+//! ```
+
+pub mod naming;
+pub mod readiness;
+pub mod time_limits;
