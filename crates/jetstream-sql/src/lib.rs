@@ -3,6 +3,8 @@
 //! - [`time_limits`]: mozanalysis `TimeLimits` (`for_ts`, `for_single_analysis_window`).
 //! - [`readiness`]: which period's newest window closes on a date, and its index.
 //! - [`naming`]: table and view names derived from slugs.
+//! - [`query`]: enrollments, exposures, segments, metrics and per-segment subset SQL
+//!   (BigQuery dialect), with slugs escaped and identifiers checked.
 //!
 //! ```
 //! use jetstream_sql::time_limits::TimeLimits;
@@ -14,5 +16,6 @@
 //! ```
 
 pub mod naming;
+pub mod query;
 pub mod readiness;
 pub mod time_limits;

@@ -1,0 +1,267 @@
+//! Generated BigQuery SQL of representative real configs, compared with reviewed golden files
+//! (`tests/golden/*.sql`; regenerate with `UPDATE_GOLDEN=1`), and parsed by sqlparser's
+//! BigQuery dialect.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use jetstream_config::ConfigCollection;
+use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
+use jetstream_config::experiment::Experiment;
+use jetstream_config::resolve::{AnalysisConfiguration, Metric, resolve_experiment};
+use jetstream_sql::naming;
+use jetstream_sql::query::{
+    QueryContext, covariate_subset_query, enrollments_query, metrics_query, subset_query,
+};
+use jetstream_sql::readiness::timelimits_if_ready;
+use sqlparser::dialect::BigQueryDialect;
+use sqlparser::parser::Parser;
+
+fn configs() -> &'static ConfigCollection {
+    static C: OnceLock<ConfigCollection> = OnceLock::new();
+    C.get_or_init(|| {
+        ConfigCollection::load_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metric-hub"),
+        )
+        .expect("metric-hub")
+    })
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+fn resolve(slug: &str, app: &str, outcomes: &[&str]) -> AnalysisConfiguration {
+    let mut e = Experiment::dummy(slug, app, d("2026-01-05"));
+    e.enrollment_end_date = Some(d("2026-01-11"));
+    e.end_date = Some(d("2026-02-09"));
+    e.status = Some("Complete".into());
+    e.outcomes = outcomes.iter().map(|s| s.to_string()).collect();
+    resolve_experiment(&e, configs().spec_for_experiment(slug), configs())
+        .unwrap_or_else(|err| panic!("{slug}: {err}"))
+}
+
+fn golden(name: &str, sql: &str) {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.sql"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some()
+        || !path.exists() && std::env::var_os("CI").is_none()
+    {
+        std::fs::write(&path, sql).expect("write golden");
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+    assert_eq!(
+        sql,
+        expected,
+        "{name}: generated SQL differs from {}",
+        path.display()
+    );
+    parse_bigquery(name, sql);
+}
+
+fn parse_bigquery(name: &str, sql: &str) {
+    if let Err(e) = Parser::parse_sql(&BigQueryDialect {}, sql) {
+        let numbered: Vec<String> = sql
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("{:>4} {l}", i + 1))
+            .collect();
+        panic!(
+            "{name}: sqlparser (BigQuery) rejects the SQL: {e}\n{}",
+            numbered.join("\n")
+        );
+    }
+}
+
+fn period_metrics(
+    r: &AnalysisConfiguration,
+    p: AnalysisPeriod,
+    basis: AnalysisBasis,
+) -> Vec<&Metric> {
+    let mut out: Vec<&Metric> = Vec::new();
+    for s in &r.metrics[&p] {
+        if s.metric.select_expression.is_some()
+            && s.metric.analysis_bases.contains(&basis)
+            && !out.iter().any(|m| m.name == s.metric.name)
+        {
+            out.push(&s.metric);
+        }
+    }
+    out
+}
+
+fn queries_for(
+    name: &str,
+    slug: &str,
+    app: &str,
+    outcomes: &[&str],
+    date: &str,
+    period: AnalysisPeriod,
+    basis: AnalysisBasis,
+) {
+    let r = resolve(slug, app, outcomes);
+    let ctx = QueryContext::for_experiment(&r.experiment).expect("context");
+    let day = timelimits_if_ready(AnalysisPeriod::Day, d(date), &r.experiment)
+        .expect("ready")
+        .expect("day window");
+    let enroll = enrollments_query(
+        &ctx,
+        &day.time_limits,
+        r.experiment.enrollment_query.as_deref(),
+        r.experiment.exposure_signal.as_ref(),
+        &r.experiment.segments,
+    )
+    .expect("enrollments");
+    golden(&format!("{name}_enrollments"), &enroll);
+    let ready = timelimits_if_ready(period, d(date), &r.experiment)
+        .expect("ready")
+        .expect("window");
+    let metrics = period_metrics(&r, period, basis);
+    let table = format!("project.dataset.{}", naming::enrollments_table(slug));
+    let q = metrics_query(
+        &ctx,
+        &metrics,
+        &ready.time_limits,
+        &table,
+        basis,
+        r.experiment.exposure_signal.as_ref(),
+        false,
+    )
+    .expect("metrics");
+    golden(
+        &format!("{name}_metrics_{}_{}", period.as_str(), basis.as_str()),
+        &q,
+    );
+}
+
+#[test]
+fn desktop_defaults_weekly() {
+    // normandy enrollments, clients_daily & co., sanity metrics, day-0 filters
+    queries_for(
+        "desktop_defaults",
+        "no-config-desktop",
+        "firefox_desktop",
+        &[],
+        "2026-01-18",
+        AnalysisPeriod::Week,
+        AnalysisBasis::Enrollments,
+    );
+}
+
+#[test]
+fn fenix_defaults_overall() {
+    // glean-event enrollments from events_stream, the app's dataset
+    queries_for(
+        "fenix_defaults",
+        "no-config-fenix",
+        "fenix",
+        &[],
+        "2026-02-09",
+        AnalysisPeriod::Overall,
+        AnalysisBasis::Enrollments,
+    );
+}
+
+#[test]
+fn exposure_signal_and_segments() {
+    queries_for(
+        "exposure_signal",
+        "1-click-set-to-default-existing-users",
+        "firefox_desktop",
+        &[],
+        "2026-01-18",
+        AnalysisPeriod::Week,
+        AnalysisBasis::Exposures,
+    );
+}
+
+#[test]
+fn custom_enrollment_query_and_segments() {
+    queries_for(
+        "custom_enrollments",
+        "backgroundtaskmessage-notification-release-4pct-en",
+        "firefox_desktop",
+        &[],
+        "2023-06-07",
+        AnalysisPeriod::Week,
+        AnalysisBasis::Enrollments,
+    );
+}
+
+#[test]
+fn subset_queries() {
+    let q = subset_query(
+        "test_experiment_enrollments_1",
+        "metric_name",
+        "all",
+        AnalysisBasis::Enrollments,
+    )
+    .expect("subset");
+    assert_eq!(
+        q,
+        "SELECT branch, metric_name\nFROM `test_experiment_enrollments_1` m\nWHERE metric_name IS NOT NULL AND\nenrollment_date IS NOT NULL"
+    );
+    let q = subset_query("t", "m", "regular_users", AnalysisBasis::Exposures).expect("subset");
+    assert!(q.ends_with("enrollment_date IS NOT NULL AND m.exposure_date IS NOT NULL\nAND m.regular_users = TRUE"), "{q}");
+    parse_bigquery("subset", &q);
+    let q = covariate_subset_query(
+        "during",
+        "pre",
+        "active_hours",
+        "active_hours",
+        "all",
+        AnalysisBasis::Enrollments,
+    )
+    .expect("covariate");
+    assert!(q.contains("pre.active_hours AS active_hours_pre"));
+    parse_bigquery("covariate", &q);
+}
+
+#[test]
+fn hostile_slugs_cannot_change_a_query() {
+    let mut e = Experiment::dummy(
+        "x'; DROP TABLE users; --`",
+        "firefox_desktop",
+        d("2026-01-05"),
+    );
+    e.enrollment_end_date = Some(d("2026-01-11"));
+    let r = resolve_experiment(&e, None, configs()).expect("resolve");
+    let ctx = QueryContext::for_experiment(&r.experiment).expect("context");
+    let day = timelimits_if_ready(AnalysisPeriod::Day, d("2026-01-12"), &r.experiment)
+        .expect("ready")
+        .expect("day");
+    let q = enrollments_query(&ctx, &day.time_limits, None, None, &[]).expect("enrollments");
+    // The slug is a single escaped literal; the statement is still one SELECT.
+    assert!(q.contains(r"'x\'; DROP TABLE users; --`'"), "{q}");
+    let statements = Parser::parse_sql(&BigQueryDialect {}, &q).expect("parses");
+    assert_eq!(statements.len(), 1);
+    let metrics = period_metrics(&r, AnalysisPeriod::Day, AnalysisBasis::Enrollments);
+    let table = format!("p.d.{}", naming::enrollments_table(&ctx.slug));
+    let q = metrics_query(
+        &ctx,
+        &metrics,
+        &day.time_limits,
+        &table,
+        AnalysisBasis::Enrollments,
+        None,
+        false,
+    )
+    .expect("metrics");
+    parse_bigquery("hostile metrics", &q);
+    assert_eq!(
+        Parser::parse_sql(&BigQueryDialect {}, &q)
+            .expect("parses")
+            .len(),
+        1
+    );
+    assert!(
+        table.starts_with("p.d.enrollments_x___DROP_TABLE_users_____"),
+        "{table}"
+    );
+    // Identifiers that are not plain are refused instead of spliced.
+    assert!(subset_query("t", "m; DROP", "all", AnalysisBasis::Enrollments).is_err());
+    assert!(subset_query("t`x", "m", "all", AnalysisBasis::Enrollments).is_err());
+}

@@ -1,0 +1,3 @@
+//! SQL generation over real configs: golden files, parsing, safety.
+
+mod golden;
