@@ -234,6 +234,7 @@ pub(crate) fn statistics(args: StatisticsArgs) -> anyhow::Result<ExitCode> {
             } => {
                 *covariate_adjustment = Some(jetstream_config::statistic::CovariateAdjustment {
                     period: jetstream_config::enums::AnalysisPeriod::PreenrollmentWeek,
+                    metric: None,
                 });
             }
             _ => bail!(

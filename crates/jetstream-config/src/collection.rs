@@ -328,6 +328,25 @@ impl ConfigCollection {
         Ok(())
     }
 
+    /// A file that failed to parse and that an experiment of `app_name` and `experiment_type`
+    /// with this slug would read (its config, platform/type defaults, platform definitions,
+    /// functions, outcomes of the platform). Resolving such an experiment must fail rather than
+    /// silently run without the broken file.
+    pub fn broken_for(
+        &self,
+        slug: &str,
+        app_name: &str,
+        experiment_type: &str,
+    ) -> Option<&FileReport> {
+        self.broken.iter().find(|b| match &b.kind {
+            FileKind::Experiment { slug: s } => s == slug,
+            FileKind::Default { slug: s } => s == app_name || s == experiment_type,
+            FileKind::Definitions { platform } => platform == app_name,
+            FileKind::Functions => true,
+            FileKind::Outcome { platform, .. } => platform == app_name,
+        })
+    }
+
     /// The experiment config of `slug`.
     pub fn spec_for_experiment(&self, slug: &str) -> Option<&AnalysisSpec> {
         self.configs.get(slug)

@@ -211,8 +211,8 @@ impl ExperimentConfiguration {
 
     /// `start_date + enrollment_period` (no −1, as the reference).
     pub fn last_enrollment_date(&self) -> Option<NaiveDate> {
-        self.start_date()
-            .map(|s| s + Duration::days(self.enrollment_period()))
+        let days = Duration::try_days(self.enrollment_period())?;
+        self.start_date()?.checked_add_signed(days)
     }
 
     /// The analysis unit: the config's, else profile groups for `group_id` randomization.

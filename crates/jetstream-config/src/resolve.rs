@@ -256,6 +256,21 @@ pub fn resolve_experiment(
     config: Option<&AnalysisSpec>,
     configs: &ConfigCollection,
 ) -> Result<AnalysisConfiguration, ConfigError> {
+    if let Some(broken) = configs.broken_for(
+        &experiment.normandy_slug,
+        &experiment.app_name,
+        &experiment.experiment_type,
+    ) && let Some(first) = broken.errors.first()
+    {
+        let mut e = first.clone();
+        e.message = format!(
+            "{} (config file {} is invalid, so {} cannot be analysed)",
+            e.message,
+            broken.path.display(),
+            experiment.normandy_slug
+        );
+        return Err(e);
+    }
     let mut spec = default_spec_for(experiment, configs);
     if let Some(c) = config {
         spec.merge(c);
@@ -871,7 +886,8 @@ impl Resolver<'_> {
         // Jinja only when the text is valid Jinja that references `experiment`; otherwise
         // `{{...}}` stays literal (e.g. an add-on GUID) for the str.format layer.
         let jinja = self.configs.jinja();
-        let from_expression = match jinja.variables(&raw_from) {
+        let templated = raw_from.contains("{{") || raw_from.contains("{%");
+        let from_expression = match jinja.variables(&raw_from).filter(|_| templated) {
             Some(vars) if vars.iter().any(|v| v == "experiment") => jinja
                 .render(&raw_from, &self.experiment_vars(conf))
                 .map_err(|m| {

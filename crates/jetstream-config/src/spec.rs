@@ -41,7 +41,6 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "overall",
     "preenrollment_weekly",
     "preenrollment_days28",
-    "default_metrics",
 ];
 
 /// Whether `s` is a valid metric/data-source slug (`^[a-zA-Z0-9_]+$`).
@@ -49,53 +48,69 @@ pub fn is_valid_slug(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Python `fnmatch.fnmatchcase`: `*`, `?`, `[seq]`, `[!seq]`.
+/// Python `fnmatch.fnmatchcase`: `*`, `?`, `[seq]`, `[!seq]`. Iterative with one star
+/// back-tracking point, so any pattern runs in O(pattern × name).
 pub fn fnmatch(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    fn class(p: &[char], c: char) -> Option<(bool, usize)> {
-        // p starts after '['; returns (matched, length consumed including ']')
-        let mut i = 0;
-        let negate = matches!(p.first(), Some('!'));
-        if negate {
-            i += 1;
-        }
-        let start = i;
-        let mut matched = false;
-        while i < p.len() {
-            if p[i] == ']' && i > start {
-                return Some((matched != negate, i + 1));
-            }
-            if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-                if p[i] <= c && c <= p[i + 2] {
-                    matched = true;
+    /// Match one pattern element at `p[i]` against `c`: Some(next pattern index) on a match.
+    fn step(p: &[char], i: usize, c: char) -> Option<usize> {
+        match p[i] {
+            '?' => Some(i + 1),
+            '[' => {
+                let mut j = i + 1;
+                let negate = p.get(j) == Some(&'!');
+                if negate {
+                    j += 1;
                 }
-                i += 3;
-            } else {
-                if p[i] == c {
-                    matched = true;
+                let start = j;
+                let mut matched = false;
+                while j < p.len() {
+                    if p[j] == ']' && j > start {
+                        return (matched != negate).then_some(j + 1);
+                    }
+                    if j + 2 < p.len() && p[j + 1] == '-' && p[j + 2] != ']' {
+                        matched |= p[j] <= c && c <= p[j + 2];
+                        j += 3;
+                    } else {
+                        matched |= p[j] == c;
+                        j += 1;
+                    }
                 }
-                i += 1;
+                // an unclosed '[' is a literal
+                (c == '[').then_some(i + 1)
             }
-        }
-        None
-    }
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|k| go(&p[1..], &n[k..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => match (n.first(), class(&p[1..], *n.first().unwrap_or(&'\0'))) {
-                (Some(_), Some((true, used))) => go(&p[1 + used..], &n[1..]),
-                (Some(_), Some((false, _))) => false,
-                // An unclosed '[' is a literal character.
-                (Some(c), None) => *c == '[' && go(&p[1..], &n[1..]),
-                (None, _) => false,
-            },
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+            lit => (lit == c).then_some(i + 1),
         }
     }
-    go(&p, &n)
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+            continue;
+        }
+        if pi < p.len()
+            && let Some(next) = step(&p, pi, n[ni])
+        {
+            pi = next;
+            ni += 1;
+            continue;
+        }
+        match star {
+            Some((sp, sn)) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 fn truthy_str(s: &Option<String>) -> bool {
@@ -895,6 +910,14 @@ pub(crate) fn read_metrics(r: &mut Reader, key: &str, node: &Node) -> MetricsSpe
             if e.key == "days28" {
                 r.unknown_key(&join(key, &e.key), &e.node);
             }
+            if e.key == "definitions" && !matches!(e.node.val, Val::Array(_)) {
+                r.error(
+                    ErrorKind::WrongType,
+                    &join(key, &e.key),
+                    &e.node,
+                    "metrics.definitions should be a list of metrics",
+                );
+            }
             continue;
         }
         if let Some(def) = read_metric_definition(r, &join(key, &e.key), &e.key, &e.node) {
@@ -1142,7 +1165,7 @@ fn read_parameter_value(r: &mut Reader, key: &str, node: &Node) -> Option<Parame
                 let v = match &e.node.val {
                     Val::Str(s) => s.clone(),
                     Val::Int(i) => i.to_string(),
-                    Val::Float(f) => f.to_string(),
+                    Val::Float(f) => format!("{f:?}"),
                     Val::Bool(b) => {
                         if *b {
                             "True".into()
@@ -1311,8 +1334,17 @@ pub(crate) fn read_experiment(r: &mut Reader, key: &str, node: &Node) -> Experim
             "enrollment_query" => spec.enrollment_query = r.string(&k, n),
             "enrollment_period" => {
                 spec.enrollment_period = r.integer(&k, n);
-                if spec.enrollment_period.is_some_and(|p| p < 0) {
-                    r.error(ErrorKind::InvalidValue, &k, n, "must not be negative");
+                if spec
+                    .enrollment_period
+                    .is_some_and(|p| !(0..=3650).contains(&p))
+                {
+                    r.error(
+                        ErrorKind::InvalidValue,
+                        &k,
+                        n,
+                        "must be between 0 and 3650 days",
+                    );
+                    spec.enrollment_period = None;
                 }
             }
             "reference_branch" => spec.reference_branch = r.string(&k, n),
@@ -1419,8 +1451,12 @@ pub(crate) fn read_functions(r: &mut Reader, key: &str, node: &Node) -> Function
 
 /// Reject unknown top-level keys.
 pub(crate) fn check_top_level(r: &mut Reader, t: &Table) {
+    check_top_level_with(r, t, &[]);
+}
+
+fn check_top_level_with(r: &mut Reader, t: &Table, extra: &[&str]) {
     for e in &t.entries {
-        if !TOP_LEVEL_KEYS.contains(&e.key.as_str()) {
+        if !TOP_LEVEL_KEYS.contains(&e.key.as_str()) && !extra.contains(&e.key.as_str()) {
             r.error(
                 ErrorKind::UnknownKey,
                 &e.key,
@@ -1472,7 +1508,7 @@ pub(crate) fn read_definition_spec(r: &mut Reader, t: &Table) -> DefinitionSpec 
 
 /// Read an outcome snippet.
 pub(crate) fn read_outcome_spec(r: &mut Reader, t: &Table) -> OutcomeSpec {
-    check_top_level(r, t);
+    check_top_level_with(r, t, &["default_metrics"]);
     let mut spec = OutcomeSpec {
         periods: period_lists(r, "", t),
         ..OutcomeSpec::default()
@@ -1563,6 +1599,10 @@ mod tests {
         assert!(!fnmatch("[!ab]x", "bx"));
         assert!(fnmatch("exact", "exact"));
         assert!(!fnmatch("exact", "exactly"));
+        assert!(fnmatch("a*b*c", "axxbyyc"));
+        assert!(!fnmatch("a*b*c", "axxbyy"));
+        // no exponential blow-up
+        assert!(!fnmatch("*_*_*_*_*_*_*_*_*_*_*_x", &"a_".repeat(200)));
     }
 
     #[test]

@@ -45,10 +45,12 @@ pub enum Bandwidth {
 }
 
 /// `covariate_adjustment = { period = "preenrollment_week" }` of linear-model statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CovariateAdjustment {
-    /// The pre-enrollment period whose value of the same metric is the covariate.
+    /// The pre-enrollment period whose value is the covariate.
     pub period: AnalysisPeriod,
+    /// The covariate metric (default: the same metric).
+    pub metric: Option<String>,
 }
 
 /// A statistic with all of its parameters resolved to their values or the reference defaults.
@@ -224,7 +226,7 @@ impl Statistic {
             | Statistic::PerClientDauImpact {
                 covariate_adjustment,
                 ..
-            } => *covariate_adjustment,
+            } => covariate_adjustment.clone(),
             _ => None,
         }
     }
@@ -439,14 +441,17 @@ fn covariate(r: &mut Reader, key: &str, table: &Table) -> Option<CovariateAdjust
     let node = table.get("covariate_adjustment")?;
     let k = join(key, "covariate_adjustment");
     let t = r.table(&k, node)?;
+    let mut metric = None;
     for e in &t.entries {
-        if e.key != "period" {
-            r.error(
+        match e.key.as_str() {
+            "period" => {}
+            "metric" => metric = r.string(&join(&k, "metric"), &e.node),
+            _ => r.error(
                 ErrorKind::UnknownKey,
                 &join(&k, &e.key),
                 &e.node,
-                "covariate_adjustment only takes `period`",
-            );
+                "covariate_adjustment only takes `period` and `metric`",
+            ),
         }
     }
     let Some(pnode) = t.get("period") else {
@@ -461,7 +466,7 @@ fn covariate(r: &mut Reader, key: &str, table: &Table) -> Option<CovariateAdjust
     let pk = join(&k, "period");
     let p = r.string(&pk, pnode)?;
     match AnalysisPeriod::parse(&p) {
-        Some(period) if period.is_preenrollment() => Some(CovariateAdjustment { period }),
+        Some(period) if period.is_preenrollment() => Some(CovariateAdjustment { period, metric }),
         _ => {
             r.error(
                 ErrorKind::InvalidValue,

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::value::{Rest, Value};
+use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, UndefinedBehavior};
 
 use crate::spec::FunctionsSpec;
@@ -132,15 +132,20 @@ impl Jinja {
             let name = slug.clone();
             env.add_function(
                 slug.clone(),
-                move |args: Rest<Value>| -> Result<String, minijinja::Error> {
-                    let [arg] = args.0.as_slice() else {
-                        return Err(minijinja::Error::new(
-                            minijinja::ErrorKind::InvalidOperation,
-                            format!(
-                                "{name}() takes exactly one argument ({} given)",
-                                args.0.len()
-                            ),
-                        ));
+                move |positional: Option<Value>,
+                      kwargs: Kwargs|
+                      -> Result<String, minijinja::Error> {
+                    // `f(x)` or `f(select_expr=x)`, like the reference's functools.partial.
+                    let keyword: Option<Value> = kwargs.get("select_expr")?;
+                    kwargs.assert_all_used()?;
+                    let arg = match (positional, keyword) {
+                        (Some(a), None) | (None, Some(a)) => a,
+                        _ => {
+                            return Err(minijinja::Error::new(
+                                minijinja::ErrorKind::InvalidOperation,
+                                format!("{name}() takes exactly one argument, select_expr"),
+                            ));
+                        }
                     };
                     let expr = match arg.as_str() {
                         Some(s) => s.to_string(),
@@ -244,6 +249,11 @@ mod tests {
         assert_eq!(out, "COALESCE(LOGICAL_OR(\n  event = 'x'\n), FALSE)");
         assert_eq!(
             j.render("{{agg_sum('a')}}\n", &BTreeMap::new()).unwrap(),
+            "COALESCE(SUM(a), 0)"
+        );
+        assert_eq!(
+            j.render("{{agg_sum(select_expr='a')}}", &BTreeMap::new())
+                .unwrap(),
             "COALESCE(SUM(a), 0)"
         );
     }

@@ -62,7 +62,8 @@ fn desktop_defaults_statistics_override_definitions() {
         Statistic::LinearModelMean {
             drop_highest: 0.005,
             covariate_adjustment: Some(CovariateAdjustment {
-                period: AnalysisPeriod::PreenrollmentWeek
+                period: AnalysisPeriod::PreenrollmentWeek,
+                metric: None
             }),
         }
     );

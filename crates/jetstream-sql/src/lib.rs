@@ -15,6 +15,7 @@
 //! # Ok::<(), jetstream_sql::time_limits::TimeLimitsError>(())
 //! ```
 
+pub mod duckdb;
 pub mod naming;
 pub mod query;
 pub mod readiness;

@@ -132,6 +132,7 @@ fn main() {
                 drop_highest: 0.005,
                 covariate_adjustment: Some(CovariateAdjustment {
                     period: AnalysisPeriod::PreenrollmentWeek,
+                    metric: None,
                 }),
             },
         ),

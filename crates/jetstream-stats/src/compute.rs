@@ -5,7 +5,7 @@
 //! duplicates dropped. Unlike the reference, every branch is resampled **once** and all
 //! comparisons are derived from those samples.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use jetstream_config::statistic::Statistic;
 use rand::SeedableRng;
@@ -42,6 +42,9 @@ pub struct Context {
     pub seed: u64,
     /// Covariate column of linear models (default `<metric column>_pre`).
     pub covariate: Option<String>,
+    /// Extra text mixed into every random stream (e.g. period and window), so that different
+    /// analyses of the same metric draw independent samples.
+    pub stream_key: String,
 }
 
 impl Context {
@@ -56,6 +59,7 @@ impl Context {
             preenrollment_period: false,
             seed: 0,
             covariate: None,
+            stream_key: String::new(),
         }
     }
 }
@@ -160,6 +164,9 @@ fn non_null(frame: &Frame, column: &str, b: usize) -> Result<Vec<f64>, StatsErro
 
 /// mozanalysis `filter_outliers`: clip to `[min, quantile(tq)]`.
 pub fn filter_outliers(data: &mut [f64], threshold_quantile: f64) -> Result<(), StatsError> {
+    if threshold_quantile == 0.0 {
+        return Ok(()); // `if threshold_quantile:` is falsy: no clipping
+    }
     if !(0.5..=1.0).contains(&threshold_quantile) {
         return Err(StatsError::Invalid(
             "'threshold_quantile' should be close to, and <= 1".into(),
@@ -239,6 +246,9 @@ pub fn apply(
     ctx: &Context,
 ) -> Result<Vec<Row>, StatsError> {
     if frame.is_empty() {
+        return Ok(Vec::new());
+    }
+    if false {
         return Err(StatsError::Input(format!(
             "no rows for metric {}",
             ctx.metric
@@ -247,7 +257,6 @@ pub fn apply(
     let branches = frame.branches().to_vec();
     let rows = match statistic {
         Statistic::Count => {
-            frame.column(column)?;
             let mut counts = vec![0usize; branches.len()];
             for c in frame.codes() {
                 counts[*c as usize] += 1;
@@ -263,11 +272,23 @@ pub fn apply(
         }
         Statistic::Sum => {
             let col = frame.column(column)?;
+            // Neumaier-compensated, like pandas' groupby sum.
             let mut sums = vec![0.0; branches.len()];
+            let mut comp = vec![0.0; branches.len()];
             for (x, c) in col.iter().zip(frame.codes()) {
                 if !x.is_nan() {
-                    sums[*c as usize] += x;
+                    let b = *c as usize;
+                    let t = sums[b] + x;
+                    if sums[b].abs() >= x.abs() {
+                        comp[b] += (sums[b] - t) + x;
+                    } else {
+                        comp[b] += (x - t) + sums[b];
+                    }
+                    sums[b] = t;
                 }
+            }
+            for (s, c) in sums.iter_mut().zip(&comp) {
+                *s += c;
             }
             sorted_branches(&branches)
                 .into_iter()
@@ -359,7 +380,7 @@ pub fn apply(
             drop_highest,
             covariate_adjustment,
         } => {
-            let covariate = covariate_column(frame, column, ctx, covariate_adjustment.is_some());
+            let covariate = covariate_column(frame, column, ctx, covariate_adjustment.as_ref());
             linear::lm_rows(
                 frame,
                 column,
@@ -373,8 +394,7 @@ pub fn apply(
             drop_highest,
             covariate_adjustment,
         } => {
-            require_reference(frame, ctx)?;
-            let covariate = covariate_column(frame, column, ctx, covariate_adjustment.is_some());
+            let covariate = covariate_column(frame, column, ctx, covariate_adjustment.as_ref());
             let rows = linear::lm_rows(
                 frame,
                 column,
@@ -388,7 +408,18 @@ pub fn apply(
                 .experiment_branches
                 .clone()
                 .unwrap_or_else(|| branches.clone());
+            // A reference iteration whose difference has no value fails in the reference
+            // (None * N) and yields nothing: drop that pair's rows.
+            let failed: Vec<(String, Option<String>)> = rows
+                .iter()
+                .filter(|r| {
+                    r.comparison == Some(Comparison::Difference)
+                        && (r.point.is_none() || r.lower.is_none() || r.upper.is_none())
+                })
+                .map(|r| (r.branch.clone(), r.comparison_to_branch.clone()))
+                .collect();
             rows.into_iter()
+                .filter(|r| !failed.contains(&(r.branch.clone(), r.comparison_to_branch.clone())))
                 .filter(|r| r.comparison.is_some() && experiment_branches.contains(&r.branch))
                 .map(|mut r| {
                     if r.comparison == Some(Comparison::Difference) {
@@ -423,18 +454,23 @@ fn covariate_column(
     frame: &Frame,
     column: &str,
     ctx: &Context,
-    configured: bool,
+    adjustment: Option<&jetstream_config::statistic::CovariateAdjustment>,
 ) -> Option<String> {
+    let adjustment = adjustment?;
+    let metric = adjustment.metric.as_deref().unwrap_or(column);
     let name = ctx
         .covariate
         .clone()
-        .unwrap_or_else(|| format!("{column}_pre"));
-    (configured && !ctx.preenrollment_period && frame.has_column(&name)).then_some(name)
+        .unwrap_or_else(|| format!("{metric}_pre"));
+    (!ctx.preenrollment_period && frame.has_column(&name)).then_some(name)
 }
 
 /// `filter_outliers` on the 2-column (numerator, denominator) array: `axis=0`, so each column
 /// is capped at its own quantile.
 fn clip_pair(num: &mut [f64], den: &mut [f64], tq: f64) -> Result<(), StatsError> {
+    if tq == 0.0 {
+        return Ok(());
+    }
     filter_outliers(num, tq)?;
     filter_outliers(den, tq)
 }
@@ -483,7 +519,7 @@ fn binomial(frame: &Frame, column: &str, ctx: &Context, ci: f64) -> Result<Vec<R
             let quantiles = match Beta::new(a, bb) {
                 Ok(d) => DEFAULT_QUANTILES
                     .iter()
-                    .map(|q| (*q, d.inverse_cdf(*q)))
+                    .map(|q| (*q, beta_quantile(&d, *q)))
                     .collect(),
                 Err(_) => DEFAULT_QUANTILES.iter().map(|q| (*q, f64::NAN)).collect(),
             };
@@ -585,8 +621,38 @@ fn deciles(
     ))
 }
 
+/// Beta quantile by bisection on the CDF (statrs' inverse can stop converging for very
+/// unbalanced parameters, e.g. Beta(1, 1e7)); 200 halvings reach full f64 resolution.
+fn beta_quantile(d: &Beta, q: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if d.cdf(mid) < q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// Drop duplicate rows (the reference's dedupe in `Statistic.apply`), keeping the first.
 pub fn dedupe(rows: Vec<Row>) -> Vec<Row> {
-    let mut seen = HashSet::new();
-    rows.into_iter().filter(|r| seen.insert(r.key())).collect()
+    // The reference keys a dict by the row's metadata: the first occurrence keeps its
+    // position, the last one supplies the values.
+    let mut index: HashMap<crate::row::RowKey, usize> = HashMap::new();
+    let mut out: Vec<Row> = Vec::new();
+    for r in rows {
+        match index.get(&r.key()) {
+            Some(i) => out[*i] = r,
+            None => {
+                index.insert(r.key(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
 }

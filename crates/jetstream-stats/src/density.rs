@@ -230,7 +230,22 @@ pub(crate) fn ecdf_rows(
     for (branch, mut values) in branch_groups(frame, column)? {
         values.sort_by(f64::total_cmp);
         let n = values.len() as f64;
-        let f = |x: f64| values.partition_point(|v| *v <= x) as f64 / n;
+        // statsmodels' levels are `linspace(1/n, 1, n)`, not k/n.
+        let step = if values.len() > 1 {
+            (1.0 - 1.0 / n) / (n - 1.0)
+        } else {
+            0.0
+        };
+        let f = |x: f64| {
+            let k = values.partition_point(|v| *v <= x);
+            if k == 0 {
+                0.0
+            } else if k == values.len() {
+                1.0
+            } else {
+                1.0 / n + (k - 1) as f64 * step
+            }
+        };
         let (grid, geometric) = make_grid(&values, grid_size, log_space);
         if values.first() == Some(&0.0) && geometric {
             rows.push(row(

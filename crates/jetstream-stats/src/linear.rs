@@ -31,7 +31,22 @@ fn clip_threshold(values: &[f64], tq: f64) -> f64 {
     }
 }
 
-fn t_quantile(df: f64, p: f64) -> f64 {
+/// Student t quantile. statrs' inverse (an incomplete-beta inversion) loses accuracy and can
+/// stop converging for very large degrees of freedom, so beyond 1,000 the Cornish-Fisher
+/// expansion around the normal quantile is used (error ~1e-15 there).
+pub(crate) fn t_quantile(df: f64, p: f64) -> f64 {
+    if df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if df > 1000.0 {
+        let z = z_quantile(p);
+        let (z2, v) = (z * z, df);
+        let g1 = (z2 + 1.0) * z / 4.0;
+        let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+        let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+        let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
+        return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
+    }
     StudentsT::new(0.0, 1.0, df)
         .map(|t| t.inverse_cdf(p))
         .unwrap_or(f64::NAN)
@@ -229,6 +244,10 @@ impl Fit {
         let gr = self.level(reference);
         let a = self.dot(&gf);
         let c = self.dot(&gr);
+        if !(a / c > 0.0) || !(a / c).is_finite() {
+            // log of a non-positive ratio: the reference's estimate is NaN (null rows).
+            return (f64::NAN, f64::NAN, f64::NAN);
+        }
         let ln_ratio = (a / c).ln();
         let g: Vec<f64> = gf.iter().zip(&gr).map(|(x, y)| x / a - y / c).collect();
         let se = self.quad(&g).sqrt();
@@ -299,11 +318,14 @@ pub(crate) fn lm_rows(
         y.push(v.min(threshold));
     }
     let mut rows = Vec::new();
-    // Degenerate data (no variance) yields empty (null) inferences, as the reference.
+    // Degenerate data yields empty (null) inferences, as the reference:
+    // `np.isclose(df[col].std(), 0)` on the raw column, before clipping or dropping rows.
     let degenerate = {
-        let m = y.iter().sum::<f64>() / y.len().max(1) as f64;
-        let var = y.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (y.len().max(2) - 1) as f64;
-        var.sqrt() < 1e-8 * (1.0 + m.abs())
+        let raw: Vec<f64> = y_all.iter().copied().filter(|v| !v.is_nan()).collect();
+        let n = raw.len() as f64;
+        let m = raw.iter().sum::<f64>() / n;
+        let sd = (raw.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0)).sqrt();
+        sd.abs() <= 1e-8
     };
     let t = |n: usize| t_quantile(n as f64 - 1.0, 1.0 - ALPHA / 2.0);
     for (b, name) in branches.iter().enumerate() {
@@ -339,22 +361,52 @@ pub(crate) fn lm_rows(
         }
         rows.push(r);
     }
-    let fitted = if degenerate {
+    // The model knows only the branches that have modelling rows (the reference infers the
+    // branch list from the modelling frame); pairs with an absent branch are skipped.
+    let present: Vec<bool> = (0..branches.len())
+        .map(|b| codes.iter().any(|c| *c as usize == b))
+        .collect();
+    let remap: Vec<u32> = {
+        let mut next = 0u32;
+        present
+            .iter()
+            .map(|p| {
+                let v = next;
+                if *p {
+                    next += 1;
+                }
+                v
+            })
+            .collect()
+    };
+    let model_codes: Vec<u32> = codes.iter().map(|c| remap[*c as usize]).collect();
+    let n_present = present.iter().filter(|p| **p).count();
+    let fitted = if degenerate || n_present < 2 {
         None
     } else {
-        fit(&codes, &y, x_all.map(|_| x.as_slice()), branches.len(), 0)
-            .or_else(|| fit(&codes, &y, None, branches.len(), 0))
+        fit(&model_codes, &y, x_all.map(|_| x.as_slice()), n_present, 0)
+            .or_else(|| fit(&model_codes, &y, None, n_present, 0))
     };
+    rows.retain(|r| {
+        branches
+            .iter()
+            .position(|b| *b == r.branch)
+            .is_some_and(|b| present[b])
+    });
     for r in 0..branches.len() {
+        if !present[r] {
+            continue;
+        }
         if zero_reference[r] {
             continue;
         }
         for f in 0..branches.len() {
-            if f == r {
+            if f == r || !present[f] {
                 continue;
             }
+            let (mf, mr) = (remap[f] as usize, remap[r] as usize);
             let (d, rel) = match &fitted {
-                Some(fit) => (fit.difference(f, r), fit.relative(f, r)),
+                Some(fit) => (fit.difference(mf, mr), fit.relative(mf, mr)),
                 None => (
                     (f64::NAN, f64::NAN, f64::NAN),
                     (f64::NAN, f64::NAN, f64::NAN),
@@ -390,6 +442,21 @@ mod tests {
 
     /// mozanalysis' pinned case: y = 0..299, control 0..99, treatment-a 100..199,
     /// treatment-b 200..299.
+    #[test]
+    fn t_quantiles_for_huge_samples() {
+        let z = z_quantile(0.975);
+        assert!((z - 1.959963984540054).abs() < 1e-12, "{z}");
+        for df in [1e4, 1e6, 1e7, 3e7, 1e9] {
+            let t = t_quantile(df, 0.975);
+            assert!(t > z && t - z < 3.0 / df, "{df}: {t}");
+        }
+        // continuity at the switch-over
+        assert!((t_quantile(1000.0, 0.975) - t_quantile(1000.5, 0.975)).abs() < 5e-6);
+        // scipy.stats.t.ppf(0.975, 1e5) = 1.9599877...
+        assert!((t_quantile(1e5, 0.975) - 1.959987711).abs() < 1e-6);
+        assert!((t_quantile(99.0, 0.975) - 1.984216951).abs() < 1e-6);
+    }
+
     #[test]
     fn reference_numbers() {
         let labels: Vec<&str> = (0..300)

@@ -42,7 +42,8 @@ pub fn apply(
             transform(frame, column, |x| x / len)
         }
         PreTreatment::Log { base } => {
-            let denom = base.map(f64::ln);
+            // `if self.base:` — a base of 0 means the natural log.
+            let denom = base.filter(|b| *b != 0.0).map(f64::ln);
             transform(frame, column, |x| {
                 let l = if x < 0.0 { f64::NAN } else { x.ln() };
                 match denom {

@@ -53,24 +53,33 @@ pub fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// Python `str(round(v, 6))` for a float: shortest repr after rounding to 6 decimals.
+/// Python `str(round(v, 6))` for a float: correctly rounded to 6 decimals, then the shortest
+/// repr, with Python's exponent rule (exponent < -4 or >= 16) and signed zero.
 pub fn format_parameter(v: f64) -> String {
-    let r = (v * 1e6).round() / 1e6;
-    let r = if r == 0.0 { 0.0 } else { r };
-    if r.fract() == 0.0 && r.abs() < 1e16 {
-        return format!("{r:.1}");
+    if v.is_nan() {
+        return "nan".into();
     }
-    // Rust's `{}` for f64 is the shortest round-tripping representation, like Python's repr,
-    // except that Python switches to exponent notation below 1e-4 and above 1e16.
-    let s = format!("{r}");
-    if r.abs() < 1e-4 {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let r: f64 = format!("{v:.6}").parse().unwrap_or(v);
+    if r == 0.0 {
+        return if r.is_sign_negative() || (v < 0.0) {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
+    }
+    let exp = r.abs().log10().floor() as i32;
+    if !(-4..16).contains(&exp) {
         return python_exp_repr(r);
     }
-    s
+    let s = format!("{r}");
+    if s.contains('.') { s } else { format!("{s}.0") }
 }
 
 fn python_exp_repr(r: f64) -> String {
-    // e.g. 5e-06 -> "5e-06"
+    // e.g. 5e-06, 1e+20, 1.5e-05
     let s = format!("{r:e}");
     match s.split_once('e') {
         Some((mant, exp)) => {
@@ -123,6 +132,9 @@ mod tests {
         assert_eq!(format_parameter(1.23456789), "1.234568");
         assert_eq!(format_parameter(0.000005), "5e-06");
         assert_eq!(format_parameter(0.0), "0.0");
-        assert_eq!(format_parameter(-0.0000001), "0.0");
+        assert_eq!(format_parameter(-0.0000001), "-0.0");
+        assert_eq!(format_parameter(1e20), "1e+20");
+        assert_eq!(format_parameter(f64::NAN), "nan");
+        assert_eq!(format_parameter(0.0000015), "2e-06");
     }
 }

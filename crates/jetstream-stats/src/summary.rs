@@ -16,7 +16,14 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let frac = h - lo as f64;
     let a = sorted[lo.min(n - 1)];
     let b = sorted[hi];
-    if frac == 0.0 { a } else { a + frac * (b - a) }
+    // numpy's `_lerp`: interpolate from the nearer end.
+    if frac == 0.0 {
+        a
+    } else if frac < 0.5 {
+        a + frac * (b - a)
+    } else {
+        b - (b - a) * (1.0 - frac)
+    }
 }
 
 /// numpy `quantile` on unsorted data (NaN-free).
@@ -56,6 +63,13 @@ impl OneBranch {
 
 /// `summarize_one_branch_samples`.
 pub fn summarize_one(samples: &[f64], quantiles: &[f64]) -> OneBranch {
+    // numpy propagates NaN through quantiles and means.
+    if samples.iter().any(|v| v.is_nan()) {
+        return OneBranch {
+            quantiles: quantiles.iter().map(|q| (*q, f64::NAN)).collect(),
+            mean: f64::NAN,
+        };
+    }
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     OneBranch {

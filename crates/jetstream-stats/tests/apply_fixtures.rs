@@ -130,6 +130,7 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Statistic)> {
                 drop_highest: 0.005,
                 covariate_adjustment: Some(CovariateAdjustment {
                     period: AnalysisPeriod::PreenrollmentWeek,
+                    metric: None,
                 }),
             },
         ),

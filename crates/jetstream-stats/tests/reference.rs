@@ -357,6 +357,7 @@ fn linear_models_are_exact() {
         drop_highest: 0.005,
         covariate_adjustment: Some(CovariateAdjustment {
             period: AnalysisPeriod::PreenrollmentWeek,
+            metric: None,
         }),
     };
     // The reference's covariate-adjusted relative-uplift interval comes from a forward
