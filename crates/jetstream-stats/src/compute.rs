@@ -230,13 +230,6 @@ fn resampled(
     }
 }
 
-fn require_reference(frame: &Frame, ctx: &Context) -> Result<(), StatsError> {
-    if frame.branch_index(&ctx.reference_branch).is_none() {
-        return Err(StatsError::MissingReference(ctx.reference_branch.clone()));
-    }
-    Ok(())
-}
-
 /// Compute `statistic` on `frame[column]` for every branch and every ordered pair of branches
 /// (jetstream's `Statistic.apply`), returning rows without duplicates.
 pub fn apply(

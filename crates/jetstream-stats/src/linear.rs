@@ -244,7 +244,8 @@ impl Fit {
         let gr = self.level(reference);
         let a = self.dot(&gf);
         let c = self.dot(&gr);
-        if !(a / c > 0.0) || !(a / c).is_finite() {
+        let ratio = a / c;
+        if ratio.is_nan() || ratio <= 0.0 || ratio.is_infinite() {
             // log of a non-positive ratio: the reference's estimate is NaN (null rows).
             return (f64::NAN, f64::NAN, f64::NAN);
         }
