@@ -212,6 +212,76 @@ fn map_type(t: &DataType) -> Option<DataType> {
     })
 }
 
+/// `AGG(x IGNORE NULLS)` → `AGG(x) FILTER (WHERE x IS NOT NULL)`;
+/// `ARRAY_AGG(x ORDER BY y LIMIT n)` → `list_slice(array_agg(x ORDER BY y), 1, n)`.
+fn aggregate_clauses(f: &Function) -> Option<Expr> {
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    // `ARRAY_AGG(g(x) IGNORE NULLS)` parses as `g(x) IGNORE NULLS` (a window-function form)
+    // inside the aggregate: move it back to the aggregate.
+    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(inner)))) =
+        list.args.first()
+        && inner.over.is_none()
+        && matches!(
+            inner.null_treatment,
+            Some(sqlparser::ast::NullTreatment::IgnoreNulls)
+        )
+    {
+        let mut inner = inner.clone();
+        inner.null_treatment = None;
+        let mut g = f.clone();
+        if let FunctionArguments::List(l) = &mut g.args {
+            l.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(inner)));
+            l.clauses.push(
+                sqlparser::ast::FunctionArgumentClause::IgnoreOrRespectNulls(
+                    sqlparser::ast::NullTreatment::IgnoreNulls,
+                ),
+            );
+        }
+        return aggregate_clauses(&g).or(Some(Expr::Function(g)));
+    }
+    let ignore_nulls = list.clauses.iter().any(|c| {
+        matches!(
+            c,
+            sqlparser::ast::FunctionArgumentClause::IgnoreOrRespectNulls(
+                sqlparser::ast::NullTreatment::IgnoreNulls
+            )
+        )
+    });
+    let limit = list.clauses.iter().find_map(|c| match c {
+        sqlparser::ast::FunctionArgumentClause::Limit(e) => Some(e.clone()),
+        _ => None,
+    });
+    if !ignore_nulls && limit.is_none() {
+        return None;
+    }
+    let mut g = f.clone();
+    if let FunctionArguments::List(l) = &mut g.args {
+        l.clauses.retain(|c| {
+            !matches!(
+                c,
+                sqlparser::ast::FunctionArgumentClause::IgnoreOrRespectNulls(_)
+                    | sqlparser::ast::FunctionArgumentClause::Limit(_)
+            )
+        });
+        if ignore_nulls
+            && g.filter.is_none()
+            && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = l.args.first()
+        {
+            g.filter = Some(Box::new(Expr::IsNotNull(Box::new(first.clone()))));
+        }
+    }
+    let g = Expr::Function(g);
+    Some(match limit {
+        Some(n) => func(
+            "list_slice",
+            vec![g, Expr::Value(Value::Number("1".into(), false).into()), n],
+        ),
+        None => g,
+    })
+}
+
 struct Translator {
     errors: Vec<String>,
 }
@@ -352,6 +422,36 @@ impl VisitorMut for Translator {
                 if let Some(new) = self.rewrite_function(f) {
                     *expr = new;
                 }
+                if let Expr::Function(f) = expr
+                    && let Some(new) = aggregate_clauses(f)
+                {
+                    *expr = new;
+                }
+            }
+            Expr::Struct { values, fields } if fields.is_empty() => {
+                // STRUCT(a AS x, b AS y) → struct_pack(x := a, y := b)
+                let mut args = Vec::new();
+                for (i, v) in values.iter().enumerate() {
+                    let (name, value) = match v {
+                        Expr::Named { expr, name } => (name.clone(), (**expr).clone()),
+                        other => (Ident::new(format!("f{i}")), other.clone()),
+                    };
+                    args.push(FunctionArg::Named {
+                        name,
+                        arg: FunctionArgExpr::Expr(value),
+                        operator: sqlparser::ast::FunctionArgOperator::Assignment,
+                    });
+                }
+                let mut f = match func("struct_pack", Vec::new()) {
+                    Expr::Function(f) => f,
+                    _ => return ControlFlow::Continue(()),
+                };
+                f.args = FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args,
+                    clauses: Vec::new(),
+                });
+                *expr = Expr::Function(f);
             }
             Expr::Cast {
                 kind, data_type, ..
