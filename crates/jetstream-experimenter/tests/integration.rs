@@ -71,19 +71,26 @@ impl Respond for Flaky {
     }
 }
 
-#[tokio::test]
-async fn retries_500_500_then_200() {
+/// A server on `/api/v8/experiments/` that fails `failures` times with `status`, and
+/// the counter of requests it saw.
+async fn flaky_server(failures: usize, status: u16) -> (MockServer, Arc<AtomicUsize>) {
     let server = MockServer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
         .and(path("/api/v8/experiments/"))
         .respond_with(Flaky {
             calls: calls.clone(),
-            failures: 2,
-            status: 500,
+            failures,
+            status,
         })
         .mount(&server)
         .await;
+    (server, calls)
+}
+
+#[tokio::test]
+async fn retries_500_500_then_200() {
+    let (server, calls) = flaky_server(2, 500).await;
     let parsed = Client::new(config(&server))
         .expect("client")
         .experiments(today())
@@ -95,16 +102,7 @@ async fn retries_500_500_then_200() {
 
 #[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
-    let server = MockServer::start().await;
-    let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("GET"))
-        .respond_with(Flaky {
-            calls: calls.clone(),
-            failures: 10,
-            status: 503,
-        })
-        .mount(&server)
-        .await;
+    let (server, calls) = flaky_server(10, 503).await;
     let err = Client::new(config(&server))
         .expect("client")
         .experiments(today())
@@ -120,16 +118,7 @@ async fn gives_up_after_the_configured_attempts() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
-    let server = MockServer::start().await;
-    let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("GET"))
-        .respond_with(Flaky {
-            calls: calls.clone(),
-            failures: 10,
-            status: 403,
-        })
-        .mount(&server)
-        .await;
+    let (server, calls) = flaky_server(10, 403).await;
     let err = Client::new(config(&server))
         .expect("client")
         .experiments(today())

@@ -592,21 +592,8 @@ USING (analysis_id, branch)"
 /// Sanity metrics of a data source: `<ds>_has_contradictory_branch` and
 /// `<ds>_has_non_enrolled_data` (none without an experiments column).
 pub fn sanity_metrics(ds: &DataSource, slug: &str) -> Vec<(String, String)> {
-    let lit = string_literal(slug);
-    let branch = match ds.experiments_column_type {
-        None => return Vec::new(),
-        Some(ExperimentsColumnType::Simple) => {
-            format!("`mozfun.map.get_key`(ds.experiments, {lit})")
-        }
-        Some(ExperimentsColumnType::Native) => {
-            format!("`mozfun.map.get_key`(ds.experiments, {lit}).branch")
-        }
-        Some(ExperimentsColumnType::Glean) => {
-            format!("`mozfun.map.get_key`(ds.ping_info.experiments, {lit}).branch")
-        }
-        Some(ExperimentsColumnType::EventsStream) => format!(
-            "IF(JSON_VALUE(ds.event_extra, '$.experiment') = {lit}, JSON_VALUE(ds.event_extra, '$.branch'), NULL)"
-        ),
+    let Some(branch) = branch_expr(ds, slug) else {
+        return Vec::new();
     };
     vec![
         (
@@ -620,25 +607,30 @@ pub fn sanity_metrics(ds: &DataSource, slug: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn day0_filter(ds: &DataSource, slug: &str) -> String {
+/// The branch a data-source row was tagged with for `slug` (None without an
+/// experiments column).
+fn branch_expr(ds: &DataSource, slug: &str) -> Option<String> {
     let lit = string_literal(slug);
-    let sd = column(&ds.submission_date_column);
-    let tagged = match ds.experiments_column_type {
-        None => return String::new(),
-        Some(ExperimentsColumnType::Simple) => {
-            format!("`mozfun.map.get_key`(ds.experiments, {lit}) IS NOT NULL")
+    Some(match ds.experiments_column_type.as_ref()? {
+        ExperimentsColumnType::Simple => format!("`mozfun.map.get_key`(ds.experiments, {lit})"),
+        ExperimentsColumnType::Native => {
+            format!("`mozfun.map.get_key`(ds.experiments, {lit}).branch")
         }
-        Some(ExperimentsColumnType::Native) => {
-            format!("`mozfun.map.get_key`(ds.experiments, {lit}).branch IS NOT NULL")
+        ExperimentsColumnType::Glean => {
+            format!("`mozfun.map.get_key`(ds.ping_info.experiments, {lit}).branch")
         }
-        Some(ExperimentsColumnType::Glean) => {
-            format!("`mozfun.map.get_key`(ds.ping_info.experiments, {lit}).branch IS NOT NULL")
-        }
-        Some(ExperimentsColumnType::EventsStream) => format!(
-            "IF(JSON_VALUE(ds.event_extra, '$.experiment') = {lit}, JSON_VALUE(ds.event_extra, '$.branch'), NULL) IS NOT NULL"
+        ExperimentsColumnType::EventsStream => format!(
+            "IF(JSON_VALUE(ds.event_extra, '$.experiment') = {lit}, JSON_VALUE(ds.event_extra, '$.branch'), NULL)"
         ),
+    })
+}
+
+fn day0_filter(ds: &DataSource, slug: &str) -> String {
+    let Some(branch) = branch_expr(ds, slug) else {
+        return String::new();
     };
-    format!("\n            AND (ds.{sd} != e.enrollment_date OR {tagged})")
+    let sd = column(&ds.submission_date_column);
+    format!("\n            AND (ds.{sd} != e.enrollment_date OR {branch} IS NOT NULL)")
 }
 
 /// One data source's part of the metrics query (mozanalysis `DataSource.build_query`).

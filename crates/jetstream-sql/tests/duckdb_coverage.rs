@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
 
-use chrono::NaiveDate;
-use jetstream_config::ConfigCollection;
+use crate::common::{configs, d};
 use jetstream_config::collection::FileKind;
 use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
 use jetstream_config::experiment::Experiment;
@@ -21,20 +19,6 @@ use jetstream_config::validate::{ValidateOptions, validate_file};
 use jetstream_sql::duckdb::translate;
 use jetstream_sql::query::{QueryContext, enrollments_query, escape_in_literal, metrics_query};
 use jetstream_sql::readiness::timelimits_if_ready;
-
-fn configs() -> &'static ConfigCollection {
-    static C: OnceLock<ConfigCollection> = OnceLock::new();
-    C.get_or_init(|| {
-        ConfigCollection::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metric-hub"),
-        )
-        .expect("metric-hub")
-    })
-}
-
-fn d(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
-}
 
 /// `(kind, origin) -> SQL statement in BigQuery dialect`, de-duplicated by SQL text.
 #[derive(Default)]

@@ -3,10 +3,8 @@
 //! BigQuery dialect.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use chrono::NaiveDate;
-use jetstream_config::ConfigCollection;
+use crate::common::{configs, d};
 use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
 use jetstream_config::experiment::Experiment;
 use jetstream_config::resolve::{AnalysisConfiguration, Metric, resolve_experiment};
@@ -17,20 +15,6 @@ use jetstream_sql::query::{
 use jetstream_sql::readiness::timelimits_if_ready;
 use sqlparser::dialect::BigQueryDialect;
 use sqlparser::parser::Parser;
-
-fn configs() -> &'static ConfigCollection {
-    static C: OnceLock<ConfigCollection> = OnceLock::new();
-    C.get_or_init(|| {
-        ConfigCollection::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metric-hub"),
-        )
-        .expect("metric-hub")
-    })
-}
-
-fn d(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
-}
 
 fn resolve(slug: &str, app: &str, outcomes: &[&str]) -> AnalysisConfiguration {
     let mut e = Experiment::dummy(slug, app, d("2026-01-05"));
