@@ -50,19 +50,19 @@ pub enum TranslateError {
 pub const MOZFUN_MACROS: &[(&str, &str)] = &[
     (
         "mozfun_map_get_key",
-        "CREATE OR REPLACE MACRO mozfun_map_get_key(m, k) AS (list_filter(m, x -> x.key = k))[1].value",
+        "CREATE OR REPLACE MACRO mozfun_map_get_key(m, k) AS (list_filter(m, lambda x: x.key = k))[1].value",
     ),
     (
         "mozfun_map_extract_keyed_scalar_sum",
-        "CREATE OR REPLACE MACRO mozfun_map_extract_keyed_scalar_sum(m) AS list_sum(list_transform(m, x -> x.value))",
+        "CREATE OR REPLACE MACRO mozfun_map_extract_keyed_scalar_sum(m) AS list_sum(list_transform(m, lambda x: x.value))",
     ),
     (
         "mozfun_hist_extract",
-        "CREATE OR REPLACE MACRO mozfun_hist_extract(h) AS {'values': list_transform(json_keys(json_extract(h, '$.values')), k -> {'key': CAST(k AS BIGINT), 'value': CAST(json_extract_string(h, '$.values.' || k) AS BIGINT)}), 'sum': CAST(json_extract_string(h, '$.sum') AS BIGINT)}",
+        "CREATE OR REPLACE MACRO mozfun_hist_extract(h) AS {'values': list_transform(json_keys(json_extract(h, '$.values')), lambda k: {'key': CAST(k AS BIGINT), 'value': CAST(json_extract_string(h, '$.values.' || k) AS BIGINT)}), 'sum': CAST(json_extract_string(h, '$.sum') AS BIGINT)}",
     ),
     (
         "mozfun_hist_threshold_count",
-        "CREATE OR REPLACE MACRO mozfun_hist_threshold_count(h, t) AS list_sum(list_transform(list_filter(mozfun_hist_extract(h)['values'], x -> x.key >= t), x -> x.value))",
+        "CREATE OR REPLACE MACRO mozfun_hist_threshold_count(h, t) AS list_sum(list_transform(list_filter(mozfun_hist_extract(h)['values'], lambda x: x.key >= t), lambda x: x.value))",
     ),
     (
         "mozfun_bits28_days_since_seen",

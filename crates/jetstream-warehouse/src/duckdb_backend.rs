@@ -1,0 +1,455 @@
+//! The embedded DuckDB backend.
+//!
+//! The results database is attached under the name of the results project, and made the
+//! default catalog, so the three-part names that BigQuery-dialect queries use
+//! (`` `project.dataset.table` `` → `"project"."dataset"."table"`) resolve, and so do the
+//! two-part `dataset.table` names of result tables. Source data projects
+//! (`moz-fx-data-shared-prod`, ...) are further catalogs: in-memory ones holding views over
+//! Parquet files ([`DuckDbWarehouse::attach_parquet_dir`]) or tables written by the simulator.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use duckdb::types::Value;
+use duckdb::{Connection, params};
+use jetstream_sql::duckdb::{MOZFUN_MACROS, translate};
+
+use crate::columns::{Cell, ColumnBuilder};
+use crate::{Columns, TableMetadata, TableName, Warehouse, WarehouseError};
+
+/// Schema of the catalog that holds jetstream's own bookkeeping.
+const META_SCHEMA: &str = "_jetstream";
+
+/// A DuckDB database: a file (the default) or `:memory:` (tests).
+pub struct DuckDbWarehouse {
+    conn: Mutex<Connection>,
+    project: String,
+}
+
+impl std::fmt::Debug for DuckDbWarehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuckDbWarehouse")
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `"name"` with embedded quotes doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` with embedded quotes doubled.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn qualified(name: &TableName) -> String {
+    format!(
+        "{}.{}",
+        quote_ident(&name.dataset),
+        quote_ident(&name.table)
+    )
+}
+
+fn excerpt(sql: &str) -> String {
+    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+fn query_error(what: &str, sql: &str, e: &duckdb::Error) -> WarehouseError {
+    WarehouseError::Query {
+        what: what.to_string(),
+        message: e.to_string(),
+        excerpt: excerpt(sql),
+    }
+}
+
+impl DuckDbWarehouse {
+    /// Open (or create) the database file at `path`, as results project `project`.
+    pub fn open(path: &Path, project: &str) -> Result<Self, WarehouseError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| WarehouseError::Open {
+                path: parent.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        Self::with_attachment(&path.to_string_lossy(), project).map_err(|e| match e {
+            WarehouseError::Query { message, .. } => WarehouseError::Open {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// A fresh in-memory database (nothing persists).
+    pub fn in_memory(project: &str) -> Result<Self, WarehouseError> {
+        Self::with_attachment(":memory:", project)
+    }
+
+    fn with_attachment(target: &str, project: &str) -> Result<Self, WarehouseError> {
+        let conn = Connection::open_in_memory().map_err(|e| query_error("open", target, &e))?;
+        let setup = format!(
+            "ATTACH {} AS {p}; USE {p}; CREATE SCHEMA IF NOT EXISTS {m}; \
+             CREATE TABLE IF NOT EXISTS {m}.table_metadata (\
+               dataset VARCHAR, table_name VARCHAR, description VARCHAR, \
+               last_updated VARCHAR, schema_version INTEGER, \
+               PRIMARY KEY (dataset, table_name));",
+            quote_literal(target),
+            p = quote_ident(project),
+            m = quote_ident(META_SCHEMA),
+        );
+        conn.execute_batch(&setup)
+            .map_err(|e| query_error("open", &setup, &e))?;
+        for (name, sql) in MOZFUN_MACROS {
+            conn.execute_batch(sql)
+                .map_err(|e| query_error(&format!("macro {name}"), sql, &e))?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            project: project.to_string(),
+        })
+    }
+
+    /// The results project (the default catalog).
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-done transaction behind (DuckDB rolls
+        // back on error), so a poisoned lock is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn translated(what: &str, sql: &str) -> Result<String, WarehouseError> {
+        translate(sql).map_err(|source| WarehouseError::Translate {
+            what: what.to_string(),
+            source,
+        })
+    }
+
+    /// Run DuckDB-dialect statements as they are (the simulator, tests, maintenance).
+    pub fn execute_native(&self, sql: &str) -> Result<(), WarehouseError> {
+        self.conn()
+            .execute_batch(sql)
+            .map_err(|e| query_error("statement", sql, &e))
+    }
+
+    /// Make `catalog` exist: an in-memory catalog unless it is the results project or
+    /// already attached.
+    pub fn ensure_catalog(&self, catalog: &str) -> Result<(), WarehouseError> {
+        let conn = self.conn();
+        Self::ensure_catalog_locked(&conn, catalog)
+    }
+
+    fn ensure_catalog_locked(conn: &Connection, catalog: &str) -> Result<(), WarehouseError> {
+        let sql = "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?";
+        let n: i64 = conn
+            .query_row(sql, params![catalog], |r| r.get(0))
+            .map_err(|e| query_error(catalog, sql, &e))?;
+        if n == 0 {
+            let attach = format!("ATTACH ':memory:' AS {}", quote_ident(catalog));
+            conn.execute_batch(&attach)
+                .map_err(|e| query_error(catalog, &attach, &e))?;
+        }
+        Ok(())
+    }
+
+    /// Expose a folder of Parquet data laid out as `DIR/<project>/<dataset>/<table>.parquet`
+    /// or `DIR/<project>/<dataset>/<table>/*.parquet` as views `"<project>"."<dataset>"."<table>"`,
+    /// the names the generated SQL reads. Returns the names exposed, sorted.
+    pub fn attach_parquet_dir(&self, dir: &Path) -> Result<Vec<String>, WarehouseError> {
+        let io = |path: &Path, e: std::io::Error| WarehouseError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut exposed = Vec::new();
+        let conn = self.conn();
+        for project in sorted_entries(dir).map_err(|e| io(dir, e))? {
+            if !project.is_dir() {
+                continue;
+            }
+            let project_name = file_name(&project);
+            for dataset in sorted_entries(&project).map_err(|e| io(&project, e))? {
+                if !dataset.is_dir() {
+                    continue;
+                }
+                let dataset_name = file_name(&dataset);
+                for table in sorted_entries(&dataset).map_err(|e| io(&dataset, e))? {
+                    let (table_name, pattern) = if table.is_dir() {
+                        (file_name(&table), table.join("*.parquet"))
+                    } else if table.extension().is_some_and(|e| e == "parquet") {
+                        let stem = table
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        (stem, table.clone())
+                    } else {
+                        continue;
+                    };
+                    Self::ensure_catalog_locked(&conn, &project_name)?;
+                    let sql = format!(
+                        "CREATE SCHEMA IF NOT EXISTS {p}.{d}; \
+                         CREATE OR REPLACE VIEW {p}.{d}.{t} AS SELECT * FROM read_parquet({f});",
+                        p = quote_ident(&project_name),
+                        d = quote_ident(&dataset_name),
+                        t = quote_ident(&table_name),
+                        f = quote_literal(&pattern.to_string_lossy()),
+                    );
+                    conn.execute_batch(&sql).map_err(|e| WarehouseError::Open {
+                        path: table.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    exposed.push(format!("{project_name}.{dataset_name}.{table_name}"));
+                }
+            }
+        }
+        Ok(exposed)
+    }
+
+    fn read_columns(conn: &Connection, what: &str, sql: &str) -> Result<Columns, WarehouseError> {
+        let err = |e: duckdb::Error| query_error(what, sql, &e);
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        let names = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+        let mut builders: Vec<ColumnBuilder> =
+            names.iter().cloned().map(ColumnBuilder::new).collect();
+        while let Some(row) = rows.next().map_err(err)? {
+            for (i, b) in builders.iter_mut().enumerate() {
+                let value: Value = row.get(i).map_err(err)?;
+                b.push(cell(value, &names[i])?)?;
+            }
+        }
+        let (names, columns) = builders.into_iter().map(ColumnBuilder::finish).unzip();
+        Ok(Columns::new(names, columns))
+    }
+}
+
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut v = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    v.sort();
+    Ok(v)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn cell(value: Value, column: &str) -> Result<Cell, WarehouseError> {
+    let int = |i: i128| i64::try_from(i).map_or_else(|_| Cell::Float(i as f64), Cell::Int);
+    Ok(match value {
+        Value::Null => Cell::Null,
+        Value::Boolean(b) => Cell::Bool(b),
+        Value::TinyInt(i) => Cell::Int(i.into()),
+        Value::SmallInt(i) => Cell::Int(i.into()),
+        Value::Int(i) => Cell::Int(i.into()),
+        Value::BigInt(i) => Cell::Int(i),
+        Value::UTinyInt(i) => Cell::Int(i.into()),
+        Value::USmallInt(i) => Cell::Int(i.into()),
+        Value::UInt(i) => Cell::Int(i.into()),
+        Value::UBigInt(i) => int(i.into()),
+        Value::HugeInt(i) => int(i),
+        Value::Float(x) => Cell::Float(x.into()),
+        Value::Double(x) => Cell::Float(x),
+        Value::Decimal(d) => Cell::Float(d.to_string().parse().unwrap_or(f64::NAN)),
+        Value::Text(s) | Value::Enum(s) => Cell::Text(s),
+        Value::Date32(days) => Cell::Date(
+            NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|e| e.checked_add_signed(TimeDelta::days(days.into())))
+                .ok_or_else(|| WarehouseError::Query {
+                    what: column.to_string(),
+                    message: format!("date out of range: {days} days since 1970-01-01"),
+                    excerpt: String::new(),
+                })?,
+        ),
+        other => {
+            return Err(WarehouseError::Query {
+                what: column.to_string(),
+                message: format!(
+                    "unsupported result type {:?}; cast it in the query",
+                    other.data_type()
+                ),
+                excerpt: String::new(),
+            });
+        }
+    })
+}
+
+impl Warehouse for DuckDbWarehouse {
+    fn execute(&self, sql: &str) -> Result<(), WarehouseError> {
+        let translated = Self::translated("statement", sql)?;
+        self.execute_native(&translated)
+    }
+
+    fn write_table(
+        &self,
+        name: &TableName,
+        query: &str,
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError> {
+        let what = name.to_string();
+        let translated = Self::translated(&what, query)?;
+        let target = qualified(name);
+        let conn = self.conn();
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| query_error(&what, "BEGIN TRANSACTION", &e))?;
+        let written = (|| {
+            let create = format!(
+                "CREATE SCHEMA IF NOT EXISTS {}; CREATE OR REPLACE TABLE {target} AS\n{translated}",
+                quote_ident(&name.dataset)
+            );
+            conn.execute_batch(&create)
+                .map_err(|e| query_error(&what, &create, &e))?;
+            let count = format!("SELECT count(*) FROM {target}");
+            let n: i64 = conn
+                .query_row(&count, [], |r| r.get(0))
+                .map_err(|e| query_error(&what, &count, &e))?;
+            let upsert = format!(
+                "INSERT OR REPLACE INTO {}.table_metadata VALUES (?, ?, ?, ?, ?)",
+                quote_ident(META_SCHEMA)
+            );
+            conn.execute(
+                &upsert,
+                params![
+                    name.dataset,
+                    name.table,
+                    metadata.description,
+                    metadata.last_updated.to_rfc3339(),
+                    metadata.schema_version
+                ],
+            )
+            .map_err(|e| query_error(&what, &upsert, &e))?;
+            conn.execute_batch("COMMIT")
+                .map_err(|e| query_error(&what, "COMMIT", &e))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })();
+        if written.is_err() {
+            // The transaction may already be gone (a failed COMMIT); the table is intact either way.
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::debug!(table = %what, error = %e, "rollback after a failed write");
+            }
+        }
+        written
+    }
+
+    fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError> {
+        let sql = "SELECT count(*) FROM information_schema.tables \
+                   WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?";
+        let n: i64 = self
+            .conn()
+            .query_row(sql, params![name.dataset, name.table], |r| r.get(0))
+            .map_err(|e| query_error(&name.to_string(), sql, &e))?;
+        Ok(n > 0)
+    }
+
+    fn create_view(&self, name: &TableName, query: &str) -> Result<(), WarehouseError> {
+        let what = name.to_string();
+        let translated = Self::translated(&what, query)?;
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE OR REPLACE VIEW {} AS\n{translated}",
+            quote_ident(&name.dataset),
+            qualified(name)
+        );
+        self.conn()
+            .execute_batch(&sql)
+            .map_err(|e| query_error(&what, &sql, &e))
+    }
+
+    fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError> {
+        let what = name.to_string();
+        let conn = self.conn();
+        let kind_sql = "SELECT table_type FROM information_schema.tables \
+                        WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?";
+        let kind: Option<String> = conn
+            .query_row(kind_sql, params![name.dataset, name.table], |r| r.get(0))
+            .ok();
+        let drop = match kind.as_deref() {
+            Some("VIEW") => format!("DROP VIEW IF EXISTS {};", qualified(name)),
+            Some(_) => format!("DROP TABLE IF EXISTS {};", qualified(name)),
+            None => String::new(),
+        };
+        let sql = format!(
+            "BEGIN TRANSACTION; {drop} DELETE FROM {}.table_metadata WHERE dataset = {} AND table_name = {}; COMMIT;",
+            quote_ident(META_SCHEMA),
+            quote_literal(&name.dataset),
+            quote_literal(&name.table)
+        );
+        conn.execute_batch(&sql).map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            query_error(&what, &sql, &e)
+        })
+    }
+
+    fn list_tables(&self, dataset: &str, prefix: &str) -> Result<Vec<TableName>, WarehouseError> {
+        let sql = "SELECT table_name FROM information_schema.tables \
+                   WHERE table_catalog = current_database() AND table_schema = ? \
+                   AND starts_with(table_name, ?) ORDER BY table_name";
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(sql)
+            .map_err(|e| query_error(dataset, sql, &e))?;
+        let names = stmt
+            .query_map(params![dataset, prefix], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| query_error(dataset, sql, &e))?;
+        Ok(names
+            .into_iter()
+            .map(|table| TableName {
+                dataset: dataset.to_string(),
+                table,
+            })
+            .collect())
+    }
+
+    fn table_metadata(&self, name: &TableName) -> Result<Option<TableMetadata>, WarehouseError> {
+        let what = name.to_string();
+        let sql = format!(
+            "SELECT description, last_updated, schema_version FROM {}.table_metadata \
+             WHERE dataset = ? AND table_name = ?",
+            quote_ident(META_SCHEMA)
+        );
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&sql)
+            .map_err(|e| query_error(&what, &sql, &e))?;
+        let mut rows = stmt
+            .query(params![name.dataset, name.table])
+            .map_err(|e| query_error(&what, &sql, &e))?;
+        let Some(row) = rows.next().map_err(|e| query_error(&what, &sql, &e))? else {
+            return Ok(None);
+        };
+        let get = |e: duckdb::Error| query_error(&what, &sql, &e);
+        let description: String = row.get(0).map_err(get)?;
+        let updated: String = row.get(1).map_err(get)?;
+        let schema_version: u32 = row.get(2).map_err(get)?;
+        let last_updated = DateTime::parse_from_rfc3339(&updated)
+            .map_err(|e| WarehouseError::Query {
+                what: what.clone(),
+                message: format!("bad last_updated {updated:?}: {e}"),
+                excerpt: String::new(),
+            })?
+            .with_timezone(&Utc);
+        Ok(Some(TableMetadata {
+            description,
+            last_updated,
+            schema_version,
+        }))
+    }
+
+    fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError> {
+        let translated = Self::translated("query", query)?;
+        Self::read_columns(&self.conn(), "query", &translated)
+    }
+}

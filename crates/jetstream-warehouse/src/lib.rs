@@ -1,0 +1,166 @@
+//! The warehouse seam: where jetstream's queries run and its result tables live.
+//!
+//! [`Warehouse`] is what the analysis run needs from a warehouse — run a query into a named
+//! table (atomically replacing it), create views, read result columns, keep table metadata
+//! (description = experiment slug, `last_updated`, schema version) and delete tables. Queries
+//! are always given in BigQuery dialect (what `jetstream-sql` generates and what metric-hub
+//! definitions are written in); each backend translates as it needs. [`DuckDbWarehouse`] is
+//! the embedded default; BigQuery is a later backend behind the same trait.
+
+mod columns;
+mod duckdb_backend;
+
+use chrono::{DateTime, Utc};
+
+pub use columns::{Column, Columns};
+pub use duckdb_backend::DuckDbWarehouse;
+
+/// Schema version written into the metadata of every table jetstream creates (the reference's
+/// `schema_version` label of statistics tables).
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// A table (or view) of the results dataset: `<dataset>.<table>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableName {
+    /// Dataset (BigQuery) or schema (DuckDB).
+    pub dataset: String,
+    /// Table name, normally from `jetstream_sql::naming`.
+    pub table: String,
+}
+
+impl TableName {
+    /// A table name; both parts must be non-empty and free of control characters (they are
+    /// always quoted when they reach SQL).
+    pub fn new(dataset: &str, table: &str) -> Result<Self, WarehouseError> {
+        for part in [dataset, table] {
+            if part.is_empty() || part.chars().any(char::is_control) {
+                return Err(WarehouseError::InvalidName(format!("{dataset}.{table}")));
+            }
+        }
+        Ok(Self {
+            dataset: dataset.to_string(),
+            table: table.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.dataset, self.table)
+    }
+}
+
+/// Metadata kept with every result table (BigQuery: description and labels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMetadata {
+    /// The experiment slug the table belongs to.
+    pub description: String,
+    /// When the table was last written.
+    pub last_updated: DateTime<Utc>,
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+}
+
+impl TableMetadata {
+    /// Metadata for a table of `slug` written now.
+    pub fn now(slug: &str) -> Self {
+        Self {
+            description: slug.to_string(),
+            last_updated: Utc::now(),
+            schema_version: SCHEMA_VERSION,
+        }
+    }
+}
+
+/// Why a warehouse operation failed. Every variant names the table or query it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WarehouseError {
+    /// A table name that cannot be used.
+    #[error("invalid table name {0:?}")]
+    InvalidName(String),
+    /// The BigQuery-dialect query has no translation for this backend.
+    #[error("cannot translate the query for {what}: {source}")]
+    Translate {
+        /// What the query was for (a table name or "query").
+        what: String,
+        /// The translation error, naming the construct.
+        source: jetstream_sql::duckdb::TranslateError,
+    },
+    /// The warehouse rejected or failed the query.
+    #[error("query for {what} failed: {message}\n  query: {excerpt}")]
+    Query {
+        /// What the query was for (a table name or "query").
+        what: String,
+        /// The warehouse's message.
+        message: String,
+        /// The start of the failing SQL.
+        excerpt: String,
+    },
+    /// A result column holds values of several kinds.
+    #[error("column {column:?} mixes {first} and {second} values")]
+    MixedColumn {
+        /// Column name.
+        column: String,
+        /// Kind of the first non-null value.
+        first: &'static str,
+        /// The other kind met.
+        second: &'static str,
+    },
+    /// Opening or attaching a database or data file failed.
+    #[error("{path}: {message}")]
+    Open {
+        /// The file or folder.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What the analysis run needs from a warehouse.
+pub trait Warehouse: Send + Sync {
+    /// Run a statement (BigQuery dialect) for its effect.
+    fn execute(&self, sql: &str) -> Result<(), WarehouseError>;
+
+    /// Run `query` into `name`, replacing the table atomically: if anything fails, the previous
+    /// table (and its metadata) is left intact. Returns the number of rows written.
+    fn write_table(
+        &self,
+        name: &TableName,
+        query: &str,
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError>;
+
+    /// Run `query` into `name` only if the table does not exist yet (enrollment tables are
+    /// created once). Returns whether it was created.
+    fn create_table_if_absent(
+        &self,
+        name: &TableName,
+        query: &str,
+        metadata: &TableMetadata,
+    ) -> Result<bool, WarehouseError> {
+        if self.table_exists(name)? {
+            return Ok(false);
+        }
+        self.write_table(name, query, metadata)?;
+        Ok(true)
+    }
+
+    /// Whether a table or view of that name exists.
+    fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError>;
+
+    /// Create or replace a view.
+    fn create_view(&self, name: &TableName, query: &str) -> Result<(), WarehouseError>;
+
+    /// Drop a table or view (and its metadata); no error when absent.
+    fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError>;
+
+    /// The tables and views of `dataset` whose names start with `prefix`, sorted.
+    fn list_tables(&self, dataset: &str, prefix: &str) -> Result<Vec<TableName>, WarehouseError>;
+
+    /// Metadata of a table jetstream wrote, if any.
+    fn table_metadata(&self, name: &TableName) -> Result<Option<TableMetadata>, WarehouseError>;
+
+    /// Run a query (BigQuery dialect) and return its result as columns.
+    fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError>;
+}

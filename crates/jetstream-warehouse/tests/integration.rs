@@ -1,0 +1,3 @@
+//! The DuckDB warehouse for real: atomic replacement, metadata, views, Parquet folders.
+
+mod duckdb;
