@@ -13,6 +13,7 @@ pub(crate) const FORBIDDEN: &[&str] = &[
     // workspace IO crates
     "jetstream-experimenter",
     "jetstream-warehouse",
+    "jetstream-output",
     "jetstream-bigquery",
     "jetstream-gcs",
     "jetstream-argo",

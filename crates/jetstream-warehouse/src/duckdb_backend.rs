@@ -278,13 +278,28 @@ fn cell(value: Value, column: &str) -> Result<Cell, WarehouseError> {
             return Err(WarehouseError::Query {
                 what: column.to_string(),
                 message: format!(
-                    "unsupported result type {:?}; cast it in the query",
-                    other.data_type()
+                    "unsupported result type {}; cast it in the query",
+                    kind_name(&other)
                 ),
                 excerpt: String::new(),
             });
         }
     })
+}
+
+/// A name for a value kind the columns do not hold (nested types have no `data_type`).
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::List(_) | Value::Array(_) => "list",
+        Value::Struct(_) => "struct",
+        Value::Map(_) => "map",
+        Value::Union(_) => "union",
+        Value::Blob(_) => "blob",
+        Value::Timestamp(..) => "timestamp",
+        Value::Time64(..) => "time",
+        Value::Interval { .. } => "interval",
+        _ => "value",
+    }
 }
 
 impl Warehouse for DuckDbWarehouse {

@@ -269,3 +269,15 @@ fn untranslatable_sql_names_the_table() {
         .expect_err("parse error");
     assert!(err.to_string().contains("mozanalysis.t"), "{err}");
 }
+
+#[test]
+fn nested_result_columns_are_an_error_not_a_panic() {
+    let wh = DuckDbWarehouse::in_memory(PROJECT).expect("open");
+    let err = wh
+        .query_columns("SELECT [1, 2] AS xs")
+        .expect_err("list column");
+    assert!(
+        err.to_string().contains("unsupported result type list"),
+        "{err}"
+    );
+}

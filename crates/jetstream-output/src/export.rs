@@ -1,0 +1,155 @@
+//! The statistics export: each statistics view of an experiment becomes
+//! `statistics/<view>.json`, a JSON array of row objects as the reference (and Experimenter)
+//! read them — keys in the reference's order, NULL fields omitted, `window_index` as a string
+//! (BigQuery's INT64 export), numbers as numbers (the nimbus `Statistics` schema).
+
+use jetstream_config::enums::AnalysisPeriod;
+use jetstream_sql::naming;
+use jetstream_warehouse::{Column, Columns, TableName, Warehouse};
+use serde_json::{Map, Number, Value};
+
+use crate::{OutputError, OutputSink};
+
+/// Keys of an exported statistics row, in the reference's order.
+pub const STATISTICS_FIELDS: [&str; 13] = [
+    "metric",
+    "statistic",
+    "parameter",
+    "branch",
+    "comparison",
+    "comparison_to_branch",
+    "ci_width",
+    "point",
+    "lower",
+    "upper",
+    "segment",
+    "analysis_basis",
+    "window_index",
+];
+
+/// Keys every row must have (the schema's `required`).
+const REQUIRED: [&str; 3] = ["metric", "statistic", "branch"];
+
+fn format_err(what: &str, message: String) -> OutputError {
+    OutputError::Format {
+        what: what.to_string(),
+        message,
+    }
+}
+
+/// One cell as JSON; `None` for NULL (and for non-finite numbers, which JSON cannot hold).
+fn cell(
+    what: &str,
+    field: &str,
+    column: &Column,
+    row: usize,
+) -> Result<Option<Value>, OutputError> {
+    let number = |x: f64| Number::from_f64(x).map(Value::Number);
+    Ok(match (field, column) {
+        ("window_index", Column::Int(v)) => v[row].map(|i| Value::String(i.to_string())),
+        ("window_index", Column::Text(v)) => v[row].clone().map(Value::String),
+        ("window_index", Column::Float(v)) => v[row].map(|x| Value::String(format!("{x}"))),
+        (_, Column::Float(v)) => v[row].and_then(number),
+        (_, Column::Int(v)) => v[row].map(|i| Value::Number(i.into())),
+        (_, Column::Bool(v)) => v[row].map(Value::Bool),
+        ("parameter", Column::Text(v)) => match v[row].as_deref() {
+            None => None,
+            Some(s) => Some(
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(number)
+                    .ok_or_else(|| format_err(what, format!("parameter {s:?} is not a number")))?,
+            ),
+        },
+        (_, Column::Text(v)) => v[row].clone().map(Value::String),
+        (_, Column::Date(v)) => v[row].map(|d| Value::String(d.to_string())),
+    })
+}
+
+/// The JSON array of a statistics view's rows (compact, as the reference writes it).
+pub fn statistics_json(what: &str, columns: &Columns) -> Result<String, OutputError> {
+    for required in REQUIRED {
+        if columns.get(required).is_none() {
+            return Err(format_err(what, format!("no column {required:?}")));
+        }
+    }
+    let present: Vec<(&str, &Column)> = STATISTICS_FIELDS
+        .iter()
+        .filter_map(|f| columns.get(f).map(|c| (*f, c)))
+        .collect();
+    let mut rows = Vec::with_capacity(columns.rows());
+    for row in 0..columns.rows() {
+        let mut object = Map::new();
+        for (field, column) in &present {
+            if let Some(value) = cell(what, field, column, row)? {
+                object.insert((*field).to_string(), value);
+            }
+        }
+        for required in REQUIRED {
+            if !object.contains_key(required) {
+                return Err(format_err(what, format!("row {row} has NULL {required}")));
+            }
+        }
+        rows.push(Value::Object(object));
+    }
+    serde_json::to_string(&rows).map_err(|e| format_err(what, e.to_string()))
+}
+
+/// Export every statistics view of `slug` in `dataset` to `statistics/<view>.json`. Returns the
+/// keys written. Views that do not exist (periods not analysed yet) are skipped; a failing view
+/// does not stop the others — the first error is returned after all were tried.
+pub fn export_statistics(
+    warehouse: &dyn Warehouse,
+    sink: &dyn OutputSink,
+    dataset: &str,
+    slug: &str,
+) -> Result<Vec<String>, OutputError> {
+    if dataset.is_empty()
+        || !dataset
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format_err(
+            dataset,
+            format!("dataset name {dataset:?} must be letters, digits, '_' or '-'"),
+        ));
+    }
+    let mut written = Vec::new();
+    let mut first_error = None;
+    for period in AnalysisPeriod::ALL {
+        let view = naming::statistics_view(slug, *period);
+        let result = (|| {
+            let name = TableName::new(dataset, &view).map_err(|source| OutputError::Warehouse {
+                what: view.clone(),
+                source,
+            })?;
+            let wh = |source| OutputError::Warehouse {
+                what: name.to_string(),
+                source,
+            };
+            if !warehouse.table_exists(&name).map_err(wh)? {
+                return Ok(None);
+            }
+            let columns = warehouse
+                .query_columns(&format!("SELECT * FROM `{dataset}.{view}`"))
+                .map_err(wh)?;
+            let json = statistics_json(&name.to_string(), &columns)?;
+            let key = format!("statistics/{view}.json");
+            sink.put(&key, json.as_bytes())?;
+            tracing::info!(view = %name, rows = columns.rows(), to = %sink.location(&key), "exported statistics");
+            Ok(Some(key))
+        })();
+        match result {
+            Ok(Some(key)) => written.push(key),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(view = %view, error = %e, "statistics export failed");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
+}

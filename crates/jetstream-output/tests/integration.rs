@@ -1,0 +1,5 @@
+//! Output sinks and exports against the real DuckDB warehouse and the nimbus schemas.
+
+mod export;
+mod local;
+mod schema;

@@ -1,0 +1,69 @@
+use std::path::PathBuf;
+
+use jetstream_output::{LocalFolder, OutputError, OutputSink};
+
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jetstream-out-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn put_creates_folders_and_replaces_whole_files() {
+    let root = scratch("replace");
+    let sink = LocalFolder::new(&root);
+    sink.put("statistics/a.json", b"[1]").expect("first");
+    sink.put("statistics/a.json", b"[1,2]").expect("second");
+    assert_eq!(
+        std::fs::read(root.join("statistics/a.json")).expect("read"),
+        b"[1,2]"
+    );
+    // No temporary files are left behind.
+    let names: Vec<_> = std::fs::read_dir(root.join("statistics"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["a.json"]);
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
+
+#[test]
+fn a_failed_put_keeps_the_previous_file_and_names_the_path() {
+    let root = scratch("fail");
+    let sink = LocalFolder::new(&root);
+    sink.put("errors/errors_x.json", b"[]").expect("first");
+    // A directory where the file should go makes the final rename fail.
+    std::fs::create_dir_all(root.join("errors/blocked.json/inner")).expect("blocker");
+    let err = sink
+        .put("errors/blocked.json", b"[1]")
+        .expect_err("rename onto a non-empty directory");
+    assert!(matches!(err, OutputError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("errors/blocked.json"), "{err}");
+    assert_eq!(
+        std::fs::read(root.join("errors/errors_x.json")).expect("read"),
+        b"[]"
+    );
+    let leftovers = std::fs::read_dir(root.join("errors"))
+        .expect("list")
+        .filter(|e| {
+            e.as_ref()
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
+
+#[test]
+fn keys_must_be_plain_relative_paths() {
+    let sink = LocalFolder::new(scratch("keys"));
+    for bad in ["", "/etc/passwd", "../x.json", "a/../../x", "a//b", "a\\b"] {
+        assert!(
+            matches!(sink.put(bad, b""), Err(OutputError::InvalidKey(_))),
+            "{bad:?}"
+        );
+    }
+}
