@@ -3,8 +3,10 @@
 //! read them — keys in the reference's order, NULL fields omitted, `window_index` as a string
 //! (BigQuery's INT64 export), numbers as numbers (the nimbus `Statistics` schema).
 
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta, Timelike};
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_sql::naming;
+use jetstream_sql::query::string_literal;
 use jetstream_warehouse::{Column, Columns, TableName, Warehouse};
 use serde_json::{Map, Number, Value};
 
@@ -63,6 +65,7 @@ fn cell(
         },
         (_, Column::Text(v)) => v[row].clone().map(Value::String),
         (_, Column::Date(v)) => v[row].map(|d| Value::String(d.to_string())),
+        (_, Column::Timestamp(v)) => v[row].map(|t| Value::String(iso_utc(t))),
     })
 }
 
@@ -95,6 +98,21 @@ pub fn statistics_json(what: &str, columns: &Columns) -> Result<String, OutputEr
     serde_json::to_string(&rows).map_err(|e| format_err(what, e.to_string()))
 }
 
+/// Dataset and table names reach SQL inside backticks: only plain names are accepted.
+fn check_name(what: &str, name: &str) -> Result<(), OutputError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format_err(
+            name,
+            format!("{what} name {name:?} must be letters, digits, '_' or '-'"),
+        ));
+    }
+    Ok(())
+}
+
 /// Export every statistics view of `slug` in `dataset` to `statistics/<view>.json`. Returns the
 /// keys written. Views that do not exist (periods not analysed yet) are skipped; a failing view
 /// does not stop the others — the first error is returned after all were tried.
@@ -104,16 +122,7 @@ pub fn export_statistics(
     dataset: &str,
     slug: &str,
 ) -> Result<Vec<String>, OutputError> {
-    if dataset.is_empty()
-        || !dataset
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(format_err(
-            dataset,
-            format!("dataset name {dataset:?} must be letters, digits, '_' or '-'"),
-        ));
-    }
+    check_name("dataset", dataset)?;
     let mut written = Vec::new();
     let mut first_error = None;
     for period in AnalysisPeriod::ALL {
@@ -152,4 +161,101 @@ pub fn export_statistics(
         Some(e) => Err(e),
         None => Ok(written),
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (pydantic's rendering of a UTC timestamp).
+fn iso_utc(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Keys of an exported error, in the nimbus `AnalysisError` order (all present, NULL as null).
+pub const ERROR_FIELDS: [&str; 13] = [
+    "analysis_basis",
+    "source",
+    "exception",
+    "exception_type",
+    "experiment",
+    "filename",
+    "func_name",
+    "log_level",
+    "message",
+    "metric",
+    "segment",
+    "statistic",
+    "timestamp",
+];
+
+/// Error types never exported (the reference's `SKIP_ERROR_TYPES`).
+pub const SKIPPED_ERROR_TYPES: [&str; 2] = ["EndedException", "EnrollmentNotCompleteException"];
+
+/// Start of the error window: the latest `enrollment_end + 1 day + k weeks` before
+/// `analysis_start` (or `analysis_start` itself), floored to the minute.
+pub fn weekly_analysis_start(
+    analysis_start: NaiveDateTime,
+    enrollment_end: Option<NaiveDate>,
+) -> NaiveDateTime {
+    let mut start = analysis_start;
+    if let Some(end) = enrollment_end {
+        let first = (end + TimeDelta::days(1)).and_time(chrono::NaiveTime::MIN);
+        if first < analysis_start {
+            let weeks = (analysis_start - first).num_seconds().saturating_sub(1) / (7 * 86_400);
+            start = first + TimeDelta::weeks(weeks);
+        }
+    }
+    start
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(start)
+}
+
+/// Export the logged errors of `slug` since [`weekly_analysis_start`] to `errors/errors_<slug>.json`,
+/// as the reference: rows ordered by time, skipped error types and rows without an error type
+/// left out (the reference's `exception_type != ...` filter drops NULLs too). Returns the key
+/// and the number of errors.
+pub fn export_errors(
+    warehouse: &dyn Warehouse,
+    sink: &dyn OutputSink,
+    logs: &TableName,
+    slug: &str,
+    analysis_start: NaiveDateTime,
+    enrollment_end: Option<NaiveDate>,
+) -> Result<(String, usize), OutputError> {
+    check_name("dataset", &logs.dataset)?;
+    check_name("table", &logs.table)?;
+    let what = logs.to_string();
+    let since = weekly_analysis_start(analysis_start, enrollment_end);
+    let skipped: Vec<String> = SKIPPED_ERROR_TYPES
+        .iter()
+        .map(|t| format!(" AND exception_type != {}", string_literal(t)))
+        .collect();
+    let sql = format!(
+        "SELECT * FROM `{}.{}` WHERE experiment = {} AND timestamp >= CAST('{}' AS TIMESTAMP){} ORDER BY timestamp ASC",
+        logs.dataset,
+        logs.table,
+        string_literal(slug),
+        since.format("%Y-%m-%d %H:%M:%S"),
+        skipped.concat()
+    );
+    let columns = warehouse
+        .query_columns(&sql)
+        .map_err(|source| OutputError::Warehouse {
+            what: what.clone(),
+            source,
+        })?;
+    let mut rows = Vec::with_capacity(columns.rows());
+    for row in 0..columns.rows() {
+        let mut object = Map::new();
+        for field in ERROR_FIELDS {
+            let value = match columns.get(field) {
+                Some(column) => cell(&what, field, column, row)?.unwrap_or(Value::Null),
+                None => Value::Null,
+            };
+            object.insert(field.to_string(), value);
+        }
+        rows.push(Value::Object(object));
+    }
+    let json = serde_json::to_string(&rows).map_err(|e| format_err(&what, e.to_string()))?;
+    let key = format!("errors/errors_{slug}.json");
+    sink.put(&key, json.as_bytes())?;
+    Ok((key, rows.len()))
 }

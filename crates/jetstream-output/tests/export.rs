@@ -1,7 +1,8 @@
+use chrono::NaiveDateTime;
 use chrono::{TimeZone, Utc};
 use jetstream_output::LocalFolder;
-use jetstream_output::export::export_statistics;
-use jetstream_warehouse::{DuckDbWarehouse, TableMetadata, TableName, Warehouse};
+use jetstream_output::export::{export_errors, export_statistics, weekly_analysis_start};
+use jetstream_warehouse::{DuckDbWarehouse, LogRecord, TableMetadata, TableName, Warehouse};
 use serde_json::Value;
 
 use crate::local::scratch;
@@ -99,4 +100,122 @@ fn a_view_without_required_columns_is_an_error_naming_it() {
     let msg = err.to_string();
     assert!(msg.contains("ds.statistics_s_overall"), "{msg}");
     assert!(msg.contains("\"statistic\""), "{msg}");
+}
+
+fn error_schema() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/experimenter/mozilla-nimbus-schemas/generated-jetstream-schemas/AnalysisErrors.schema.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("schema json")
+}
+
+fn log(slug: &str, at: &str, exception_type: Option<&str>, metric: Option<&str>) -> LogRecord {
+    LogRecord {
+        timestamp: NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").expect("time"),
+        source: "jetstream".into(),
+        experiment: Some(slug.into()),
+        metric: metric.map(Into::into),
+        statistic: metric.map(|_| "bootstrap_mean".into()),
+        analysis_basis: metric.map(|_| "enrollments".into()),
+        segment: metric.map(|_| "all".into()),
+        analysis_period: Some("week_1".into()),
+        message: format!("failed at {at}"),
+        log_level: "ERROR".into(),
+        exception: exception_type.map_or_else(|| "None".into(), |t| format!("{t}: boom")),
+        filename: "jetstream_analysis::run".into(),
+        func_name: "compute_statistic".into(),
+        exception_type: exception_type.map(Into::into),
+    }
+}
+
+#[test]
+fn errors_since_the_weekly_analysis_start_export_as_the_reference() {
+    let wh = DuckDbWarehouse::in_memory("moz-fx-data-experiments").expect("warehouse");
+    let logs = TableName::new("monitoring", "logs").expect("name");
+    wh.append_logs(
+        &logs,
+        &[
+            // Before the window (enrollment ended 2026-11-07 → weeks start 11-08, 11-15, 11-22).
+            log(
+                "my-slug",
+                "2026-11-21 23:59:00",
+                Some("StatisticComputationException"),
+                Some("m0"),
+            ),
+            log(
+                "my-slug",
+                "2026-11-22 00:00:00",
+                Some("StatisticComputationException"),
+                Some("m1"),
+            ),
+            log(
+                "my-slug",
+                "2026-11-23 10:00:00",
+                Some("EndedException"),
+                None,
+            ),
+            log("my-slug", "2026-11-23 11:00:00", None, None),
+            log("other", "2026-11-23 11:00:00", Some("ValueError"), None),
+            log(
+                "my-slug",
+                "2026-11-24 08:30:15",
+                Some("NoEnrollmentPeriodException"),
+                None,
+            ),
+        ],
+    )
+    .expect("append");
+    let root = scratch("errors");
+    let sink = LocalFolder::new(&root);
+    let start =
+        NaiveDateTime::parse_from_str("2026-11-26 09:41:37", "%Y-%m-%d %H:%M:%S").expect("time");
+    let enrollment_end = chrono::NaiveDate::from_ymd_opt(2026, 11, 7);
+    let (key, n) =
+        export_errors(&wh, &sink, &logs, "my-slug", start, enrollment_end).expect("export");
+    assert_eq!(key, "errors/errors_my-slug.json");
+    assert_eq!(n, 2);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join(&key)).expect("read"))
+            .expect("json");
+    validate(&error_schema(), &json).expect("valid against the nimbus AnalysisErrors schema");
+    let rows = json.as_array().expect("array");
+    assert_eq!(rows[0]["metric"], "m1");
+    assert_eq!(rows[0]["timestamp"], "2026-11-22T00:00:00Z");
+    assert_eq!(rows[1]["exception_type"], "NoEnrollmentPeriodException");
+    assert_eq!(rows[1]["metric"], Value::Null);
+    assert_eq!(
+        rows[0]
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        jetstream_output::export::ERROR_FIELDS
+    );
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
+
+#[test]
+fn the_weekly_analysis_start_is_the_last_week_boundary_before_the_run() {
+    let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("time");
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 7);
+    assert_eq!(
+        weekly_analysis_start(t("2026-11-26 09:41:37"), end),
+        t("2026-11-22 00:00:00")
+    );
+    // Exactly on a boundary: the previous one (strictly before).
+    assert_eq!(
+        weekly_analysis_start(t("2026-11-15 00:00:00"), end),
+        t("2026-11-08 00:00:00")
+    );
+    // Before enrollment ended, and without an enrollment end: the run time, floored.
+    assert_eq!(
+        weekly_analysis_start(t("2026-11-05 12:34:56"), end),
+        t("2026-11-05 12:34:00")
+    );
+    assert_eq!(
+        weekly_analysis_start(t("2026-11-05 12:34:56"), None),
+        t("2026-11-05 12:34:00")
+    );
 }

@@ -1,6 +1,6 @@
 //! Query results as typed columns.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::WarehouseError;
 
@@ -17,6 +17,8 @@ pub enum Column {
     Text(Vec<Option<String>>),
     /// DATE.
     Date(Vec<Option<NaiveDate>>),
+    /// TIMESTAMP (UTC, microseconds).
+    Timestamp(Vec<Option<NaiveDateTime>>),
 }
 
 impl Column {
@@ -28,6 +30,7 @@ impl Column {
             Column::Float(v) => v.len(),
             Column::Text(v) => v.len(),
             Column::Date(v) => v.len(),
+            Column::Timestamp(v) => v.len(),
         }
     }
 
@@ -47,7 +50,7 @@ impl Column {
             #[allow(clippy::cast_precision_loss)]
             Column::Int(v) => v.iter().map(|x| x.map(|i| i as f64)).collect(),
             Column::Float(v) => v.clone(),
-            Column::Text(_) | Column::Date(_) => return None,
+            Column::Text(_) | Column::Date(_) | Column::Timestamp(_) => return None,
         })
     }
 
@@ -102,6 +105,7 @@ pub(crate) struct ColumnBuilder {
     floats: Vec<Option<f64>>,
     texts: Vec<Option<String>>,
     dates: Vec<Option<NaiveDate>>,
+    timestamps: Vec<Option<NaiveDateTime>>,
 }
 
 /// One cell, as read from a backend.
@@ -113,6 +117,7 @@ pub(crate) enum Cell {
     Float(f64),
     Text(String),
     Date(NaiveDate),
+    Timestamp(NaiveDateTime),
 }
 
 impl ColumnBuilder {
@@ -131,6 +136,7 @@ impl ColumnBuilder {
             Cell::Float(_) => Some("float"),
             Cell::Text(_) => Some("text"),
             Cell::Date(_) => Some("date"),
+            Cell::Timestamp(_) => Some("timestamp"),
         };
         if let Some(k) = kind {
             match self.kind {
@@ -157,6 +163,7 @@ impl ColumnBuilder {
             (_, Cell::Float(x)) => self.floats.push(Some(x)),
             (_, Cell::Text(s)) => self.texts.push(Some(s)),
             (_, Cell::Date(d)) => self.dates.push(Some(d)),
+            (_, Cell::Timestamp(t)) => self.timestamps.push(Some(t)),
         }
         Ok(())
     }
@@ -167,6 +174,7 @@ impl ColumnBuilder {
             Some("integer") => self.ints.push(None),
             Some("float") => self.floats.push(None),
             Some("date") => self.dates.push(None),
+            Some("timestamp") => self.timestamps.push(None),
             _ => self.texts.push(None),
         }
     }
@@ -179,6 +187,7 @@ impl ColumnBuilder {
             "integer" => self.ints.resize(n, None),
             "float" => self.floats.resize(n, None),
             "date" => self.dates.resize(n, None),
+            "timestamp" => self.timestamps.resize(n, None),
             _ => self.texts.resize(n, None),
         }
     }
@@ -189,6 +198,7 @@ impl ColumnBuilder {
             Some("integer") => Column::Int(self.ints),
             Some("float") => Column::Float(self.floats),
             Some("date") => Column::Date(self.dates),
+            Some("timestamp") => Column::Timestamp(self.timestamps),
             Some(_) => Column::Text(self.texts),
             // Only NULLs: a numeric column of NULLs reads naturally as missing metric values.
             None => Column::Float(vec![None; self.rows]),

@@ -16,7 +16,7 @@ use duckdb::{Connection, params};
 use jetstream_sql::duckdb::{MOZFUN_MACROS, translate};
 
 use crate::columns::{Cell, ColumnBuilder};
-use crate::{Columns, TableMetadata, TableName, Warehouse, WarehouseError};
+use crate::{Columns, LOG_COLUMNS, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError};
 
 /// Schema of the catalog that holds jetstream's own bookkeeping.
 const META_SCHEMA: &str = "_jetstream";
@@ -274,6 +274,15 @@ fn cell(value: Value, column: &str) -> Result<Cell, WarehouseError> {
                     excerpt: String::new(),
                 })?,
         ),
+        Value::Timestamp(unit, v) => Cell::Timestamp(
+            DateTime::from_timestamp_micros(unit.to_micros(v))
+                .map(|t| t.naive_utc())
+                .ok_or_else(|| WarehouseError::Query {
+                    what: column.to_string(),
+                    message: format!("timestamp out of range: {v}"),
+                    excerpt: String::new(),
+                })?,
+        ),
         other => {
             return Err(WarehouseError::Query {
                 what: column.to_string(),
@@ -295,7 +304,6 @@ fn kind_name(value: &Value) -> &'static str {
         Value::Map(_) => "map",
         Value::Union(_) => "union",
         Value::Blob(_) => "blob",
-        Value::Timestamp(..) => "timestamp",
         Value::Time64(..) => "time",
         Value::Interval { .. } => "interval",
         _ => "value",
@@ -466,5 +474,65 @@ impl Warehouse for DuckDbWarehouse {
     fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError> {
         let translated = Self::translated("query", query)?;
         Self::read_columns(&self.conn(), "query", &translated)
+    }
+
+    fn append_logs(&self, table: &TableName, records: &[LogRecord]) -> Result<(), WarehouseError> {
+        let what = table.to_string();
+        let target = qualified(table);
+        let columns: Vec<String> = LOG_COLUMNS
+            .iter()
+            .map(|c| {
+                let ty = if *c == "timestamp" {
+                    "TIMESTAMP"
+                } else {
+                    "VARCHAR"
+                };
+                format!("{} {ty}", quote_ident(c))
+            })
+            .collect();
+        let create = format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {target} ({});",
+            quote_ident(&table.dataset),
+            columns.join(", ")
+        );
+        let insert = format!(
+            "INSERT INTO {target} ({}) VALUES (CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            LOG_COLUMNS.map(quote_ident).join(", ")
+        );
+        let conn = self.conn();
+        conn.execute_batch(&create)
+            .map_err(|e| query_error(&what, &create, &e))?;
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| query_error(&what, "BEGIN TRANSACTION", &e))?;
+        let inserted = (|| {
+            let mut stmt = conn
+                .prepare(&insert)
+                .map_err(|e| query_error(&what, &insert, &e))?;
+            for r in records {
+                stmt.execute(params![
+                    r.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    r.source,
+                    r.experiment,
+                    r.metric,
+                    r.statistic,
+                    r.analysis_basis,
+                    r.segment,
+                    r.analysis_period,
+                    r.message,
+                    r.log_level,
+                    r.exception,
+                    r.filename,
+                    r.func_name,
+                    r.exception_type
+                ])
+                .map_err(|e| query_error(&what, &insert, &e))?;
+            }
+            conn.execute_batch("COMMIT")
+                .map_err(|e| query_error(&what, "COMMIT", &e))
+        })();
+        if inserted.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        inserted
     }
 }

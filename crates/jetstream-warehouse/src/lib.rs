@@ -10,10 +10,28 @@
 mod columns;
 mod duckdb_backend;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use columns::{Column, Columns};
 pub use duckdb_backend::DuckDbWarehouse;
+
+/// Columns of the monitoring `logs` table, in order.
+pub const LOG_COLUMNS: [&str; 14] = [
+    "timestamp",
+    "source",
+    "experiment",
+    "metric",
+    "statistic",
+    "analysis_basis",
+    "segment",
+    "analysis_period",
+    "message",
+    "log_level",
+    "exception",
+    "filename",
+    "func_name",
+    "exception_type",
+];
 
 /// Schema version written into the metadata of every table jetstream creates (the reference's
 /// `schema_version` label of statistics tables).
@@ -117,6 +135,40 @@ pub enum WarehouseError {
     },
 }
 
+/// One row of the monitoring `logs` table (the reference's `BigQueryLogHandler` schema): an
+/// error or warning of an analysis with its context.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogRecord {
+    /// When it happened (UTC, second precision).
+    pub timestamp: NaiveDateTime,
+    /// `jetstream` (or `jetstream-preview`, `sizing`).
+    pub source: String,
+    /// Experiment slug.
+    pub experiment: Option<String>,
+    /// Metric slug.
+    pub metric: Option<String>,
+    /// Statistic name.
+    pub statistic: Option<String>,
+    /// `enrollments` / `exposures`.
+    pub analysis_basis: Option<String>,
+    /// Segment name.
+    pub segment: Option<String>,
+    /// `<period>` or `<period>_<window>`.
+    pub analysis_period: Option<String>,
+    /// The message.
+    pub message: String,
+    /// `ERROR`, `WARNING`, ...
+    pub log_level: String,
+    /// The error text (`"None"` when there is none, as the reference writes it).
+    pub exception: String,
+    /// The source file (here: the Rust module) that logged it.
+    pub filename: String,
+    /// The operation that logged it.
+    pub func_name: String,
+    /// The kind of error (e.g. `StatisticComputationException`), if any.
+    pub exception_type: Option<String>,
+}
+
 /// What the analysis run needs from a warehouse.
 pub trait Warehouse: Send + Sync {
     /// Run a statement (BigQuery dialect) for its effect.
@@ -163,4 +215,7 @@ pub trait Warehouse: Send + Sync {
 
     /// Run a query (BigQuery dialect) and return its result as columns.
     fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError>;
+
+    /// Append rows to a logs table (created with the monitoring schema when absent).
+    fn append_logs(&self, table: &TableName, records: &[LogRecord]) -> Result<(), WarehouseError>;
 }
