@@ -255,7 +255,7 @@ pub fn export_errors(
         rows.push(Value::Object(object));
     }
     let json = serde_json::to_string(&rows).map_err(|e| format_err(&what, e.to_string()))?;
-    let key = format!("errors/errors_{slug}.json");
+    let key = format!("errors/errors_{}.json", naming::bq_normalize_name(slug));
     sink.put(&key, json.as_bytes())?;
     Ok((key, rows.len()))
 }

@@ -7,6 +7,7 @@
 
 pub mod export;
 mod local;
+pub mod metadata;
 
 pub use local::LocalFolder;
 

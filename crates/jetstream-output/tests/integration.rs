@@ -2,4 +2,5 @@
 
 mod export;
 mod local;
+mod metadata;
 mod schema;
