@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `` `project.dataset.table` `` | `"project"."dataset"."table"` (catalog.schema.table) |
 //! | `` `col` `` | `"col"` |
-//! | `COUNTIF(x)` | `count_if(x)` |
+//! | `COUNTIF(x)` | `coalesce(count_if(x), 0)` |
 //! | `LOGICAL_OR/AND(x)` | `bool_or/bool_and(x)` |
 //! | `SAFE_CAST(x AS T)` | `TRY_CAST(x AS T)` |
 //! | `SAFE_DIVIDE(a, b)` | `a / NULLIF(b, 0)` |
@@ -304,7 +304,18 @@ impl Translator {
         {
             ["mozfun", group, name] => renamed(&format!("mozfun_{group}_{name}")),
             ["safe", name] => renamed(name),
-            ["countif"] => renamed("count_if"),
+            // DuckDB's count_if gives NULL over only-NULL input; BigQuery's COUNTIF gives 0
+            // (a client without matching rows counts 0, as in the reference).
+            ["countif"] => {
+                let counted = renamed("count_if")?;
+                Some(func(
+                    "coalesce",
+                    vec![
+                        counted,
+                        Expr::Value(Value::Number("0".into(), false).into()),
+                    ],
+                ))
+            }
             ["logical_or"] => renamed("bool_or"),
             ["logical_and"] => renamed("bool_and"),
             ["json_value"] | ["json_extract_scalar"] => renamed("json_extract_string"),
@@ -551,7 +562,7 @@ mod tests {
             t(
                 "SELECT COUNTIF(x > 1), LOGICAL_OR(y) FROM `moz-fx-data-shared-prod.telemetry.events`"
             ),
-            "SELECT count_if(x > 1), bool_or(y) FROM \"moz-fx-data-shared-prod\".telemetry.events"
+            "SELECT coalesce(count_if(x > 1), 0), bool_or(y) FROM \"moz-fx-data-shared-prod\".telemetry.events"
         );
         assert_eq!(t("SELECT SAFE_DIVIDE(a, b)"), "SELECT (a) / nullif(b, 0)");
         assert_eq!(
