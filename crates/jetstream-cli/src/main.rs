@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod config_cmds;
 mod experiments_cmd;
+mod export_cmds;
 mod stats_cmd;
 
 /// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
@@ -60,6 +61,12 @@ enum Command {
     /// Compute one statistic on a CSV of per-client rows and print the result rows as JSON
     /// (the shape of the reference's statistics tables).
     Statistics(stats_cmd::StatisticsArgs),
+    /// Export the statistics views of experiments as JSON files (`statistics/<view>.json`).
+    #[command(alias = "export_statistics_to_json")]
+    ExportStatisticsToJson(export_cmds::ExportStatisticsArgs),
+    /// Export the logged errors of experiments as JSON files (`errors/errors_<slug>.json`).
+    #[command(alias = "export_experiment_logs_to_json")]
+    ExportExperimentLogsToJson(export_cmds::ExportLogsArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +83,8 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),
+        Command::ExportStatisticsToJson(args) => export_cmds::export_statistics_cmd(args),
+        Command::ExportExperimentLogsToJson(args) => export_cmds::export_logs_cmd(args),
     };
     match result {
         Ok(code) => code,

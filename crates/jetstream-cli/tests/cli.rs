@@ -31,7 +31,13 @@ fn tmp(name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn help_on_every_command() {
-    for cmd in ["validate-config", "resolve-config", "statistics"] {
+    for cmd in [
+        "validate-config",
+        "resolve-config",
+        "statistics",
+        "export-statistics-to-json",
+        "export-experiment-logs-to-json",
+    ] {
         let out = jetstream(&[cmd, "--help"]);
         assert!(out.status.success(), "{cmd}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
@@ -210,4 +216,96 @@ fn experiments_command_lists_verdicts() {
         "nope",
     ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not found"));
+}
+
+#[test]
+fn exports_read_a_duckdb_warehouse_and_write_the_output_folder() {
+    use jetstream_warehouse::{DuckDbWarehouse, LogRecord, TableMetadata, TableName, Warehouse};
+    let dir = std::env::temp_dir().join(format!("jetstream-cli-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("jetstream.duckdb");
+    {
+        let wh = DuckDbWarehouse::open(&db, "moz-fx-data-experiments").expect("open");
+        let table = TableName::new("mozanalysis", "statistics_my_slug_week_1").expect("name");
+        wh.write_table(
+            &table,
+            "SELECT 'm' AS metric, 'mean' AS statistic, 'control' AS branch, 1.5 AS point, \
+                    'all' AS segment, 'enrollments' AS analysis_basis, 1 AS window_index",
+            &TableMetadata::now("my-slug"),
+        )
+        .expect("table");
+        let view = TableName::new("mozanalysis", "statistics_my_slug_weekly").expect("name");
+        wh.create_view(&view, "SELECT * FROM mozanalysis.statistics_my_slug_week_1")
+            .expect("view");
+        let logs = TableName::new("monitoring", "logs").expect("name");
+        wh.append_logs(
+            &logs,
+            &[LogRecord {
+                timestamp: chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+                    .and_then(|d| d.and_hms_opt(6, 0, 0))
+                    .expect("time"),
+                source: "jetstream".into(),
+                experiment: Some("my-slug".into()),
+                message: "boom".into(),
+                log_level: "ERROR".into(),
+                exception: "StatisticComputationException: boom".into(),
+                filename: "analysis".into(),
+                func_name: "run".into(),
+                exception_type: Some("StatisticComputationException".into()),
+                ..LogRecord::default()
+            }],
+        )
+        .expect("logs");
+    }
+    let warehouse = format!("duckdb:{}", db.display());
+    let output = dir.join("out");
+    let out = jetstream(&[
+        "export-statistics-to-json",
+        "--warehouse",
+        &warehouse,
+        "--experiment-slug",
+        "my-slug",
+        "--output-dir",
+        &output.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = std::fs::read_to_string(output.join("statistics/statistics_my_slug_weekly.json"))
+        .expect("statistics file");
+    assert!(stats.contains("\"window_index\":\"1\""), "{stats}");
+
+    let out = jetstream(&[
+        "export_experiment_logs_to_json",
+        "--warehouse",
+        &warehouse,
+        "--experiment_slug",
+        "my-slug",
+        "--date",
+        "2026-11-20",
+        "--output-dir",
+        &output.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 errors"));
+    let errors =
+        std::fs::read_to_string(output.join("errors/errors_my_slug.json")).expect("errors");
+    assert!(errors.contains("StatisticComputationException"), "{errors}");
+
+    let out = jetstream(&[
+        "export-statistics-to-json",
+        "--warehouse",
+        "bigquery:somewhere",
+        "--experiment-slug",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bigquery:somewhere"));
+    std::fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -1,0 +1,145 @@
+//! `jetstream export-statistics-to-json` and `export-experiment-logs-to-json`: the reference's
+//! export commands, writing to a local folder (the default sink) from the DuckDB warehouse.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
+use jetstream_output::LocalFolder;
+use jetstream_output::export::{export_errors, export_statistics};
+use jetstream_warehouse::{DuckDbWarehouse, TableName};
+
+use crate::out;
+
+/// Results project when none is given (the reference's default).
+const DEFAULT_PROJECT: &str = "moz-fx-data-experiments";
+
+/// Where results live: `duckdb:PATH` (a database file) or `duckdb::memory:`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WarehouseArgs {
+    /// The warehouse: `duckdb:PATH`.
+    #[arg(
+        long,
+        value_name = "duckdb:PATH",
+        default_value = "duckdb:jetstream.duckdb"
+    )]
+    warehouse: String,
+    /// Results project (the DuckDB catalog name of the results database).
+    #[arg(long, alias = "project_id", default_value = DEFAULT_PROJECT)]
+    project_id: String,
+}
+
+impl WarehouseArgs {
+    fn open(&self) -> anyhow::Result<DuckDbWarehouse> {
+        let Some(path) = self.warehouse.strip_prefix("duckdb:") else {
+            bail!(
+                "--warehouse {:?}: expected duckdb:PATH (BigQuery is not available in this build)",
+                self.warehouse
+            );
+        };
+        let wh = if path == ":memory:" {
+            DuckDbWarehouse::in_memory(&self.project_id)
+        } else {
+            DuckDbWarehouse::open(std::path::Path::new(path), &self.project_id)
+        };
+        wh.with_context(|| format!("opening --warehouse {}", self.warehouse))
+    }
+}
+
+/// Arguments of `export-statistics-to-json`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportStatisticsArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    /// Dataset of the statistics tables and views.
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    dataset_id: String,
+    /// Experiments to export.
+    #[arg(
+        long = "experiment-slug",
+        alias = "experiment_slug",
+        value_name = "SLUG",
+        required = true
+    )]
+    slugs: Vec<String>,
+    /// Folder receiving `statistics/<view>.json`.
+    #[arg(long, value_name = "DIR", default_value = "jetstream-output")]
+    output_dir: PathBuf,
+}
+
+pub(crate) fn export_statistics_cmd(args: ExportStatisticsArgs) -> anyhow::Result<ExitCode> {
+    let wh = args.warehouse.open()?;
+    let sink = LocalFolder::new(&args.output_dir);
+    let mut failed = false;
+    for slug in &args.slugs {
+        match export_statistics(&wh, &sink, &args.dataset_id, slug) {
+            Ok(keys) if keys.is_empty() => {
+                out!("{slug}: no statistics views in {}", args.dataset_id);
+            }
+            Ok(keys) => {
+                for key in keys {
+                    out!("{slug}: {}", args.output_dir.join(key).display());
+                }
+            }
+            Err(e) => {
+                failed = true;
+                tracing::error!(experiment = %slug, error = %e, "export failed");
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("error: {slug}: {e}");
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Arguments of `export-experiment-logs-to-json`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportLogsArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    /// Dataset of the monitoring logs table.
+    #[arg(long, alias = "log_dataset_id", default_value = "monitoring")]
+    log_dataset_id: String,
+    /// The monitoring logs table.
+    #[arg(long, alias = "log_table_id", default_value = "logs")]
+    log_table_id: String,
+    /// Experiments to export.
+    #[arg(
+        long = "experiment-slug",
+        alias = "experiment_slug",
+        value_name = "SLUG",
+        required = true
+    )]
+    slugs: Vec<String>,
+    /// The analysis date: errors logged from its start (00:00 UTC) on are exported.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: NaiveDate,
+    /// Folder receiving `errors/errors_<slug>.json`.
+    #[arg(long, value_name = "DIR", default_value = "jetstream-output")]
+    output_dir: PathBuf,
+}
+
+pub(crate) fn export_logs_cmd(args: ExportLogsArgs) -> anyhow::Result<ExitCode> {
+    let wh = args.warehouse.open()?;
+    let sink = LocalFolder::new(&args.output_dir);
+    let logs = TableName::new(&args.log_dataset_id, &args.log_table_id)
+        .context("--log-dataset-id/--log-table-id")?;
+    let start = args.date.and_time(chrono::NaiveTime::MIN);
+    for slug in &args.slugs {
+        // As the reference's command: no enrollment end, so the window starts at the date.
+        let (key, n) = export_errors(&wh, &sink, &logs, slug, start, None)
+            .with_context(|| format!("exporting the errors of {slug}"))?;
+        out!(
+            "{slug}: {n} errors → {}",
+            args.output_dir.join(key).display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
