@@ -47,14 +47,9 @@ impl WarehouseArgs {
     }
 }
 
-/// Arguments of `export-statistics-to-json`.
+/// Which experiments to export, and where to.
 #[derive(Debug, clap::Args)]
-pub(crate) struct ExportStatisticsArgs {
-    #[command(flatten)]
-    warehouse: WarehouseArgs,
-    /// Dataset of the statistics tables and views.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
-    dataset_id: String,
+pub(crate) struct TargetArgs {
     /// Experiments to export.
     #[arg(
         long = "experiment-slug",
@@ -63,23 +58,35 @@ pub(crate) struct ExportStatisticsArgs {
         required = true
     )]
     slugs: Vec<String>,
-    /// Folder receiving `statistics/<view>.json`.
+    /// Folder receiving the files (`statistics/`, `errors/`).
     #[arg(long, value_name = "DIR", default_value = "jetstream-output")]
     output_dir: PathBuf,
 }
 
+/// Arguments of `export-statistics-to-json`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportStatisticsArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    /// Dataset of the statistics tables and views.
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    dataset_id: String,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
 pub(crate) fn export_statistics_cmd(args: ExportStatisticsArgs) -> anyhow::Result<ExitCode> {
     let wh = args.warehouse.open()?;
-    let sink = LocalFolder::new(&args.output_dir);
+    let sink = LocalFolder::new(&args.target.output_dir);
     let mut failed = false;
-    for slug in &args.slugs {
+    for slug in &args.target.slugs {
         match export_statistics(&wh, &sink, &args.dataset_id, slug) {
             Ok(keys) if keys.is_empty() => {
                 out!("{slug}: no statistics views in {}", args.dataset_id);
             }
             Ok(keys) => {
                 for key in keys {
-                    out!("{slug}: {}", args.output_dir.join(key).display());
+                    out!("{slug}: {}", args.target.output_dir.join(key).display());
                 }
             }
             Err(e) => {
@@ -110,35 +117,26 @@ pub(crate) struct ExportLogsArgs {
     /// The monitoring logs table.
     #[arg(long, alias = "log_table_id", default_value = "logs")]
     log_table_id: String,
-    /// Experiments to export.
-    #[arg(
-        long = "experiment-slug",
-        alias = "experiment_slug",
-        value_name = "SLUG",
-        required = true
-    )]
-    slugs: Vec<String>,
     /// The analysis date: errors logged from its start (00:00 UTC) on are exported.
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: NaiveDate,
-    /// Folder receiving `errors/errors_<slug>.json`.
-    #[arg(long, value_name = "DIR", default_value = "jetstream-output")]
-    output_dir: PathBuf,
+    #[command(flatten)]
+    target: TargetArgs,
 }
 
 pub(crate) fn export_logs_cmd(args: ExportLogsArgs) -> anyhow::Result<ExitCode> {
     let wh = args.warehouse.open()?;
-    let sink = LocalFolder::new(&args.output_dir);
+    let sink = LocalFolder::new(&args.target.output_dir);
     let logs = TableName::new(&args.log_dataset_id, &args.log_table_id)
         .context("--log-dataset-id/--log-table-id")?;
     let start = args.date.and_time(chrono::NaiveTime::MIN);
-    for slug in &args.slugs {
+    for slug in &args.target.slugs {
         // As the reference's command: no enrollment end, so the window starts at the date.
         let (key, n) = export_errors(&wh, &sink, &logs, slug, start, None)
             .with_context(|| format!("exporting the errors of {slug}"))?;
         out!(
             "{slug}: {n} errors → {}",
-            args.output_dir.join(key).display()
+            args.target.output_dir.join(key).display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,30 @@ use serde_json::Value;
 
 const IGNORED: &[&str] = &["title", "default", "format", "description"];
 
+/// A schema of `generated-jetstream-schemas/` (`Statistics`, `AnalysisErrors`, `Metadata`).
+pub(crate) fn nimbus_schema(name: &str) -> Value {
+    let path = format!(
+        "{}/../../../shared/fixtures/experimenter/mozilla-nimbus-schemas/generated-jetstream-schemas/{name}.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("schema")).expect("schema json")
+}
+
+/// Read an exported file, check it is compact JSON valid against the nimbus schema `name`,
+/// and return it parsed.
+pub(crate) fn read_valid(path: &std::path::Path, name: &str) -> Value {
+    let text = std::fs::read_to_string(path).expect("exported file");
+    let json: Value = serde_json::from_str(&text).expect("json");
+    validate(&nimbus_schema(name), &json)
+        .unwrap_or_else(|e| panic!("{} against the nimbus {name} schema: {e}", path.display()));
+    assert_eq!(
+        serde_json::to_string(&json).expect("json"),
+        text,
+        "compact separators"
+    );
+    json
+}
+
 pub(crate) fn validate(schema: &Value, value: &Value) -> Result<(), String> {
     check(schema, schema, value, "$")
 }
@@ -145,7 +169,7 @@ fn has_type(value: &Value, t: &str) -> bool {
 
 #[test]
 fn the_checker_rejects_what_the_schema_forbids() {
-    let schema = crate::export::statistics_schema();
+    let schema = nimbus_schema("Statistics");
     assert!(
         validate(
             &schema,
