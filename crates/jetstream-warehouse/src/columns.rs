@@ -75,6 +75,29 @@ impl Columns {
         Self { names, columns }
     }
 
+    /// Named columns for writing; names must be unique and columns of equal length.
+    pub fn from_pairs(pairs: Vec<(String, Column)>) -> Result<Self, WarehouseError> {
+        let rows = pairs.first().map_or(0, |(_, c)| c.len());
+        let mut names: Vec<String> = Vec::with_capacity(pairs.len());
+        let mut columns = Vec::with_capacity(pairs.len());
+        for (name, column) in pairs {
+            if names.contains(&name) || column.len() != rows {
+                return Err(WarehouseError::InvalidColumns(format!(
+                    "column {name:?}: duplicate name or {} rows where the first column has {rows}",
+                    column.len()
+                )));
+            }
+            names.push(name);
+            columns.push(column);
+        }
+        Ok(Self { names, columns })
+    }
+
+    /// The columns in order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
     /// Column names in query order.
     pub fn names(&self) -> &[String] {
         &self.names

@@ -11,10 +11,12 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use duckdb::types::ToSql;
 use duckdb::types::Value;
-use duckdb::{Connection, params};
+use duckdb::{Connection, params, params_from_iter};
 use jetstream_sql::duckdb::{MOZFUN_MACROS, translate};
 
+use crate::Column;
 use crate::columns::{Cell, ColumnBuilder};
 use crate::{Columns, LOG_COLUMNS, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError};
 
@@ -215,6 +217,52 @@ impl DuckDbWarehouse {
         Ok(exposed)
     }
 
+    /// Run `body` in a transaction: committed when it succeeds, rolled back on any failure
+    /// (including a failed COMMIT), so the previous state stays intact.
+    fn in_transaction<T>(
+        conn: &Connection,
+        what: &str,
+        body: impl FnOnce() -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| query_error(what, "BEGIN TRANSACTION", &e))?;
+        let result = body().and_then(|v| {
+            conn.execute_batch("COMMIT")
+                .map_err(|e| query_error(what, "COMMIT", &e))?;
+            Ok(v)
+        });
+        if result.is_err() {
+            // The transaction may already be gone (a failed COMMIT); the data is intact either way.
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::debug!(table = %what, error = %e, "rollback after a failed write");
+            }
+        }
+        result
+    }
+
+    fn upsert_metadata(
+        conn: &Connection,
+        name: &TableName,
+        metadata: &TableMetadata,
+    ) -> Result<(), WarehouseError> {
+        let upsert = format!(
+            "INSERT OR REPLACE INTO {}.table_metadata VALUES (?, ?, ?, ?, ?)",
+            quote_ident(META_SCHEMA)
+        );
+        conn.execute(
+            &upsert,
+            params![
+                name.dataset,
+                name.table,
+                metadata.description,
+                metadata.last_updated.to_rfc3339(),
+                metadata.schema_version
+            ],
+        )
+        .map_err(|e| query_error(&name.to_string(), &upsert, &e))?;
+        Ok(())
+    }
+
     fn read_columns(conn: &Connection, what: &str, sql: &str) -> Result<Columns, WarehouseError> {
         let err = |e: duckdb::Error| query_error(what, sql, &e);
         let mut stmt = conn.prepare(sql).map_err(err)?;
@@ -230,6 +278,38 @@ impl DuckDbWarehouse {
         }
         let (names, columns) = builders.into_iter().map(ColumnBuilder::finish).unzip();
         Ok(Columns::new(names, columns))
+    }
+}
+
+fn sql_type(c: &Column) -> &'static str {
+    match c {
+        Column::Bool(_) => "BOOLEAN",
+        Column::Int(_) => "BIGINT",
+        Column::Float(_) => "DOUBLE",
+        Column::Text(_) => "VARCHAR",
+        Column::Date(_) => "DATE",
+        Column::Timestamp(_) => "TIMESTAMP",
+    }
+}
+
+fn placeholder(c: &Column) -> &'static str {
+    match c {
+        Column::Date(_) => "CAST(? AS DATE)",
+        Column::Timestamp(_) => "CAST(? AS TIMESTAMP)",
+        _ => "?",
+    }
+}
+
+fn bind(c: &Column, row: usize) -> Box<dyn ToSql> {
+    match c {
+        Column::Bool(v) => Box::new(v[row]),
+        Column::Int(v) => Box::new(v[row]),
+        Column::Float(v) => Box::new(v[row]),
+        Column::Text(v) => Box::new(v[row].clone()),
+        Column::Date(v) => Box::new(v[row].map(|d| d.to_string())),
+        Column::Timestamp(v) => {
+            Box::new(v[row].map(|t| t.format("%Y-%m-%d %H:%M:%S%.f").to_string()))
+        }
     }
 }
 
@@ -316,6 +396,50 @@ impl Warehouse for DuckDbWarehouse {
         self.execute_native(&translated)
     }
 
+    fn write_columns(
+        &self,
+        name: &TableName,
+        columns: &Columns,
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError> {
+        let what = name.to_string();
+        if columns.names().is_empty() {
+            return Err(WarehouseError::InvalidColumns(format!(
+                "{what}: no columns"
+            )));
+        }
+        let target = qualified(name);
+        let defs: Vec<String> = columns
+            .names()
+            .iter()
+            .zip(columns.columns())
+            .map(|(n, c)| format!("{} {}", quote_ident(n), sql_type(c)))
+            .collect();
+        let placeholders: Vec<&str> = columns.columns().iter().map(placeholder).collect();
+        let create = format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE OR REPLACE TABLE {target} ({});",
+            quote_ident(&name.dataset),
+            defs.join(", ")
+        );
+        let insert = format!("INSERT INTO {target} VALUES ({})", placeholders.join(", "));
+        let conn = self.conn();
+        Self::in_transaction(&conn, &what, || {
+            conn.execute_batch(&create)
+                .map_err(|e| query_error(&what, &create, &e))?;
+            let mut stmt = conn
+                .prepare(&insert)
+                .map_err(|e| query_error(&what, &insert, &e))?;
+            for row in 0..columns.rows() {
+                let values: Vec<Box<dyn ToSql>> =
+                    columns.columns().iter().map(|c| bind(c, row)).collect();
+                stmt.execute(params_from_iter(values.iter()))
+                    .map_err(|e| query_error(&what, &insert, &e))?;
+            }
+            Self::upsert_metadata(&conn, name, metadata)?;
+            Ok(columns.rows() as u64)
+        })
+    }
+
     fn write_table(
         &self,
         name: &TableName,
@@ -326,9 +450,7 @@ impl Warehouse for DuckDbWarehouse {
         let translated = Self::translated(&what, query)?;
         let target = qualified(name);
         let conn = self.conn();
-        conn.execute_batch("BEGIN TRANSACTION")
-            .map_err(|e| query_error(&what, "BEGIN TRANSACTION", &e))?;
-        let written = (|| {
+        Self::in_transaction(&conn, &what, || {
             let create = format!(
                 "CREATE SCHEMA IF NOT EXISTS {}; CREATE OR REPLACE TABLE {target} AS\n{translated}",
                 quote_ident(&name.dataset)
@@ -339,32 +461,9 @@ impl Warehouse for DuckDbWarehouse {
             let n: i64 = conn
                 .query_row(&count, [], |r| r.get(0))
                 .map_err(|e| query_error(&what, &count, &e))?;
-            let upsert = format!(
-                "INSERT OR REPLACE INTO {}.table_metadata VALUES (?, ?, ?, ?, ?)",
-                quote_ident(META_SCHEMA)
-            );
-            conn.execute(
-                &upsert,
-                params![
-                    name.dataset,
-                    name.table,
-                    metadata.description,
-                    metadata.last_updated.to_rfc3339(),
-                    metadata.schema_version
-                ],
-            )
-            .map_err(|e| query_error(&what, &upsert, &e))?;
-            conn.execute_batch("COMMIT")
-                .map_err(|e| query_error(&what, "COMMIT", &e))?;
+            Self::upsert_metadata(&conn, name, metadata)?;
             Ok(u64::try_from(n).unwrap_or(0))
-        })();
-        if written.is_err() {
-            // The transaction may already be gone (a failed COMMIT); the table is intact either way.
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                tracing::debug!(table = %what, error = %e, "rollback after a failed write");
-            }
-        }
-        written
+        })
     }
 
     fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError> {
@@ -502,9 +601,7 @@ impl Warehouse for DuckDbWarehouse {
         let conn = self.conn();
         conn.execute_batch(&create)
             .map_err(|e| query_error(&what, &create, &e))?;
-        conn.execute_batch("BEGIN TRANSACTION")
-            .map_err(|e| query_error(&what, "BEGIN TRANSACTION", &e))?;
-        let inserted = (|| {
+        Self::in_transaction(&conn, &what, || {
             let mut stmt = conn
                 .prepare(&insert)
                 .map_err(|e| query_error(&what, &insert, &e))?;
@@ -527,12 +624,7 @@ impl Warehouse for DuckDbWarehouse {
                 ])
                 .map_err(|e| query_error(&what, &insert, &e))?;
             }
-            conn.execute_batch("COMMIT")
-                .map_err(|e| query_error(&what, "COMMIT", &e))
-        })();
-        if inserted.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        inserted
+            Ok(())
+        })
     }
 }

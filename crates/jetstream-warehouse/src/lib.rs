@@ -125,6 +125,9 @@ pub enum WarehouseError {
         /// The other kind met.
         second: &'static str,
     },
+    /// Columns that cannot be written together.
+    #[error("invalid columns: {0}")]
+    InvalidColumns(String),
     /// Opening or attaching a database or data file failed.
     #[error("{path}: {message}")]
     Open {
@@ -180,6 +183,15 @@ pub trait Warehouse: Send + Sync {
         &self,
         name: &TableName,
         query: &str,
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError>;
+
+    /// Write `columns` as table `name`, replacing it atomically as [`Warehouse::write_table`]
+    /// (statistics rows computed outside the warehouse). Returns the number of rows.
+    fn write_columns(
+        &self,
+        name: &TableName,
+        columns: &Columns,
         metadata: &TableMetadata,
     ) -> Result<u64, WarehouseError>;
 

@@ -281,3 +281,70 @@ fn nested_result_columns_are_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+#[test]
+fn computed_columns_are_written_as_a_table_and_replace_it() {
+    use jetstream_warehouse::Columns;
+    let wh = DuckDbWarehouse::in_memory(PROJECT).expect("open");
+    let t = name("statistics_slug_week_1");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    let columns = Columns::from_pairs(vec![
+        (
+            "metric".into(),
+            Column::Text(vec![
+                Some("active_hours".into()),
+                Some("it's \"quoted\"".into()),
+            ]),
+        ),
+        ("point".into(), Column::Float(vec![Some(1.25), None])),
+        ("window_index".into(), Column::Int(vec![Some(1), Some(1)])),
+        ("is_ok".into(), Column::Bool(vec![Some(true), None])),
+        ("day".into(), Column::Date(vec![day, None])),
+    ])
+    .expect("columns");
+    assert_eq!(
+        wh.write_columns(&t, &columns, &meta("slug", 1))
+            .expect("write"),
+        2
+    );
+    let back = wh
+        .query_columns("SELECT * FROM mozanalysis.statistics_slug_week_1")
+        .expect("read");
+    assert_eq!(back, columns);
+    assert_eq!(wh.table_metadata(&t).expect("meta"), Some(meta("slug", 1)));
+
+    let smaller = Columns::from_pairs(vec![(
+        "metric".into(),
+        Column::Text(vec![Some("x".into())]),
+    )])
+    .expect("columns");
+    assert_eq!(
+        wh.write_columns(&t, &smaller, &meta("slug", 2))
+            .expect("replace"),
+        1
+    );
+    assert_eq!(
+        wh.query_columns("SELECT * FROM mozanalysis.statistics_slug_week_1")
+            .expect("read"),
+        smaller
+    );
+}
+
+#[test]
+fn ragged_or_duplicate_columns_are_refused() {
+    use jetstream_warehouse::Columns;
+    assert!(
+        Columns::from_pairs(vec![
+            ("a".into(), Column::Int(vec![Some(1)])),
+            ("b".into(), Column::Int(vec![Some(1), Some(2)])),
+        ])
+        .is_err()
+    );
+    assert!(
+        Columns::from_pairs(vec![
+            ("a".into(), Column::Int(vec![Some(1)])),
+            ("a".into(), Column::Int(vec![Some(2)])),
+        ])
+        .is_err()
+    );
+}
