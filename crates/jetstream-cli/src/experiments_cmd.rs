@@ -23,12 +23,9 @@ pub(crate) enum Format {
     Json,
 }
 
-/// Arguments of `experiments`.
+/// Where experiments come from: the Experimenter API or a local JSON file.
 #[derive(Debug, clap::Args)]
-pub(crate) struct ExperimentsArgs {
-    /// The analysis date (default: yesterday, UTC).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    date: Option<NaiveDate>,
+pub(crate) struct SourceArgs {
     /// Experimenter base URL.
     #[arg(
         long,
@@ -39,7 +36,49 @@ pub(crate) struct ExperimentsArgs {
     api_url: Option<String>,
     /// Read experiments from a JSON file (one recipe or an array) instead of the API.
     #[arg(long, alias = "experiments_file", value_name = "FILE.json")]
-    experiments_file: Option<PathBuf>,
+    pub(crate) experiments_file: Option<PathBuf>,
+    /// Timeout of each API request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    api_timeout: u64,
+}
+
+impl SourceArgs {
+    /// The experiments (the API is asked for `slugs` only, when given).
+    pub(crate) fn load(
+        &self,
+        slugs: &[String],
+        today: NaiveDate,
+    ) -> anyhow::Result<jetstream_experimenter::Parsed> {
+        Ok(match &self.experiments_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                jetstream_experimenter::parse_payload(&text, today)
+                    .with_context(|| format!("reading {}", path.display()))?
+            }
+            None => {
+                let config = ClientConfig {
+                    base_url: self
+                        .api_url
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+                    timeout: Duration::from_secs(self.api_timeout),
+                    ..ClientConfig::default()
+                };
+                fetch_blocking(config, slugs, today)?
+            }
+        })
+    }
+}
+
+/// Arguments of `experiments`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExperimentsArgs {
+    /// The analysis date (default: yesterday, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: Option<NaiveDate>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Only these experiments (Nimbus or Experimenter slug).
     #[arg(
         long = "experiment-slug",
@@ -53,34 +92,13 @@ pub(crate) struct ExperimentsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
-    /// Timeout of each API request, in seconds.
-    #[arg(long, default_value_t = 30)]
-    api_timeout: u64,
 }
 
 pub(crate) fn experiments(args: ExperimentsArgs) -> anyhow::Result<ExitCode> {
     let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
     let date = args.date.unwrap_or(yesterday);
     let today = chrono::Utc::now().date_naive();
-    let parsed = match &args.experiments_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            jetstream_experimenter::parse_payload(&text, today)
-                .with_context(|| format!("reading {}", path.display()))?
-        }
-        None => {
-            let config = ClientConfig {
-                base_url: args
-                    .api_url
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
-                timeout: Duration::from_secs(args.api_timeout),
-                ..ClientConfig::default()
-            };
-            fetch_blocking(config, &args.slugs, today)?
-        }
-    };
+    let parsed = args.source.load(&args.slugs, today)?;
     let configs = match &args.config_repo {
         Some(dir) => Some(
             ConfigCollection::load_dir(dir)
@@ -103,7 +121,7 @@ pub(crate) fn experiments(args: ExperimentsArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // The API was already asked for the given slugs only (unknown ones are in `rejected`).
-    let select: &[String] = if args.experiments_file.is_some() {
+    let select: &[String] = if args.source.experiments_file.is_some() {
         &args.slugs
     } else {
         &[]

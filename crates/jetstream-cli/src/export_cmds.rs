@@ -28,10 +28,14 @@ pub(crate) struct WarehouseArgs {
     /// Results project (the DuckDB catalog name of the results database).
     #[arg(long, alias = "project_id", default_value = DEFAULT_PROJECT)]
     project_id: String,
+    /// Telemetry as Parquet, laid out `DIR/<project>/<dataset>/<table>.parquet` (or a folder of
+    /// parts `DIR/<project>/<dataset>/<table>/*.parquet`), read as `<project>.<dataset>.<table>`.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
 }
 
 impl WarehouseArgs {
-    fn open(&self) -> anyhow::Result<DuckDbWarehouse> {
+    pub(crate) fn open(&self) -> anyhow::Result<DuckDbWarehouse> {
         let Some(path) = self.warehouse.strip_prefix("duckdb:") else {
             bail!(
                 "--warehouse {:?}: expected duckdb:PATH (BigQuery is not available in this build)",
@@ -43,7 +47,14 @@ impl WarehouseArgs {
         } else {
             DuckDbWarehouse::open(std::path::Path::new(path), &self.project_id)
         };
-        wh.with_context(|| format!("opening --warehouse {}", self.warehouse))
+        let wh = wh.with_context(|| format!("opening --warehouse {}", self.warehouse))?;
+        if let Some(dir) = &self.data {
+            let tables = wh
+                .attach_parquet_dir(dir)
+                .with_context(|| format!("reading --data {}", dir.display()))?;
+            tracing::info!(count = tables.len(), dir = %dir.display(), "parquet tables exposed");
+        }
+        Ok(wh)
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod analysis_cmds;
 mod config_cmds;
 mod experiments_cmd;
 mod export_cmds;
@@ -61,6 +62,9 @@ enum Command {
     /// Compute one statistic on a CSV of per-client rows and print the result rows as JSON
     /// (the shape of the reference's statistics tables).
     Statistics(stats_cmd::StatisticsArgs),
+    /// Create the enrollments tables of experiments (kept once created, unless recreated).
+    #[command(alias = "ensure_enrollments")]
+    EnsureEnrollments(analysis_cmds::EnsureEnrollmentsArgs),
     /// Export the statistics views of experiments as JSON files (`statistics/<view>.json`).
     #[command(alias = "export_statistics_to_json")]
     ExportStatisticsToJson(export_cmds::ExportStatisticsArgs),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),
+        Command::EnsureEnrollments(args) => analysis_cmds::ensure_enrollments_cmd(args),
         Command::ExportStatisticsToJson(args) => export_cmds::export_statistics_cmd(args),
         Command::ExportExperimentLogsToJson(args) => export_cmds::export_logs_cmd(args),
     };

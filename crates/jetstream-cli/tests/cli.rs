@@ -35,6 +35,7 @@ fn help_on_every_command() {
         "validate-config",
         "resolve-config",
         "statistics",
+        "ensure-enrollments",
         "export-statistics-to-json",
         "export-experiment-logs-to-json",
     ] {
@@ -307,5 +308,84 @@ fn exports_read_a_duckdb_warehouse_and_write_the_output_folder() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bigquery:somewhere"));
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+#[test]
+fn ensure_enrollments_reads_a_parquet_data_folder_and_keeps_the_table() {
+    let dir = std::env::temp_dir().join(format!("jetstream-cli-enroll-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let events = dir.join("data/moz-fx-data-shared-prod/telemetry");
+    std::fs::create_dir_all(&events).expect("dirs");
+    // Telemetry exported by another tool: Parquet written through a separate connection.
+    duckdb::Connection::open_in_memory()
+        .expect("writer")
+        .execute_batch(&format!(
+            "COPY (SELECT * FROM (VALUES \
+               ('c1', [{{'key': 'branch', 'value': 'control'}}], DATE '2026-01-05', 'normandy', 'enroll', 'no-config-desktop', 1), \
+               ('c2', [{{'key': 'branch', 'value': 'treatment'}}], DATE '2026-01-06', 'normandy', 'enroll', 'no-config-desktop', 2), \
+               ('c3', [{{'key': 'branch', 'value': 'treatment'}}], DATE '2026-01-06', 'normandy', 'enroll', 'another-one', 3) \
+             ) AS t(client_id, event_map_values, submission_date, event_category, event_method, event_string_value, sample_id)) \
+             TO '{}' (FORMAT parquet)",
+            events.join("events.parquet").display()
+        ))
+        .expect("parquet");
+    // A real v6 desktop recipe, moved to this experiment and these dates.
+    let recipe_path = shared().join(
+        "fixtures/experimenter/mozilla-nimbus-schemas/example-recipes/v6-desktop/desktop-98.json",
+    );
+    let mut recipe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(recipe_path).expect("recipe")).expect("json");
+    recipe["slug"] = "no-config-desktop".into();
+    recipe["id"] = "no-config-desktop".into();
+    recipe["startDate"] = "2026-01-05".into();
+    recipe["enrollmentEndDate"] = "2026-01-11".into();
+    recipe["endDate"] = "2026-02-09".into();
+    let experiments = dir.join("experiments.json");
+    std::fs::write(&experiments, recipe.to_string()).expect("write recipe");
+
+    let warehouse = format!("duckdb:{}", dir.join("jetstream.duckdb").display());
+    let data = dir.join("data").display().to_string();
+    let hub = shared().join("fixtures/metric-hub").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ensure-enrollments",
+            "--warehouse",
+            &warehouse,
+            "--data",
+            &data,
+            "--experiments-file",
+            experiments.to_str().unwrap(),
+            "--config-repo",
+            &hub,
+            "--experiment-slug",
+            "no-config-desktop",
+            "--date",
+            "2026-01-12",
+        ];
+        args.extend_from_slice(extra);
+        let out = jetstream(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run(&[]).contains("enrollments created (2 rows)"));
+    assert!(run(&[]).contains("enrollments exist, kept"));
+    assert!(run(&["--recreate-enrollments"]).contains("enrollments created (2 rows)"));
+
+    let out = jetstream(&[
+        "ensure-enrollments",
+        "--warehouse",
+        &warehouse,
+        "--experiments-file",
+        experiments.to_str().unwrap(),
+        "--experiment-slug",
+        "not-there",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not-there: not found"));
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
