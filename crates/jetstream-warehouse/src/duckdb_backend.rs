@@ -489,6 +489,49 @@ impl Warehouse for DuckDbWarehouse {
             .map_err(|e| query_error(&what, &sql, &e))
     }
 
+    fn publish_window_view(
+        &self,
+        view: &TableName,
+        table_prefix: &str,
+    ) -> Result<usize, WarehouseError> {
+        // DuckDB has no wildcard tables: the view is a UNION ALL BY NAME of the window tables
+        // that exist now, so it is republished whenever a window table is written.
+        let prefix = format!("{table_prefix}_");
+        let mut windows: Vec<(u64, TableName)> = self
+            .list_tables(&view.dataset, &prefix)?
+            .into_iter()
+            .filter_map(|t| {
+                let n = t.table.strip_prefix(&prefix)?;
+                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| n.parse().ok())
+                    .flatten()
+                    .map(|n| (n, t))
+            })
+            .collect();
+        windows.sort();
+        if windows.is_empty() {
+            return Ok(0);
+        }
+        let parts: Vec<String> = windows
+            .iter()
+            .map(|(n, t)| {
+                format!(
+                    "SELECT *, CAST({n} AS BIGINT) AS window_index FROM {}",
+                    qualified(t)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "CREATE OR REPLACE VIEW {} AS\n{}",
+            qualified(view),
+            parts.join("\nUNION ALL BY NAME\n")
+        );
+        self.conn()
+            .execute_batch(&sql)
+            .map_err(|e| query_error(&view.to_string(), &sql, &e))?;
+        Ok(windows.len())
+    }
+
     fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError> {
         let what = name.to_string();
         let conn = self.conn();

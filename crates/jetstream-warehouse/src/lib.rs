@@ -216,6 +216,17 @@ pub trait Warehouse: Send + Sync {
     /// Create or replace a view.
     fn create_view(&self, name: &TableName, query: &str) -> Result<(), WarehouseError>;
 
+    /// Publish `view` over the window tables `<table_prefix>_<n>` of its dataset, with their
+    /// window number as `window_index` (the reference's wildcard view
+    /// `SELECT *, CAST(REGEXP_EXTRACT(_TABLE_SUFFIX, r'[0-9]+$') AS INT64) AS window_index
+    /// FROM <prefix>_*`). Returns how many window tables it covers; with none, no view is
+    /// published and `Ok(0)` is returned.
+    fn publish_window_view(
+        &self,
+        view: &TableName,
+        table_prefix: &str,
+    ) -> Result<usize, WarehouseError>;
+
     /// Drop a table or view (and its metadata); no error when absent.
     fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError>;
 

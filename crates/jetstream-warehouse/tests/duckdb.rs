@@ -348,3 +348,58 @@ fn ragged_or_duplicate_columns_are_refused() {
         .is_err()
     );
 }
+
+#[test]
+fn window_views_cover_every_window_table_with_its_index() {
+    let wh = with_numbers();
+    for (window, rows) in [(1, 2), (2, 3), (10, 1)] {
+        wh.write_table(
+            &name(&format!("statistics_slug_week_{window}")),
+            &format!("SELECT i, 'control' AS branch FROM src.numbers WHERE i < {rows}"),
+            &meta("slug", 1),
+        )
+        .expect("window table");
+    }
+    // Look-alikes that must stay out of the weekly view.
+    wh.write_table(
+        &name("statistics_slug_week_1_backup"),
+        "SELECT 1 AS i",
+        &meta("slug", 1),
+    )
+    .expect("other");
+    wh.write_table(
+        &name("statistics_slug_preenrollment_week_1"),
+        "SELECT 1 AS i",
+        &meta("slug", 1),
+    )
+    .expect("other");
+    let view = name("statistics_slug_weekly");
+    assert_eq!(
+        wh.publish_window_view(&view, "statistics_slug_week")
+            .expect("view"),
+        3
+    );
+    let cols = wh
+        .query_columns(
+            "SELECT window_index, COUNT(*) AS n FROM mozanalysis.statistics_slug_weekly \
+             GROUP BY window_index ORDER BY window_index",
+        )
+        .expect("read");
+    assert_eq!(
+        cols.get("window_index"),
+        Some(&Column::Int(vec![Some(1), Some(2), Some(10)]))
+    );
+    assert_eq!(
+        cols.get("n"),
+        Some(&Column::Int(vec![Some(2), Some(3), Some(1)]))
+    );
+    assert_eq!(
+        wh.publish_window_view(&name("statistics_other_weekly"), "statistics_other_week")
+            .expect("nothing"),
+        0
+    );
+    assert!(
+        !wh.table_exists(&name("statistics_other_weekly"))
+            .expect("exists")
+    );
+}
