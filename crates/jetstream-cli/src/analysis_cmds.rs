@@ -11,7 +11,7 @@ use jetstream_config::ConfigCollection;
 use jetstream_config::resolve::resolve_experiment;
 
 use crate::experiments_cmd::SourceArgs;
-use crate::export_cmds::WarehouseArgs;
+use crate::export_cmds::{SlugArgs, WarehouseArgs};
 use crate::out;
 
 /// Arguments of `ensure-enrollments`.
@@ -24,14 +24,8 @@ pub(crate) struct EnsureEnrollmentsArgs {
     /// Dataset of the results tables.
     #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
     dataset_id: String,
-    /// Experiments (Nimbus or Experimenter slug).
-    #[arg(
-        long = "experiment-slug",
-        alias = "experiment_slug",
-        value_name = "SLUG",
-        required = true
-    )]
-    slugs: Vec<String>,
+    #[command(flatten)]
+    experiments: SlugArgs,
     /// A metric-hub checkout (experiment configs, defaults, definitions).
     #[arg(long, alias = "config_repo", value_name = "DIR")]
     config_repo: Option<PathBuf>,
@@ -46,7 +40,7 @@ pub(crate) struct EnsureEnrollmentsArgs {
 pub(crate) fn ensure_enrollments_cmd(args: EnsureEnrollmentsArgs) -> anyhow::Result<ExitCode> {
     let today = chrono::Utc::now().date_naive();
     let date = args.date.unwrap_or(today - chrono::Duration::days(1));
-    let parsed = args.source.load(&args.slugs, today)?;
+    let parsed = args.source.load(&args.experiments.slugs, today)?;
     let configs = match &args.config_repo {
         Some(dir) => {
             ConfigCollection::load_dir(dir).with_context(|| format!("loading {}", dir.display()))?
@@ -55,7 +49,7 @@ pub(crate) fn ensure_enrollments_cmd(args: EnsureEnrollmentsArgs) -> anyhow::Res
     };
     let wh = args.warehouse.open()?;
     let mut failed = false;
-    for slug in &args.slugs {
+    for slug in &args.experiments.slugs {
         let Some(experiment) = parsed.experiments.iter().find(|e| {
             e.normandy_slug == *slug || e.experimenter_slug.as_deref() == Some(slug.as_str())
         }) else {

@@ -58,17 +58,24 @@ impl WarehouseArgs {
     }
 }
 
-/// Which experiments to export, and where to.
+/// The experiments a command works on (at least one).
 #[derive(Debug, clap::Args)]
-pub(crate) struct TargetArgs {
-    /// Experiments to export.
+pub(crate) struct SlugArgs {
+    /// Experiments (Nimbus or Experimenter slug).
     #[arg(
         long = "experiment-slug",
         alias = "experiment_slug",
         value_name = "SLUG",
         required = true
     )]
-    slugs: Vec<String>,
+    pub(crate) slugs: Vec<String>,
+}
+
+/// Which experiments to export, and where to.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TargetArgs {
+    #[command(flatten)]
+    experiments: SlugArgs,
     /// Folder receiving the files (`statistics/`, `errors/`).
     #[arg(long, value_name = "DIR", default_value = "jetstream-output")]
     output_dir: PathBuf,
@@ -90,7 +97,7 @@ pub(crate) fn export_statistics_cmd(args: ExportStatisticsArgs) -> anyhow::Resul
     let wh = args.warehouse.open()?;
     let sink = LocalFolder::new(&args.target.output_dir);
     let mut failed = false;
-    for slug in &args.target.slugs {
+    for slug in &args.target.experiments.slugs {
         match export_statistics(&wh, &sink, &args.dataset_id, slug) {
             Ok(keys) if keys.is_empty() => {
                 out!("{slug}: no statistics views in {}", args.dataset_id);
@@ -141,7 +148,7 @@ pub(crate) fn export_logs_cmd(args: ExportLogsArgs) -> anyhow::Result<ExitCode> 
     let logs = TableName::new(&args.log_dataset_id, &args.log_table_id)
         .context("--log-dataset-id/--log-table-id")?;
     let start = args.date.and_time(chrono::NaiveTime::MIN);
-    for slug in &args.target.slugs {
+    for slug in &args.target.experiments.slugs {
         // As the reference's command: no enrollment end, so the window starts at the date.
         let (key, n) = export_errors(&wh, &sink, &logs, slug, start, None)
             .with_context(|| format!("exporting the errors of {slug}"))?;
