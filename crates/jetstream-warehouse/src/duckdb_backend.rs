@@ -240,6 +240,19 @@ impl DuckDbWarehouse {
         result
     }
 
+    /// `BASE TABLE` or `VIEW` when `name` exists in the results catalog, else `None`.
+    fn table_type(conn: &Connection, name: &TableName) -> Result<Option<String>, WarehouseError> {
+        let sql = "SELECT table_type FROM information_schema.tables \
+                   WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?";
+        let err = |e: duckdb::Error| query_error(&name.to_string(), sql, &e);
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let mut rows = stmt.query(params![name.dataset, name.table]).map_err(err)?;
+        match rows.next().map_err(err)? {
+            Some(row) => Ok(Some(row.get(0).map_err(err)?)),
+            None => Ok(None),
+        }
+    }
+
     fn upsert_metadata(
         conn: &Connection,
         name: &TableName,
@@ -467,13 +480,7 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError> {
-        let sql = "SELECT count(*) FROM information_schema.tables \
-                   WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?";
-        let n: i64 = self
-            .conn()
-            .query_row(sql, params![name.dataset, name.table], |r| r.get(0))
-            .map_err(|e| query_error(&name.to_string(), sql, &e))?;
-        Ok(n > 0)
+        Ok(Self::table_type(&self.conn(), name)?.is_some())
     }
 
     fn create_view(&self, name: &TableName, query: &str) -> Result<(), WarehouseError> {
@@ -535,11 +542,7 @@ impl Warehouse for DuckDbWarehouse {
     fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError> {
         let what = name.to_string();
         let conn = self.conn();
-        let kind_sql = "SELECT table_type FROM information_schema.tables \
-                        WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?";
-        let kind: Option<String> = conn
-            .query_row(kind_sql, params![name.dataset, name.table], |r| r.get(0))
-            .ok();
+        let kind = Self::table_type(&conn, name)?;
         let drop = match kind.as_deref() {
             Some("VIEW") => format!("DROP VIEW IF EXISTS {};", qualified(name)),
             Some(_) => format!("DROP TABLE IF EXISTS {};", qualified(name)),
