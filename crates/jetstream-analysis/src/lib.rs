@@ -3,7 +3,14 @@
 //! So far: the reference's runnability checks ([`check_runnable`], in its order, with its
 //! exception names as error kinds), the enrollment-complete check, and [`ensure_enrollments`]
 //! (the `enrollments_<slug>` table is created once and never rewritten unless recreated).
-//! Metric tables, statistics and views follow.
+//! [`run_analysis`] is the whole daily analysis of one experiment.
+
+mod run;
+
+pub use run::{
+    LogContext, NoProgress, PeriodResult, Progress, RunOptions, RunReport, error_record,
+    run_analysis, statistics_columns,
+};
 
 use chrono::NaiveDate;
 use jetstream_config::enums::AnalysisPeriod;

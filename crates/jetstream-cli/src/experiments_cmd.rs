@@ -43,6 +43,15 @@ pub(crate) struct SourceArgs {
 }
 
 impl SourceArgs {
+    /// Experiments from a local file.
+    pub(crate) fn from_file(path: PathBuf) -> Self {
+        Self {
+            api_url: None,
+            experiments_file: Some(path),
+            api_timeout: 30,
+        }
+    }
+
     /// The experiments (the API is asked for `slugs` only, when given).
     pub(crate) fn load(
         &self,

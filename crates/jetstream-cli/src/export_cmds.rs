@@ -35,6 +35,15 @@ pub(crate) struct WarehouseArgs {
 }
 
 impl WarehouseArgs {
+    /// The arguments for `--warehouse spec` and nothing else.
+    pub(crate) fn with_path(spec: &str) -> Self {
+        Self {
+            warehouse: spec.to_string(),
+            project_id: DEFAULT_PROJECT.into(),
+            data: None,
+        }
+    }
+
     pub(crate) fn open(&self) -> anyhow::Result<DuckDbWarehouse> {
         let Some(path) = self.warehouse.strip_prefix("duckdb:") else {
             bail!(
@@ -53,6 +62,15 @@ impl WarehouseArgs {
                 .attach_parquet_dir(dir)
                 .with_context(|| format!("reading --data {}", dir.display()))?;
             tracing::info!(count = tables.len(), dir = %dir.display(), "parquet tables exposed");
+        }
+        // In BigQuery `mozdata` holds views of `moz-fx-data-shared-prod`: either project's
+        // name finds a table given under the other.
+        for (from, to) in [
+            ("moz-fx-data-shared-prod", "mozdata"),
+            ("mozdata", "moz-fx-data-shared-prod"),
+        ] {
+            wh.mirror_catalog(from, to)
+                .with_context(|| format!("linking {from} tables under {to}"))?;
         }
         Ok(wh)
     }

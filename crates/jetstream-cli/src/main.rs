@@ -10,6 +10,7 @@ mod analysis_cmds;
 mod config_cmds;
 mod experiments_cmd;
 mod export_cmds;
+mod run_cmds;
 mod stats_cmd;
 
 /// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
@@ -62,6 +63,15 @@ enum Command {
     /// Compute one statistic on a CSV of per-client rows and print the result rows as JSON
     /// (the shape of the reference's statistics tables).
     Statistics(stats_cmd::StatisticsArgs),
+    /// Analyse experiments on a date: enrollments, metric tables, statistics tables and views,
+    /// errors to the logs table, and (with --output-dir) the JSON exports.
+    Run(run_cmds::RunArgs),
+    /// Delete an experiment's result tables and analyse every date up to yesterday.
+    Rerun(run_cmds::RerunArgs),
+    /// Write synthetic telemetry with planted effects, with recipes and configs.
+    Simulate(run_cmds::SimulateArgs),
+    /// Simulate a small dataset, analyse every date, export, and show the headline results.
+    Demo(run_cmds::DemoArgs),
     /// Create the enrollments tables of experiments (kept once created, unless recreated).
     #[command(alias = "ensure_enrollments")]
     EnsureEnrollments(analysis_cmds::EnsureEnrollmentsArgs),
@@ -87,6 +97,10 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),
+        Command::Run(args) => run_cmds::run_cmd(args),
+        Command::Rerun(args) => run_cmds::rerun_cmd(args),
+        Command::Simulate(args) => run_cmds::simulate_cmd(args),
+        Command::Demo(args) => run_cmds::demo_cmd(args),
         Command::EnsureEnrollments(args) => analysis_cmds::ensure_enrollments_cmd(args),
         Command::ExportStatisticsToJson(args) => export_cmds::export_statistics_cmd(args),
         Command::ExportExperimentLogsToJson(args) => export_cmds::export_logs_cmd(args),

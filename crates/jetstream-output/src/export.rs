@@ -236,12 +236,16 @@ pub fn export_errors(
         since.format("%Y-%m-%d %H:%M:%S"),
         skipped.concat()
     );
-    let columns = warehouse
-        .query_columns(&sql)
-        .map_err(|source| OutputError::Warehouse {
-            what: what.clone(),
-            source,
-        })?;
+    let warehouse_err = |source| OutputError::Warehouse {
+        what: what.clone(),
+        source,
+    };
+    // No logs table yet: nothing was ever logged, an empty errors file.
+    let columns = if warehouse.table_exists(logs).map_err(warehouse_err)? {
+        warehouse.query_columns(&sql).map_err(warehouse_err)?
+    } else {
+        Columns::default()
+    };
     let mut rows = Vec::with_capacity(columns.rows());
     for row in 0..columns.rows() {
         let mut object = Map::new();

@@ -36,6 +36,38 @@ impl Frame {
         }
     }
 
+    /// A frame from branch codes into `branches` (as [`Frame::new`] would build from labels,
+    /// without a string per row). Branches without rows are dropped, as `df.branch.unique()`
+    /// would not see them; the remaining keep their order of first appearance.
+    pub fn from_codes(branches: &[String], codes: &[u32]) -> Result<Self, StatsError> {
+        let mut remap: Vec<Option<u32>> = vec![None; branches.len()];
+        let mut kept: Vec<String> = Vec::new();
+        let mut out = Vec::with_capacity(codes.len());
+        for &c in codes {
+            let slot = remap.get_mut(c as usize).ok_or_else(|| {
+                StatsError::Input(format!(
+                    "branch code {c} but only {} branches",
+                    branches.len()
+                ))
+            })?;
+            let code = match *slot {
+                Some(code) => code,
+                None => {
+                    kept.push(branches[c as usize].clone());
+                    let code = (kept.len() - 1) as u32;
+                    *slot = Some(code);
+                    code
+                }
+            };
+            out.push(code);
+        }
+        Ok(Self {
+            branches: kept,
+            codes: out,
+            columns: Vec::new(),
+        })
+    }
+
     /// Add a column (NaN = NULL).
     pub fn with_column(mut self, name: &str, values: Vec<f64>) -> Result<Self, StatsError> {
         if values.len() != self.codes.len() {

@@ -27,6 +27,9 @@ const META_SCHEMA: &str = "_jetstream";
 pub struct DuckDbWarehouse {
     conn: Mutex<Connection>,
     project: String,
+    /// For a file database `X.duckdb`: the folder `X.duckdb.sources/` holding one database file
+    /// per source project, so simulated telemetry persists next to the results.
+    sources_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for DuckDbWarehouse {
@@ -80,13 +83,43 @@ impl DuckDbWarehouse {
                 message: e.to_string(),
             })?;
         }
-        Self::with_attachment(&path.to_string_lossy(), project).map_err(|e| match e {
+        let to_open = |e| match e {
             WarehouseError::Query { message, .. } => WarehouseError::Open {
                 path: path.display().to_string(),
                 message,
             },
             other => other,
-        })
+        };
+        let mut wh = Self::with_attachment(&path.to_string_lossy(), project).map_err(to_open)?;
+        let mut dir = path.as_os_str().to_owned();
+        dir.push(".sources");
+        let dir = std::path::PathBuf::from(dir);
+        if dir.is_dir() {
+            let entries = sorted_entries(&dir).map_err(|e| WarehouseError::Open {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let conn = wh.conn();
+            for file in entries {
+                if file.extension().is_some_and(|e| e == "duckdb") {
+                    let name = file
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let sql = format!(
+                        "ATTACH {} AS {}",
+                        quote_literal(&file.to_string_lossy()),
+                        quote_ident(&name)
+                    );
+                    conn.execute_batch(&sql).map_err(|e| WarehouseError::Open {
+                        path: file.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+        }
+        wh.sources_dir = Some(dir);
+        Ok(wh)
     }
 
     /// A fresh in-memory database (nothing persists).
@@ -115,12 +148,8 @@ impl DuckDbWarehouse {
         Ok(Self {
             conn: Mutex::new(conn),
             project: project.to_string(),
+            sources_dir: None,
         })
-    }
-
-    /// The results project (the default catalog).
-    pub fn project(&self) -> &str {
-        &self.project
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -129,6 +158,42 @@ impl DuckDbWarehouse {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The UNION ALL BY NAME of the window tables `<prefix>_<n>` of `dataset` (selecting
+    /// `select` plus `window_index`), and how many there are; `None` when there is none.
+    fn window_union(
+        &self,
+        dataset: &str,
+        table_prefix: &str,
+        select: &str,
+    ) -> Result<Option<(usize, String)>, WarehouseError> {
+        let prefix = format!("{table_prefix}_");
+        let mut windows: Vec<(u64, TableName)> = self
+            .list_tables(dataset, &prefix)?
+            .into_iter()
+            .filter_map(|t| {
+                let n = t.table.strip_prefix(&prefix)?;
+                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| n.parse().ok())
+                    .flatten()
+                    .map(|n| (n, t))
+            })
+            .collect();
+        windows.sort();
+        if windows.is_empty() {
+            return Ok(None);
+        }
+        let parts: Vec<String> = windows
+            .iter()
+            .map(|(n, t)| {
+                format!(
+                    "SELECT {select}, CAST({n} AS BIGINT) AS window_index FROM {}",
+                    qualified(t)
+                )
+            })
+            .collect();
+        Ok(Some((windows.len(), parts.join("\nUNION ALL BY NAME\n"))))
     }
 
     fn translated(what: &str, sql: &str) -> Result<String, WarehouseError> {
@@ -145,20 +210,41 @@ impl DuckDbWarehouse {
             .map_err(|e| query_error("statement", sql, &e))
     }
 
-    /// Make `catalog` exist: an in-memory catalog unless it is the results project or
-    /// already attached.
+    /// Make `catalog` exist unless it is the results project or already attached: a database
+    /// file in the sources folder for a file warehouse (it persists), else in memory.
     pub fn ensure_catalog(&self, catalog: &str) -> Result<(), WarehouseError> {
         let conn = self.conn();
-        Self::ensure_catalog_locked(&conn, catalog)
+        self.ensure_catalog_locked(&conn, catalog, true)
     }
 
-    fn ensure_catalog_locked(conn: &Connection, catalog: &str) -> Result<(), WarehouseError> {
+    fn ensure_catalog_locked(
+        &self,
+        conn: &Connection,
+        catalog: &str,
+        persistent: bool,
+    ) -> Result<(), WarehouseError> {
         let sql = "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?";
         let n: i64 = conn
             .query_row(sql, params![catalog], |r| r.get(0))
             .map_err(|e| query_error(catalog, sql, &e))?;
         if n == 0 {
-            let attach = format!("ATTACH ':memory:' AS {}", quote_ident(catalog));
+            let target = match self.sources_dir.as_ref().filter(|_| persistent) {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).map_err(|e| WarehouseError::Open {
+                        path: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    dir.join(format!("{catalog}.duckdb"))
+                        .to_string_lossy()
+                        .into_owned()
+                }
+                None => ":memory:".to_string(),
+            };
+            let attach = format!(
+                "ATTACH {} AS {}",
+                quote_literal(&target),
+                quote_ident(catalog)
+            );
             conn.execute_batch(&attach)
                 .map_err(|e| query_error(catalog, &attach, &e))?;
         }
@@ -197,7 +283,7 @@ impl DuckDbWarehouse {
                     } else {
                         continue;
                     };
-                    Self::ensure_catalog_locked(&conn, &project_name)?;
+                    self.ensure_catalog_locked(&conn, &project_name, false)?;
                     let sql = format!(
                         "CREATE SCHEMA IF NOT EXISTS {p}.{d}; \
                          CREATE OR REPLACE VIEW {p}.{d}.{t} AS SELECT * FROM read_parquet({f});",
@@ -215,6 +301,47 @@ impl DuckDbWarehouse {
             }
         }
         Ok(exposed)
+    }
+
+    /// Make every table of `from` (e.g. `moz-fx-data-shared-prod`) readable under `to` (e.g.
+    /// `mozdata`, whose tables are views of the former in BigQuery) where `to` has no table of
+    /// that name: views `"to"."dataset"."table"`. Returns the names linked.
+    pub fn mirror_catalog(&self, from: &str, to: &str) -> Result<Vec<String>, WarehouseError> {
+        let conn = self.conn();
+        let sql = "SELECT database_name, schema_name, table_name FROM duckdb_tables() \
+                   WHERE database_name IN (?, ?) \
+                   UNION ALL SELECT database_name, schema_name, view_name FROM duckdb_views() \
+                   WHERE database_name IN (?, ?) AND NOT internal";
+        let mut stmt = conn
+            .prepare(sql)
+            .map_err(|e| query_error("mirror", sql, &e))?;
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map(params![from, to, from, to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| query_error("mirror", sql, &e))?;
+        let mut linked = Vec::new();
+        for (db, schema, table) in rows.iter().filter(|(db, ..)| db == from) {
+            if rows
+                .iter()
+                .any(|(d, s, t)| d == to && s == schema && t == table)
+            {
+                continue;
+            }
+            self.ensure_catalog_locked(&conn, to, false)?;
+            let sql = format!(
+                "CREATE SCHEMA IF NOT EXISTS {t}.{s}; CREATE OR REPLACE VIEW {t}.{s}.{n} AS SELECT * FROM {f}.{s}.{n};",
+                t = quote_ident(to),
+                s = quote_ident(schema),
+                n = quote_ident(table),
+                f = quote_ident(db),
+            );
+            conn.execute_batch(&sql)
+                .map_err(|e| query_error("mirror", &sql, &e))?;
+            linked.push(format!("{to}.{schema}.{table}"));
+        }
+        Ok(linked)
     }
 
     /// Run `body` in a transaction: committed when it succeeds, rolled back on any failure
@@ -404,6 +531,10 @@ fn kind_name(value: &Value) -> &'static str {
 }
 
 impl Warehouse for DuckDbWarehouse {
+    fn project(&self) -> &str {
+        &self.project
+    }
+
     fn execute(&self, sql: &str) -> Result<(), WarehouseError> {
         let translated = Self::translated("statement", sql)?;
         self.execute_native(&translated)
@@ -503,40 +634,56 @@ impl Warehouse for DuckDbWarehouse {
     ) -> Result<usize, WarehouseError> {
         // DuckDB has no wildcard tables: the view is a UNION ALL BY NAME of the window tables
         // that exist now, so it is republished whenever a window table is written.
-        let prefix = format!("{table_prefix}_");
-        let mut windows: Vec<(u64, TableName)> = self
-            .list_tables(&view.dataset, &prefix)?
-            .into_iter()
-            .filter_map(|t| {
-                let n = t.table.strip_prefix(&prefix)?;
-                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| n.parse().ok())
-                    .flatten()
-                    .map(|n| (n, t))
-            })
-            .collect();
-        windows.sort();
-        if windows.is_empty() {
+        let Some((n, union)) = self.window_union(&view.dataset, table_prefix, "*")? else {
             return Ok(0);
-        }
-        let parts: Vec<String> = windows
-            .iter()
-            .map(|(n, t)| {
-                format!(
-                    "SELECT *, CAST({n} AS BIGINT) AS window_index FROM {}",
-                    qualified(t)
-                )
-            })
-            .collect();
-        let sql = format!(
-            "CREATE OR REPLACE VIEW {} AS\n{}",
-            qualified(view),
-            parts.join("\nUNION ALL BY NAME\n")
-        );
+        };
+        let sql = format!("CREATE OR REPLACE VIEW {} AS\n{union}", qualified(view));
         self.conn()
             .execute_batch(&sql)
             .map_err(|e| query_error(&view.to_string(), &sql, &e))?;
-        Ok(windows.len())
+        Ok(n)
+    }
+
+    fn publish_joined_window_view(
+        &self,
+        view: &TableName,
+        sources: &[(String, Vec<String>)],
+        keys: &[&str],
+    ) -> Result<usize, WarehouseError> {
+        let mut parts = Vec::new();
+        for (prefix, columns) in sources {
+            let mut select: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+            if parts.is_empty() {
+                select.push("exposure_date".into());
+                select.push("num_exposure_events".into());
+            }
+            select.extend(columns.iter().map(|c| quote_ident(c)));
+            if let Some((_, union)) =
+                self.window_union(&view.dataset, prefix, &select.join(", "))?
+            {
+                parts.push(union);
+            }
+        }
+        if parts.is_empty() {
+            return Ok(0);
+        }
+        let mut using: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+        using.push("window_index".into());
+        let mut sql = format!(
+            "CREATE OR REPLACE VIEW {} AS\nSELECT * FROM ({})",
+            qualified(view),
+            parts[0]
+        );
+        for (i, p) in parts.iter().enumerate().skip(1) {
+            sql.push_str(&format!(
+                "\nFULL OUTER JOIN ({p}) AS s{i} USING ({})",
+                using.join(", ")
+            ));
+        }
+        self.conn()
+            .execute_batch(&sql)
+            .map_err(|e| query_error(&view.to_string(), &sql, &e))?;
+        Ok(parts.len())
     }
 
     fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError> {

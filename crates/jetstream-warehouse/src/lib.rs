@@ -227,6 +227,21 @@ pub trait Warehouse: Send + Sync {
         table_prefix: &str,
     ) -> Result<usize, WarehouseError>;
 
+    /// Publish `view` as the FULL OUTER JOIN, on `keys` and `window_index`, of the window tables
+    /// of each source `(table_prefix, metric columns)` (the reference's discrete metrics view:
+    /// one table per data source). The first source also gives `exposure_date` and
+    /// `num_exposure_events`. Sources without window tables are left out; returns how many
+    /// were joined (with none, no view is published).
+    fn publish_joined_window_view(
+        &self,
+        view: &TableName,
+        sources: &[(String, Vec<String>)],
+        keys: &[&str],
+    ) -> Result<usize, WarehouseError>;
+
+    /// The results project: metric queries name tables `` `<project>.<dataset>.<table>` ``.
+    fn project(&self) -> &str;
+
     /// Drop a table or view (and its metadata); no error when absent.
     fn delete_table(&self, name: &TableName) -> Result<(), WarehouseError>;
 

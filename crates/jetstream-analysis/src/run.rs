@@ -1,0 +1,1063 @@
+//! One experiment's analysis on one date (the reference's `Analysis.run`): for every ready
+//! period and analysis basis, the metric tables, the per-segment pulls, the statistics (in
+//! parallel), the counts, the `statistics_<slug>_<period>_<window>` table and the views.
+//!
+//! A failing data-source query, pull or statistic is isolated: it becomes one [`LogRecord`]
+//! with its context (experiment, metric, statistic, period, basis, segment), the rest of the
+//! run goes on, and the records are appended to the monitoring `logs` table at the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
+use jetstream_config::resolve::{AnalysisConfiguration, Metric, Summary};
+use jetstream_config::statistic::Statistic;
+use jetstream_sql::naming;
+use jetstream_sql::query::{QueryContext, identifier, metrics_query, partition_by_data_source};
+use jetstream_sql::readiness::timelimits_if_ready;
+use jetstream_stats::{Context, Frame, Row};
+use jetstream_warehouse::{Column, Columns, LogRecord, TableMetadata, TableName, Warehouse};
+use rayon::prelude::*;
+
+use crate::{AnalysisError, Enrollments, check_runnable, ensure_enrollments};
+
+/// How an analysis runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Dataset of the result tables (`mozanalysis`).
+    pub dataset: String,
+    /// Only these periods (default: every configured one).
+    pub periods: Option<Vec<AnalysisPeriod>>,
+    /// One metrics table per data source (the reference CLI's default) instead of one per
+    /// (period, basis).
+    pub discrete: bool,
+    /// Replace the enrollments table first.
+    pub recreate_enrollments: bool,
+    /// Seed of the resampling statistics (results are reproducible for a seed).
+    pub seed: u64,
+    /// `source` of the log rows (`jetstream`).
+    pub source: String,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            dataset: "mozanalysis".into(),
+            periods: None,
+            discrete: true,
+            recreate_enrollments: false,
+            seed: 0,
+            source: "jetstream".into(),
+        }
+    }
+}
+
+/// Progress of long work (the CLI draws bars; libraries can ignore it).
+pub trait Progress: Sync {
+    /// A stage with `total` steps begins.
+    fn begin(&self, _label: &str, _total: u64) {}
+    /// `n` steps are done.
+    fn advance(&self, _n: u64) {}
+}
+
+/// No progress reporting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// One statistics table written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodResult {
+    /// The period.
+    pub period: AnalysisPeriod,
+    /// Its window index.
+    pub window: usize,
+    /// `statistics_<slug>_<period>_<window>`.
+    pub table: TableName,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// What [`run_analysis`] did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Experiment slug.
+    pub slug: String,
+    /// Analysis date.
+    pub date: NaiveDate,
+    /// The enrollments step.
+    pub enrollments: Enrollments,
+    /// Statistics tables written, in period order.
+    pub periods: Vec<PeriodResult>,
+    /// Isolated failures (also appended to the logs table).
+    pub errors: Vec<LogRecord>,
+    /// Warnings (covariate fallbacks), appended to the logs table too.
+    pub warnings: Vec<LogRecord>,
+}
+
+impl RunReport {
+    /// Whether anything failed.
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty()
+    }
+}
+
+/// Where a failure happened.
+#[derive(Debug, Clone, Default)]
+pub struct LogContext {
+    /// Experiment slug.
+    pub experiment: Option<String>,
+    /// Metric slug.
+    pub metric: Option<String>,
+    /// Statistic name.
+    pub statistic: Option<String>,
+    /// Analysis basis.
+    pub analysis_basis: Option<String>,
+    /// Segment.
+    pub segment: Option<String>,
+    /// `<period>` or `<period>_<window>`.
+    pub analysis_period: Option<String>,
+}
+
+/// An `ERROR` row of the monitoring logs table.
+pub fn error_record(
+    source: &str,
+    ctx: LogContext,
+    message: String,
+    exception_type: &str,
+    func_name: &str,
+) -> LogRecord {
+    LogRecord {
+        timestamp: chrono::Utc::now()
+            .naive_utc()
+            .with_nanosecond(0)
+            .unwrap_or_default(),
+        source: source.to_string(),
+        experiment: ctx.experiment,
+        metric: ctx.metric,
+        statistic: ctx.statistic,
+        analysis_basis: ctx.analysis_basis,
+        segment: ctx.segment,
+        analysis_period: ctx.analysis_period,
+        exception: format!("{exception_type}: {message}"),
+        message,
+        log_level: "ERROR".into(),
+        filename: "jetstream_analysis::run".into(),
+        func_name: func_name.to_string(),
+        exception_type: Some(exception_type.to_string()),
+    }
+}
+
+use chrono::Timelike as _;
+
+/// Keys shared by the metric tables of one (period, basis): rows are one per enrolled client.
+const METRIC_TABLE_KEYS: [&str; 6] = [
+    "analysis_id",
+    "branch",
+    "enrollment_date",
+    "num_enrollment_events",
+    "analysis_window_start",
+    "analysis_window_end",
+];
+
+/// Analyse one experiment on `date`: ensure enrollments, then every ready period. Errors that
+/// concern the whole experiment (not runnable, enrollments, SQL context) are returned; failures
+/// of single metrics or statistics are isolated into [`RunReport::errors`] and appended to
+/// `log_table` when given.
+pub fn run_analysis(
+    config: &AnalysisConfiguration,
+    date: NaiveDate,
+    warehouse: &dyn Warehouse,
+    options: &RunOptions,
+    log_table: Option<&TableName>,
+    progress: &dyn Progress,
+) -> Result<RunReport, AnalysisError> {
+    let conf = &config.experiment;
+    check_runnable(conf, date)?;
+    let slug = conf.normandy_slug().to_string();
+    let enrollments = ensure_enrollments(
+        conf,
+        date,
+        warehouse,
+        &options.dataset,
+        options.recreate_enrollments,
+    )?;
+    let mut run = Run {
+        config,
+        warehouse,
+        options,
+        progress,
+        slug: slug.clone(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        sql: QueryContext::for_experiment(conf).map_err(|e| AnalysisError::Sql {
+            slug: slug.clone(),
+            message: e.to_string(),
+        })?,
+    };
+    let mut periods = Vec::new();
+    if enrollments != Enrollments::NotReady {
+        for (period, summaries) in &config.metrics {
+            if options
+                .periods
+                .as_ref()
+                .is_some_and(|only| !only.contains(period))
+            {
+                continue;
+            }
+            let ready =
+                timelimits_if_ready(*period, date, conf).map_err(|e| AnalysisError::Sql {
+                    slug: slug.clone(),
+                    message: e.to_string(),
+                })?;
+            let Some(ready) = ready else { continue };
+            if let Some(result) = run.period(*period, &ready, summaries)? {
+                periods.push(result);
+            }
+        }
+    }
+    let errors = std::mem::take(&mut run.errors);
+    let warnings = std::mem::take(&mut run.warnings);
+    let all: Vec<LogRecord> = errors.iter().chain(&warnings).cloned().collect();
+    if let (Some(table), false) = (log_table, all.is_empty())
+        && let Err(e) = warehouse.append_logs(table, &all)
+    {
+        tracing::error!(experiment = %slug, error = %e, "could not write the logs table");
+    }
+    Ok(RunReport {
+        slug,
+        date,
+        enrollments,
+        periods,
+        errors,
+        warnings,
+    })
+}
+
+struct Run<'a> {
+    config: &'a AnalysisConfiguration,
+    warehouse: &'a dyn Warehouse,
+    options: &'a RunOptions,
+    progress: &'a dyn Progress,
+    slug: String,
+    sql: QueryContext,
+    errors: Vec<LogRecord>,
+    warnings: Vec<LogRecord>,
+}
+
+/// The per-client columns of one (period, basis), pulled once from its metric tables.
+struct BasisData {
+    branches: Vec<String>,
+    /// Branch code per row; `u32::MAX` for a NULL branch.
+    codes: Vec<u32>,
+    enrolled: Vec<bool>,
+    exposed: Vec<bool>,
+    segments: HashMap<String, Vec<bool>>,
+    metrics: HashMap<String, Vec<f64>>,
+    analysis_ids: Vec<Option<String>>,
+}
+
+/// A pre-period covariate column (`<metric>_pre`) aligned with a [`BasisData`]'s rows.
+type CovariateColumn = Arc<(String, Vec<f64>)>;
+
+/// A failed statistic: where, and why.
+type Failure = Box<(LogContext, String)>;
+
+/// One statistic of one metric on one segment.
+struct Task<'s> {
+    summary: &'s Summary,
+    segment: String,
+    /// Pre-period covariate column aligned with the rows, if adjusted.
+    covariate: Option<CovariateColumn>,
+}
+
+impl Run<'_> {
+    fn log(&mut self, ctx: LogContext, message: String, exception_type: &str, func: &str) {
+        tracing::error!(
+            experiment = %self.slug,
+            metric = ctx.metric.as_deref().unwrap_or(""),
+            statistic = ctx.statistic.as_deref().unwrap_or(""),
+            basis = ctx.analysis_basis.as_deref().unwrap_or(""),
+            segment = ctx.segment.as_deref().unwrap_or(""),
+            period = ctx.analysis_period.as_deref().unwrap_or(""),
+            "{message}"
+        );
+        let ctx = LogContext {
+            experiment: Some(self.slug.clone()),
+            ..ctx
+        };
+        self.errors.push(error_record(
+            &self.options.source,
+            ctx,
+            message,
+            exception_type,
+            func,
+        ));
+    }
+
+    fn table(&self, table: &str) -> Result<TableName, AnalysisError> {
+        Ok(TableName::new(&self.options.dataset, table)?)
+    }
+
+    fn qualified(&self, table: &TableName) -> String {
+        format!(
+            "{}.{}.{}",
+            self.warehouse.project(),
+            table.dataset,
+            table.table
+        )
+    }
+
+    fn period(
+        &mut self,
+        period: AnalysisPeriod,
+        ready: &jetstream_sql::readiness::Ready,
+        summaries: &[Summary],
+    ) -> Result<Option<PeriodResult>, AnalysisError> {
+        let mut rows = Vec::new();
+        let mut any = false;
+        for basis in AnalysisBasis::ALL {
+            let of_basis: Vec<&Summary> = summaries
+                .iter()
+                .filter(|s| s.metric.analysis_bases.contains(basis))
+                .collect();
+            if of_basis.is_empty() {
+                continue;
+            }
+            any = true;
+            rows.extend(self.basis(period, ready, *basis, &of_basis)?);
+        }
+        if !any {
+            return Ok(None);
+        }
+        let table = self.table(&naming::statistics_table(
+            &self.slug,
+            period,
+            ready.window_index,
+        ))?;
+        let n = self.warehouse.write_columns(
+            &table,
+            &statistics_columns(&rows)?,
+            &TableMetadata::now(&self.slug),
+        )?;
+        let view = self.table(&naming::statistics_view(&self.slug, period))?;
+        let prefix = format!(
+            "statistics_{}_{}",
+            naming::bq_normalize_name(&self.slug),
+            period.as_str()
+        );
+        self.warehouse.publish_window_view(&view, &prefix)?;
+        tracing::info!(experiment = %self.slug, table = %table, rows = n, "statistics saved");
+        Ok(Some(PeriodResult {
+            period,
+            window: ready.window_index,
+            table,
+            rows: n,
+        }))
+    }
+
+    /// Metric tables, pull, statistics and counts of one (period, basis).
+    fn basis(
+        &mut self,
+        period: AnalysisPeriod,
+        ready: &jetstream_sql::readiness::Ready,
+        basis: AnalysisBasis,
+        summaries: &[&Summary],
+    ) -> Result<Vec<Row>, AnalysisError> {
+        let window = ready.window_index;
+        let period_window = format!("{}_{window}", period.as_str());
+        // Metrics with SQL: the summaries' own, plus the upstream metrics of derived ones.
+        let mut metrics: Vec<&Metric> = Vec::new();
+        for s in summaries {
+            let upstream: Vec<&Metric> = match &s.metric.depends_on {
+                Some(deps) => deps.iter().map(|m| m.as_ref()).collect(),
+                None => vec![s.metric.as_ref()],
+            };
+            for m in upstream {
+                if m.select_expression.is_some() && !metrics.iter().any(|x| x.name == m.name) {
+                    metrics.push(m);
+                }
+            }
+        }
+        let groups: Vec<(Option<String>, Vec<&Metric>)> = if self.options.discrete {
+            partition_by_data_source(&metrics)
+                .into_iter()
+                .map(|(ds, ms)| (Some(ds.name.clone()), ms))
+                .collect()
+        } else if metrics.is_empty() {
+            Vec::new()
+        } else {
+            vec![(None, metrics.clone())]
+        };
+        let enrollments = self.qualified(&self.table(&naming::enrollments_table(&self.slug))?);
+        let conf = &self.config.experiment;
+        let mut tables: Vec<(TableName, Vec<String>, Option<String>)> = Vec::new();
+        self.progress.begin(
+            &format!(
+                "{} {} {} metric tables",
+                self.slug,
+                period_window,
+                basis.as_str()
+            ),
+            groups.len() as u64,
+        );
+        for (ds, ms) in &groups {
+            let name = self.table(&naming::metrics_table(
+                &self.slug,
+                basis,
+                ds.as_deref(),
+                period,
+                window,
+            ))?;
+            let result = metrics_query(
+                &self.sql,
+                ms,
+                &ready.time_limits,
+                &enrollments,
+                basis,
+                conf.exposure_signal.as_ref(),
+                self.options.discrete,
+            )
+            .map_err(|e| (e.to_string(), "ValueError"))
+            .and_then(|q| {
+                self.warehouse
+                    .write_table(&name, &q, &TableMetadata::now(&self.slug))
+                    .map_err(|e| (e.to_string(), "QueryError"))
+            });
+            self.progress.advance(1);
+            match result {
+                Ok(_) => tables.push((
+                    name,
+                    ms.iter().map(|m| m.name.clone()).collect(),
+                    ds.clone(),
+                )),
+                Err((message, kind)) => {
+                    for m in ms {
+                        self.log(
+                            LogContext {
+                                metric: Some(m.name.clone()),
+                                analysis_basis: Some(basis.as_str().into()),
+                                analysis_period: Some(period_window.clone()),
+                                ..LogContext::default()
+                            },
+                            format!("Error while computing metric {}: {message}", m.name),
+                            kind,
+                            "calculate_metric_for_ds",
+                        );
+                    }
+                }
+            }
+        }
+        self.publish_metrics_view(period, basis, &tables);
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let needs_ids = summaries.iter().any(|s| covariate_of(s, period).is_some());
+        let data = match self.pull(&tables, needs_ids) {
+            Ok(d) => d,
+            Err(message) => {
+                for s in summaries {
+                    self.log(
+                        LogContext {
+                            metric: Some(s.metric.name.clone()),
+                            statistic: Some(s.statistic.name().into()),
+                            analysis_basis: Some(basis.as_str().into()),
+                            analysis_period: Some(period.as_str().into()),
+                            ..LogContext::default()
+                        },
+                        format!("Error while reading metric tables: {message}"),
+                        "QueryError",
+                        "subset_metric_table",
+                    );
+                }
+                return Ok(Vec::new());
+            }
+        };
+        // Covariates: one pull of each pre-period table column, joined on (analysis_id, branch).
+        let mut covariates: HashMap<(String, String), Option<CovariateColumn>> = HashMap::new();
+        for s in summaries {
+            let Some((cov_period, cov_metric)) = covariate_of(s, period) else {
+                continue;
+            };
+            let key = (cov_period.as_str().to_string(), cov_metric.clone());
+            if covariates.contains_key(&key) {
+                continue;
+            }
+            let column = self.covariate(&data, s, cov_period, &cov_metric, basis, period);
+            covariates.insert(key, column);
+        }
+        let mut segments = vec!["all".to_string()];
+        segments.extend(conf.segments.iter().map(|s| s.name.clone()));
+        let mut tasks = Vec::new();
+        for segment in &segments {
+            for s in summaries {
+                if !metric_available(s, &data) {
+                    continue; // its metric table failed, already logged
+                }
+                let covariate = covariate_of(s, period)
+                    .and_then(|(p, m)| covariates.get(&(p.as_str().to_string(), m)).cloned())
+                    .flatten();
+                tasks.push(Task {
+                    summary: s,
+                    segment: segment.clone(),
+                    covariate,
+                });
+            }
+        }
+        self.progress.begin(
+            &format!(
+                "{} {} {} statistics",
+                self.slug,
+                period_window,
+                basis.as_str()
+            ),
+            tasks.len() as u64,
+        );
+        let branches: Vec<String> = conf
+            .experiment
+            .branches
+            .iter()
+            .map(|b| b.slug.clone())
+            .collect();
+        let reference = conf.reference_branch().unwrap_or("control").to_string();
+        let base_ctx = Context {
+            analysis_basis: basis.as_str().into(),
+            reference_branch: reference.clone(),
+            experiment_branches: (!branches.is_empty()).then(|| branches.clone()),
+            preenrollment_period: period.is_preenrollment(),
+            seed: self.options.seed,
+            stream_key: period_window.clone(),
+            ..Context::new("")
+        };
+        let progress = self.progress;
+        let length = usize::try_from(ready.analysis_length_dates).unwrap_or(1);
+        let results: Vec<Result<Vec<Row>, Failure>> = tasks
+            .par_iter()
+            .map(|task| {
+                let out = compute(task, &data, basis, length, &base_ctx);
+                progress.advance(1);
+                out
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for r in results {
+            match r {
+                Ok(r) => rows.extend(r),
+                Err(failure) => {
+                    let (ctx, message) = *failure;
+                    self.log(
+                        LogContext {
+                            analysis_period: Some(period.as_str().into()),
+                            ..ctx
+                        },
+                        message,
+                        "StatisticComputationException",
+                        "calculate_statistics",
+                    )
+                }
+            }
+        }
+        // Counts per segment, from the rows of the last summary (the reference's quirk), plus
+        // zero counts for configured branches without rows.
+        for segment in &segments {
+            let Some(last) = summaries.iter().rev().find(|s| metric_available(s, &data)) else {
+                continue;
+            };
+            let mask = subset_mask(last, segment, &data, basis);
+            let counts = count_rows(&data, &mask, &branches, segment, basis);
+            rows.extend(counts);
+        }
+        Ok(rows)
+    }
+
+    fn publish_metrics_view(
+        &mut self,
+        period: AnalysisPeriod,
+        basis: AnalysisBasis,
+        tables: &[(TableName, Vec<String>, Option<String>)],
+    ) {
+        let normalized = naming::bq_normalize_name(&self.slug);
+        let result = self
+            .table(&naming::metrics_view(&self.slug, basis, period))
+            .map_err(|e| e.to_string())
+            .and_then(|view| {
+                if self.options.discrete {
+                    let sources: Vec<(String, Vec<String>)> = tables
+                        .iter()
+                        .map(|(_, metrics, ds)| {
+                            (
+                                format!(
+                                    "{normalized}_{}_{}_{}",
+                                    basis.as_str(),
+                                    naming::bq_normalize_name(ds.as_deref().unwrap_or_default()),
+                                    period.as_str()
+                                ),
+                                metrics.clone(),
+                            )
+                        })
+                        .collect();
+                    self.warehouse
+                        .publish_joined_window_view(&view, &sources, &METRIC_TABLE_KEYS)
+                } else {
+                    self.warehouse.publish_window_view(
+                        &view,
+                        &format!("{normalized}_{}_{}", basis.as_str(), period.as_str()),
+                    )
+                }
+                .map_err(|e| e.to_string())
+            });
+        if let Err(message) = result {
+            self.log(
+                LogContext {
+                    analysis_basis: Some(basis.as_str().into()),
+                    analysis_period: Some(period.as_str().into()),
+                    ..LogContext::default()
+                },
+                format!("Error while publishing the metrics view: {message}"),
+                "QueryError",
+                "publish_view",
+            );
+        }
+    }
+
+    /// One query over the (period, basis) metric tables, joined on the client.
+    fn pull(
+        &self,
+        tables: &[(TableName, Vec<String>, Option<String>)],
+        with_ids: bool,
+    ) -> Result<BasisData, String> {
+        let segments: Vec<&str> = self
+            .config
+            .experiment
+            .segments
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let mut select = vec![
+            "t0.branch AS branch".to_string(),
+            "t0.enrollment_date IS NOT NULL AS __enrolled".to_string(),
+            "t0.exposure_date IS NOT NULL AS __exposed".to_string(),
+        ];
+        if with_ids {
+            select.push("t0.analysis_id AS analysis_id".into());
+        }
+        for s in &segments {
+            let s = identifier("segment", s).map_err(|e| e.to_string())?;
+            select.push(format!("t0.{s} AS {s}"));
+        }
+        let mut from = String::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, (table, metrics, _)) in tables.iter().enumerate() {
+            for m in metrics {
+                if seen.contains(&m.as_str()) {
+                    continue;
+                }
+                seen.push(m);
+                let m = identifier("metric", m).map_err(|e| e.to_string())?;
+                select.push(format!("t{i}.{m} AS {m}"));
+            }
+            let t = format!("`{}` t{i}", self.qualified(table));
+            if i == 0 {
+                from = t;
+            } else {
+                from.push_str(&format!(
+                    "\nLEFT JOIN {t} USING (analysis_id, branch, analysis_window_start, analysis_window_end)"
+                ));
+            }
+        }
+        let query = format!("SELECT {}\nFROM {from}", select.join(",\n    "));
+        let cols = self
+            .warehouse
+            .query_columns(&query)
+            .map_err(|e| e.to_string())?;
+        basis_data(&cols, &segments, &seen, with_ids)
+    }
+
+    /// The pre-period column of a covariate-adjusted summary, aligned with `data`'s rows; on a
+    /// missing table or column, a warning and `None` (unadjusted, as the reference falls back).
+    fn covariate(
+        &mut self,
+        data: &BasisData,
+        summary: &Summary,
+        cov_period: AnalysisPeriod,
+        cov_metric: &str,
+        basis: AnalysisBasis,
+        period: AnalysisPeriod,
+    ) -> Option<CovariateColumn> {
+        let ds = if self.options.discrete {
+            self.config
+                .metrics
+                .values()
+                .flatten()
+                .map(|s| &s.metric)
+                .find(|m| m.name == cov_metric)
+                .and_then(|m| m.data_source.as_ref())
+                .or(summary.metric.data_source.as_ref())
+                .map(|d| d.name.clone())
+        } else {
+            None
+        };
+        let table = naming::metrics_table(
+            &self.slug,
+            AnalysisBasis::Enrollments,
+            ds.as_deref(),
+            cov_period,
+            1,
+        );
+        let pulled = self.table(&table).map_err(|e| e.to_string()).and_then(|t| {
+            let column = identifier("metric", cov_metric).map_err(|e| e.to_string())?;
+            if !self.warehouse.table_exists(&t).map_err(|e| e.to_string())? {
+                return Err(format!("table {t} does not exist"));
+            }
+            self.warehouse
+                .query_columns(&format!(
+                    "SELECT analysis_id, branch, {column} FROM `{}`",
+                    self.qualified(&t)
+                ))
+                .map_err(|e| e.to_string())
+        });
+        let aligned = pulled.and_then(|cols| {
+            let ids = cols
+                .get("analysis_id")
+                .and_then(Column::as_text)
+                .ok_or("no analysis_id")?;
+            let branches = cols
+                .get("branch")
+                .and_then(Column::as_text)
+                .ok_or("no branch")?;
+            let values = cols
+                .get(cov_metric)
+                .and_then(Column::to_f64)
+                .ok_or_else(|| format!("column {cov_metric} is not numeric"))?;
+            let mut by_client: HashMap<(&str, &str), f64> = HashMap::with_capacity(ids.len());
+            for ((id, b), v) in ids.iter().zip(branches).zip(&values) {
+                if let (Some(id), Some(b)) = (id, b) {
+                    by_client.insert((id.as_str(), b.as_str()), v.unwrap_or(f64::NAN));
+                }
+            }
+            let column = data
+                .analysis_ids
+                .iter()
+                .zip(&data.codes)
+                .map(|(id, c)| {
+                    let branch = data.branches.get(*c as usize).map(String::as_str);
+                    match (id.as_deref(), branch) {
+                        (Some(id), Some(b)) => by_client.get(&(id, b)).copied().unwrap_or(f64::NAN),
+                        _ => f64::NAN,
+                    }
+                })
+                .collect();
+            Ok::<_, String>(Arc::new((format!("{cov_metric}_pre"), column)))
+        });
+        match aligned {
+            Ok(c) => Some(c),
+            Err(message) => {
+                let record = error_record(
+                    &self.options.source,
+                    LogContext {
+                        experiment: Some(self.slug.clone()),
+                        metric: Some(summary.metric.name.clone()),
+                        statistic: Some(summary.statistic.name().into()),
+                        analysis_basis: Some(basis.as_str().into()),
+                        analysis_period: Some(period.as_str().into()),
+                        ..LogContext::default()
+                    },
+                    format!(
+                        "Covariate adjustment table {table} does not exist (or {cov_metric} not found in table), falling back to unadjusted inferences: {message}"
+                    ),
+                    "CovariateMissing",
+                    "_create_subset_metric_table_query_covariate",
+                );
+                tracing::warn!(experiment = %self.slug, "{}", record.message);
+                // A warning, not a failure: it goes to the logs table, not to the exit status.
+                self.warnings.push(LogRecord {
+                    log_level: "WARNING".into(),
+                    ..record
+                });
+                None
+            }
+        }
+    }
+}
+
+/// `(period, metric)` of a summary's covariate, when it applies in `period`.
+fn covariate_of(s: &Summary, period: AnalysisPeriod) -> Option<(AnalysisPeriod, String)> {
+    let adj = match &s.statistic {
+        Statistic::LinearModelMean {
+            covariate_adjustment,
+            ..
+        }
+        | Statistic::PerClientDauImpact {
+            covariate_adjustment,
+            ..
+        } => covariate_adjustment.as_ref()?,
+        _ => return None,
+    };
+    if period.is_preenrollment() || period == adj.period || s.metric.depends_on.is_some() {
+        return None;
+    }
+    Some((
+        adj.period,
+        adj.metric.clone().unwrap_or_else(|| s.metric.name.clone()),
+    ))
+}
+
+fn upstream_names(s: &Summary) -> Vec<&str> {
+    match &s.metric.depends_on {
+        Some(deps) => deps.iter().map(|m| m.name.as_str()).collect(),
+        None => vec![s.metric.name.as_str()],
+    }
+}
+
+fn metric_available(s: &Summary, data: &BasisData) -> bool {
+    upstream_names(s)
+        .iter()
+        .all(|m| data.metrics.contains_key(*m))
+}
+
+/// The reference's subset: the metric (or every upstream metric) not NULL, enrolled, exposed
+/// for the exposures basis, in the segment.
+fn subset_mask(s: &Summary, segment: &str, data: &BasisData, basis: AnalysisBasis) -> Vec<bool> {
+    let columns: Vec<&Vec<f64>> = upstream_names(s)
+        .iter()
+        .filter_map(|m| data.metrics.get(*m))
+        .collect();
+    let seg = (segment != "all")
+        .then(|| data.segments.get(segment))
+        .flatten();
+    (0..data.codes.len())
+        .map(|i| {
+            data.codes[i] != u32::MAX
+                && data.enrolled[i]
+                && (basis != AnalysisBasis::Exposures || data.exposed[i])
+                && (segment == "all" || seg.is_some_and(|v| v[i]))
+                && columns.iter().all(|c| !c[i].is_nan())
+        })
+        .collect()
+}
+
+fn compute(
+    task: &Task<'_>,
+    data: &BasisData,
+    basis: AnalysisBasis,
+    length: usize,
+    base: &Context,
+) -> Result<Vec<Row>, Failure> {
+    let s = task.summary;
+    let log_ctx = || LogContext {
+        metric: Some(s.metric.name.clone()),
+        statistic: Some(s.statistic.name().into()),
+        analysis_basis: Some(basis.as_str().into()),
+        segment: Some(task.segment.clone()),
+        ..LogContext::default()
+    };
+    let fail = |e: String| {
+        Box::new((
+            log_ctx(),
+            format!(
+                "Error while computing statistic {} for metric {}: {e}",
+                s.statistic.name(),
+                s.metric.name
+            ),
+        ))
+    };
+    let mask = subset_mask(s, &task.segment, data, basis);
+    let codes: Vec<u32> = data
+        .codes
+        .iter()
+        .zip(&mask)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| *c)
+        .collect();
+    let mut frame = Frame::from_codes(&data.branches, &codes).map_err(|e| fail(e.to_string()))?;
+    let pick = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .zip(&mask)
+            .filter(|(_, k)| **k)
+            .map(|(x, _)| *x)
+            .collect()
+    };
+    let upstream = upstream_names(s);
+    for m in &upstream {
+        let values = pick(&data.metrics[*m]);
+        frame = frame
+            .with_column(m, values)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    if let Some(cov) = &task.covariate {
+        frame = frame
+            .with_column(&cov.0, pick(&cov.1))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let ctx = Context {
+        metric: s.metric.name.clone(),
+        segment: task.segment.clone(),
+        ..base.clone()
+    };
+    let depends_on: Vec<&str> = if s.metric.depends_on.is_some() {
+        upstream
+    } else {
+        Vec::new()
+    };
+    jetstream_stats::run(
+        &s.statistic,
+        &s.pre_treatments,
+        &frame,
+        &s.metric.name,
+        &depends_on,
+        length,
+        &ctx,
+    )
+    .map_err(|e| fail(e.to_string()))
+}
+
+fn count_rows(
+    data: &BasisData,
+    mask: &[bool],
+    branches: &[String],
+    segment: &str,
+    basis: AnalysisBasis,
+) -> Vec<Row> {
+    let mut counts = vec![0u64; data.branches.len()];
+    for (c, k) in data.codes.iter().zip(mask) {
+        if *k {
+            counts[*c as usize] += 1;
+        }
+    }
+    let mut names: Vec<&String> = data
+        .branches
+        .iter()
+        .zip(&counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(b, _)| b)
+        .collect();
+    for b in branches {
+        if !names.contains(&b) {
+            names.push(b);
+        }
+    }
+    names.sort();
+    names
+        .into_iter()
+        .map(|b| {
+            let n = data
+                .branches
+                .iter()
+                .position(|x| x == b)
+                .map_or(0, |i| counts[i]);
+            #[allow(clippy::cast_precision_loss)]
+            let point = n as f64;
+            Row {
+                metric: "identity".into(),
+                statistic: "count".into(),
+                parameter: None,
+                branch: b.clone(),
+                comparison: None,
+                comparison_to_branch: None,
+                ci_width: None,
+                point: Some(point),
+                lower: None,
+                upper: None,
+                segment: segment.to_string(),
+                analysis_basis: basis.as_str().into(),
+            }
+        })
+        .collect()
+}
+
+fn basis_data(
+    cols: &Columns,
+    segments: &[&str],
+    metrics: &[&str],
+    with_ids: bool,
+) -> Result<BasisData, String> {
+    let labels = cols
+        .get("branch")
+        .and_then(Column::as_text)
+        .ok_or("the metrics table has no text column branch")?;
+    let mut branches: Vec<String> = Vec::new();
+    let codes = labels
+        .iter()
+        .map(|b| match b {
+            None => u32::MAX,
+            Some(b) => match branches.iter().position(|x| x == b) {
+                Some(i) => i as u32,
+                None => {
+                    branches.push(b.clone());
+                    (branches.len() - 1) as u32
+                }
+            },
+        })
+        .collect();
+    let flags = |name: &str| -> Result<Vec<bool>, String> {
+        match cols.get(name) {
+            Some(Column::Bool(v)) => Ok(v.iter().map(|x| x.unwrap_or(false)).collect()),
+            Some(_) => Err(format!("column {name} is not boolean")),
+            None => Err(format!("no column {name}")),
+        }
+    };
+    let mut segment_flags = HashMap::new();
+    for s in segments {
+        segment_flags.insert((*s).to_string(), flags(s)?);
+    }
+    let mut metric_values = HashMap::new();
+    for m in metrics {
+        let values = cols
+            .get(m)
+            .ok_or_else(|| format!("no column {m}"))?
+            .to_f64()
+            .ok_or_else(|| format!("metric column {m} is not numeric or boolean"))?;
+        metric_values.insert(
+            (*m).to_string(),
+            values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+        );
+    }
+    let analysis_ids = if with_ids {
+        cols.get("analysis_id")
+            .and_then(Column::as_text)
+            .ok_or("no text column analysis_id")?
+            .to_vec()
+    } else {
+        Vec::new()
+    };
+    Ok(BasisData {
+        branches,
+        codes,
+        enrolled: flags("__enrolled")?,
+        exposed: flags("__exposed")?,
+        segments: segment_flags,
+        metrics: metric_values,
+        analysis_ids,
+    })
+}
+
+/// Statistics rows as the columns of a statistics table (schema version 4).
+pub fn statistics_columns(rows: &[Row]) -> Result<Columns, AnalysisError> {
+    let text = |f: &dyn Fn(&Row) -> Option<String>| Column::Text(rows.iter().map(f).collect());
+    let float = |f: &dyn Fn(&Row) -> Option<f64>| Column::Float(rows.iter().map(f).collect());
+    Ok(Columns::from_pairs(vec![
+        ("metric".into(), text(&|r| Some(r.metric.clone()))),
+        ("statistic".into(), text(&|r| Some(r.statistic.clone()))),
+        ("parameter".into(), text(&|r| r.parameter.clone())),
+        ("branch".into(), text(&|r| Some(r.branch.clone()))),
+        (
+            "comparison".into(),
+            text(&|r| r.comparison.map(|c| c.as_str().to_string())),
+        ),
+        (
+            "comparison_to_branch".into(),
+            text(&|r| r.comparison_to_branch.clone()),
+        ),
+        ("ci_width".into(), float(&|r| r.ci_width)),
+        ("point".into(), float(&|r| r.point)),
+        ("lower".into(), float(&|r| r.lower)),
+        ("upper".into(), float(&|r| r.upper)),
+        ("segment".into(), text(&|r| Some(r.segment.clone()))),
+        (
+            "analysis_basis".into(),
+            text(&|r| Some(r.analysis_basis.clone())),
+        ),
+    ])?)
+}
