@@ -337,18 +337,40 @@ impl Run<'_> {
             period,
             ready.window_index,
         ))?;
-        let n = self.warehouse.write_columns(
-            &table,
-            &statistics_columns(&rows)?,
-            &TableMetadata::now(&self.slug),
-        )?;
         let view = self.table(&naming::statistics_view(&self.slug, period))?;
         let prefix = format!(
             "statistics_{}_{}",
             naming::bq_normalize_name(&self.slug),
             period.as_str()
         );
-        self.warehouse.publish_window_view(&view, &prefix)?;
+        let saved = self
+            .warehouse
+            .write_columns(
+                &table,
+                &statistics_columns(&rows)?,
+                &TableMetadata::now(&self.slug),
+            )
+            .and_then(|n| {
+                self.warehouse
+                    .publish_window_view(&view, &prefix)
+                    .map(|_| n)
+            });
+        let n = match saved {
+            Ok(n) => n,
+            Err(e) => {
+                // The previous table (if any) is intact: the write is atomic.
+                self.log(
+                    LogContext {
+                        analysis_period: Some(period.as_str().into()),
+                        ..LogContext::default()
+                    },
+                    format!("Error while saving statistics to {table}: {e}"),
+                    "QueryError",
+                    "save_statistics",
+                );
+                return Ok(None);
+            }
+        };
         tracing::info!(experiment = %self.slug, table = %table, rows = n, "statistics saved");
         Ok(Some(PeriodResult {
             period,
@@ -426,15 +448,59 @@ impl Run<'_> {
                     .write_table(&name, &q, &TableMetadata::now(&self.slug))
                     .map_err(|e| (e.to_string(), "QueryError"))
             });
+            // One broken metric must not take its data source's other metrics down: find the
+            // metrics that fail on their own and compute the table without them.
+            let (result, ms) = match result {
+                Err(failure) if ms.len() > 1 => {
+                    let (good, bad) = self.isolate(ms, ready, &enrollments, basis);
+                    for (m, message) in bad {
+                        self.log(
+                            LogContext {
+                                metric: Some(m.name.clone()),
+                                analysis_basis: Some(basis.as_str().into()),
+                                analysis_period: Some(period_window.clone()),
+                                ..LogContext::default()
+                            },
+                            format!("Error while computing metric {}: {message}", m.name),
+                            "QueryError",
+                            "calculate_metric_for_ds",
+                        );
+                    }
+                    if good.is_empty() {
+                        (Ok(0), good)
+                    } else if good.len() == ms.len() {
+                        (Err(failure), good)
+                    } else {
+                        let retry = metrics_query(
+                            &self.sql,
+                            &good,
+                            &ready.time_limits,
+                            &enrollments,
+                            basis,
+                            conf.exposure_signal.as_ref(),
+                            self.options.discrete,
+                        )
+                        .map_err(|e| (e.to_string(), "ValueError"))
+                        .and_then(|q| {
+                            self.warehouse
+                                .write_table(&name, &q, &TableMetadata::now(&self.slug))
+                                .map_err(|e| (e.to_string(), "QueryError"))
+                        });
+                        (retry, good)
+                    }
+                }
+                other => (other, ms.clone()),
+            };
             self.progress.advance(1);
             match result {
+                Ok(_) if ms.is_empty() => {}
                 Ok(_) => tables.push((
                     name,
                     ms.iter().map(|m| m.name.clone()).collect(),
                     ds.clone(),
                 )),
                 Err((message, kind)) => {
-                    for m in ms {
+                    for m in &ms {
                         self.log(
                             LogContext {
                                 metric: Some(m.name.clone()),
@@ -570,6 +636,41 @@ impl Run<'_> {
             rows.extend(counts);
         }
         Ok(rows)
+    }
+
+    /// Split a failed data source's metrics into those whose query runs alone and those that
+    /// fail alone (with the error), by planning each alone (`LIMIT 0`).
+    fn isolate<'m>(
+        &self,
+        metrics: &[&'m Metric],
+        ready: &jetstream_sql::readiness::Ready,
+        enrollments: &str,
+        basis: AnalysisBasis,
+    ) -> (Vec<&'m Metric>, Vec<(&'m Metric, String)>) {
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for m in metrics {
+            let probe = metrics_query(
+                &self.sql,
+                &[*m],
+                &ready.time_limits,
+                enrollments,
+                basis,
+                self.config.experiment.exposure_signal.as_ref(),
+                self.options.discrete,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|q| {
+                self.warehouse
+                    .query_columns(&format!("SELECT * FROM (\n{q}\n) AS probe LIMIT 0"))
+                    .map_err(|e| e.to_string())
+            });
+            match probe {
+                Ok(_) => good.push(*m),
+                Err(e) => bad.push((*m, e)),
+            }
+        }
+        (good, bad)
     }
 
     fn publish_metrics_view(

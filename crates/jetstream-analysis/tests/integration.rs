@@ -1,5 +1,8 @@
 //! Runnability rules and enrollments on the real DuckDB warehouse.
 
+#[path = "run.rs"]
+mod run;
+
 use chrono::NaiveDate;
 use jetstream_analysis::{
     Enrollments, NotRunnable, check_enrollment_complete, check_runnable, ensure_enrollments,

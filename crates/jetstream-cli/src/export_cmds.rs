@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use jetstream_output::LocalFolder;
 use jetstream_output::export::{export_errors, export_statistics};
-use jetstream_warehouse::{DuckDbWarehouse, TableName};
+use jetstream_warehouse::{DuckDbWarehouse, TableName, Warehouse as _};
 
 use crate::out;
 
@@ -174,6 +174,27 @@ pub(crate) fn export_logs_cmd(args: ExportLogsArgs) -> anyhow::Result<ExitCode> 
             "{slug}: {n} errors → {}",
             args.target.output_dir.join(key).display()
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `query`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    /// The query (BigQuery dialect, as the metric definitions are written).
+    sql: String,
+}
+
+/// Run a query on the warehouse and print the result as tab-separated values.
+pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let wh = args.warehouse.open()?;
+    let cols = wh.query_columns(&args.sql)?;
+    out!("{}", cols.names().join("\t"));
+    for row in 0..cols.rows() {
+        let cells: Vec<String> = cols.columns().iter().map(|c| c.display(row)).collect();
+        out!("{}", cells.join("\t"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -72,6 +72,8 @@ enum Command {
     Simulate(run_cmds::SimulateArgs),
     /// Simulate a small dataset, analyse every date, export, and show the headline results.
     Demo(run_cmds::DemoArgs),
+    /// Run a query (BigQuery dialect) on the warehouse and print tab-separated rows.
+    Query(export_cmds::QueryArgs),
     /// Create the enrollments tables of experiments (kept once created, unless recreated).
     #[command(alias = "ensure_enrollments")]
     EnsureEnrollments(analysis_cmds::EnsureEnrollmentsArgs),
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),
+        Command::Query(args) => export_cmds::query_cmd(args),
         Command::Run(args) => run_cmds::run_cmd(args),
         Command::Rerun(args) => run_cmds::rerun_cmd(args),
         Command::Simulate(args) => run_cmds::simulate_cmd(args),

@@ -54,6 +54,23 @@ impl Column {
         })
     }
 
+    /// One value as text (`NULL` for a missing one), for display.
+    pub fn display(&self, row: usize) -> String {
+        fn show<T: std::fmt::Display>(v: &[Option<T>], row: usize) -> String {
+            v.get(row)
+                .and_then(Option::as_ref)
+                .map_or_else(|| "NULL".to_string(), ToString::to_string)
+        }
+        match self {
+            Column::Bool(v) => show(v, row),
+            Column::Int(v) => show(v, row),
+            Column::Float(v) => show(v, row),
+            Column::Text(v) => show(v, row),
+            Column::Date(v) => show(v, row),
+            Column::Timestamp(v) => show(v, row),
+        }
+    }
+
     /// The values as text (anything but text gives `None`).
     pub fn as_text(&self) -> Option<&[Option<String>]> {
         match self {

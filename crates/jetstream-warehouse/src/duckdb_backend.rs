@@ -30,6 +30,9 @@ pub struct DuckDbWarehouse {
     /// For a file database `X.duckdb`: the folder `X.duckdb.sources/` holding one database file
     /// per source project, so simulated telemetry persists next to the results.
     sources_dir: Option<std::path::PathBuf>,
+    /// Fault injection: `(table prefix, row)` — the next [`Warehouse::write_columns`] of a
+    /// table with that prefix fails after writing that many rows.
+    fail_point: Mutex<Option<(String, usize)>>,
 }
 
 impl std::fmt::Debug for DuckDbWarehouse {
@@ -149,6 +152,7 @@ impl DuckDbWarehouse {
             conn: Mutex::new(conn),
             project: project.to_string(),
             sources_dir: None,
+            fail_point: Mutex::new(None),
         })
     }
 
@@ -201,6 +205,17 @@ impl DuckDbWarehouse {
             what: what.to_string(),
             source,
         })
+    }
+
+    /// Fault injection for tests of atomicity: the next [`Warehouse::write_columns`] of a table
+    /// whose name starts with `table_prefix` fails after `after_rows` rows, inside its
+    /// transaction (as a crash or a lost connection would).
+    pub fn inject_write_failure(&self, table_prefix: &str, after_rows: usize) {
+        *self
+            .fail_point
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((table_prefix.to_string(), after_rows));
     }
 
     /// Run DuckDB-dialect statements as they are (the simulator, tests, maintenance).
@@ -566,6 +581,20 @@ impl Warehouse for DuckDbWarehouse {
             defs.join(", ")
         );
         let insert = format!("INSERT INTO {target} VALUES ({})", placeholders.join(", "));
+        let fail_after = {
+            let mut fp = self
+                .fail_point
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match fp.as_ref() {
+                Some((prefix, n)) if name.table.starts_with(prefix.as_str()) => {
+                    let n = *n;
+                    *fp = None;
+                    Some(n)
+                }
+                _ => None,
+            }
+        };
         let conn = self.conn();
         Self::in_transaction(&conn, &what, || {
             conn.execute_batch(&create)
@@ -574,6 +603,13 @@ impl Warehouse for DuckDbWarehouse {
                 .prepare(&insert)
                 .map_err(|e| query_error(&what, &insert, &e))?;
             for row in 0..columns.rows() {
+                if fail_after == Some(row) {
+                    return Err(WarehouseError::Query {
+                        what: what.clone(),
+                        message: format!("injected failure after {row} rows"),
+                        excerpt: String::new(),
+                    });
+                }
                 let values: Vec<Box<dyn ToSql>> =
                     columns.columns().iter().map(|c| bind(c, row)).collect();
                 stmt.execute(params_from_iter(values.iter()))
