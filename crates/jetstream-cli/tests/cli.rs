@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/run.rs"]
+mod run;
+#[path = "../../jetstream-output/tests/schema.rs"]
+mod schema;
+
 fn jetstream(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jetstream"))
         .args(args)
@@ -36,6 +41,11 @@ fn help_on_every_command() {
         "resolve-config",
         "statistics",
         "ensure-enrollments",
+        "run",
+        "rerun",
+        "simulate",
+        "demo",
+        "query",
         "export-statistics-to-json",
         "export-experiment-logs-to-json",
     ] {
