@@ -18,6 +18,7 @@ pub(crate) const FORBIDDEN: &[&str] = &[
     "jetstream-gcs",
     "jetstream-argo",
     "jetstream-analysis",
+    "jetstream-simulate",
     "jetstream-cli",
     // external IO stacks
     "tokio",

@@ -185,16 +185,61 @@ pub(crate) struct QueryArgs {
     warehouse: WarehouseArgs,
     /// The query (BigQuery dialect, as the metric definitions are written).
     sql: String,
+    /// `tsv` (a header line, then tab-separated rows) or `json` (an array of row objects).
+    #[arg(long, default_value = "tsv", value_parser = ["tsv", "json"])]
+    format: String,
 }
 
 /// Run a query on the warehouse and print the result as tab-separated values.
 pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let wh = args.warehouse.open()?;
     let cols = wh.query_columns(&args.sql)?;
+    if args.format == "json" {
+        let rows: Vec<serde_json::Value> = (0..cols.rows())
+            .map(|row| {
+                let object = cols
+                    .names()
+                    .iter()
+                    .zip(cols.columns())
+                    .map(|(n, c)| (n.clone(), c.json(row)))
+                    .collect();
+                serde_json::Value::Object(object)
+            })
+            .collect();
+        out!("{}", serde_json::to_string(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     out!("{}", cols.names().join("\t"));
     for row in 0..cols.rows() {
         let cells: Vec<String> = cols.columns().iter().map(|c| c.display(row)).collect();
         out!("{}", cells.join("\t"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A result cell as JSON.
+trait CellJson {
+    fn json(&self, row: usize) -> serde_json::Value;
+}
+
+impl CellJson for jetstream_warehouse::Column {
+    fn json(&self, row: usize) -> serde_json::Value {
+        use jetstream_warehouse::Column;
+        use serde_json::Value;
+        let cell = match self {
+            Column::Bool(v) => v.get(row).copied().flatten().map(Value::Bool),
+            Column::Int(v) => v.get(row).copied().flatten().map(Value::from),
+            Column::Float(v) => v
+                .get(row)
+                .copied()
+                .flatten()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number),
+            Column::Text(v) => v.get(row).cloned().flatten().map(Value::String),
+            Column::Date(_) | Column::Timestamp(_) => {
+                Some(Value::String(self.display(row))).filter(|s| s != "NULL")
+            }
+        };
+        cell.unwrap_or(Value::Null)
+    }
 }

@@ -72,7 +72,7 @@ enum Command {
     Simulate(run_cmds::SimulateArgs),
     /// Simulate a small dataset, analyse every date, export, and show the headline results.
     Demo(run_cmds::DemoArgs),
-    /// Run a query (BigQuery dialect) on the warehouse and print tab-separated rows.
+    /// Run a query (BigQuery dialect) on the warehouse and print its rows (TSV or JSON).
     Query(export_cmds::QueryArgs),
     /// Create the enrollments tables of experiments (kept once created, unless recreated).
     #[command(alias = "ensure_enrollments")]

@@ -391,15 +391,25 @@ ORDER BY submission_date, client_id;
     })
 }
 
+/// The project a table is exported under: the one the firefox_desktop definitions name
+/// (`mozdata` for `clients_daily` and search, `moz-fx-data-shared-prod` for the rest), so
+/// tools that resolve each project separately find every table.
+pub fn parquet_project(dataset: &str, table: &str) -> &'static str {
+    match (dataset, table) {
+        ("telemetry", "clients_daily") | ("search", _) => "mozdata",
+        _ => PROJECT,
+    }
+}
+
 /// Copy the simulated tables to `DIR/<project>/<dataset>/<table>.parquet` (the `--data`
-/// layout). Returns the files written.
+/// layout, projects as [`parquet_project`]). Returns the files written.
 pub fn export_parquet(
     warehouse: &DuckDbWarehouse,
     dir: &std::path::Path,
 ) -> Result<Vec<std::path::PathBuf>, SimulateError> {
     let mut written = Vec::new();
     for (dataset, table) in TABLES {
-        let folder = dir.join(PROJECT).join(dataset);
+        let folder = dir.join(parquet_project(dataset, table)).join(dataset);
         std::fs::create_dir_all(&folder)
             .map_err(|e| SimulateError::Options(format!("creating {}: {e}", folder.display())))?;
         let file = folder.join(format!("{table}.parquet"));

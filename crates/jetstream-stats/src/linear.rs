@@ -262,6 +262,12 @@ impl Fit {
 }
 
 /// Rows of `linear_model_mean` for every branch and every ordered pair.
+/// The reference's `LinearModelMean` as `Statistic.apply` runs it: `transform` once per
+/// reference branch, in order of first appearance, on the **same** DataFrame, which
+/// `compare_branches_lm(interactive=False)` clips in place. So the data of the i-th reference
+/// branch has been clipped i+1 times (each pass at the 1 − `drop_highest` quantile of the
+/// current values), the comparisons against it are fitted on that data, and the per-branch
+/// rows (the dictionary keeps the last ones written) come from the last pass that ran.
 pub(crate) fn lm_rows(
     frame: &Frame,
     column: &str,
@@ -276,82 +282,142 @@ pub(crate) fn lm_rows(
             "Threshold quantile must be in (0,1]".into(),
         ));
     }
-    let y_all = frame.column(column)?;
     let branches = frame.branches().to_vec();
-    let threshold = clip_threshold(y_all, tq);
-    // Reference branches whose clipped values are all zero cannot be compared against
-    // (relative uplift undefined); the reference skips them with a warning.
-    let zero_reference: Vec<bool> = (0..branches.len())
-        .map(|b| {
-            let vals: Vec<f64> = y_all
-                .iter()
-                .zip(frame.codes())
-                .filter(|(v, c)| **c as usize == b && !v.is_nan())
-                .map(|(v, _)| *v)
-                .collect();
-            !vals.is_empty() && vals.iter().all(|v| v.min(threshold) == 0.0)
-        })
-        .collect();
-    if zero_reference.iter().all(|z| *z) {
+    let covariate = covariate.filter(|c| frame.has_column(c));
+    let mut y_work: Vec<f64> = frame.column(column)?.to_vec();
+    let mut x_work: Option<Vec<f64>> = covariate
+        .map(|c| frame.column(c).map(<[f64]>::to_vec))
+        .transpose()?;
+    let codes_all = frame.codes();
+    let mut individual: Option<Vec<Row>> = None;
+    let mut comparative = Vec::new();
+    let mut skipped = 0;
+    // The reference loops in the order branches first appear in a BigQuery result, which is
+    // arbitrary; the experiment's reference branch goes first here, so the comparisons against
+    // it (the ones shown to users) use the data clipped once, as `transform` alone would.
+    let mut order: Vec<usize> = (0..branches.len()).collect();
+    if let Some(i) = branches.iter().position(|b| *b == ctx.reference_branch) {
+        order.remove(i);
+        order.insert(0, i);
+    }
+    for r in order {
+        // jetstream's guard, on the current data: a reference branch whose values all clip
+        // to zero is skipped (relative uplift undefined) — before any clipping of this pass.
+        let threshold = clip_threshold(&y_work, tq);
+        let reference: Vec<f64> = y_work
+            .iter()
+            .zip(codes_all)
+            .filter(|(v, c)| **c as usize == r && !v.is_nan())
+            .map(|(v, _)| *v)
+            .collect();
+        if !reference.is_empty() && reference.iter().all(|v| v.min(threshold) == 0.0) {
+            skipped += 1;
+            continue;
+        }
+        // `_validate_parameters`: degenerate data (`np.isclose(df[col].std(), 0)` on the
+        // current column, before this pass's clipping) yields empty inferences.
+        let degenerate = {
+            let raw: Vec<f64> = y_work.iter().copied().filter(|v| !v.is_nan()).collect();
+            let n = raw.len() as f64;
+            let m = raw.iter().sum::<f64>() / n;
+            let sd = (raw.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0)).sqrt();
+            sd.abs() <= 1e-8
+        };
+        // `prepare_df_for_modeling(copy=False)`: clip target and covariate in place (every
+        // row, nulls stay null), then keep the rows where both are present.
+        if !degenerate {
+            for v in y_work.iter_mut().filter(|v| !v.is_nan()) {
+                *v = v.min(threshold);
+            }
+            if let Some(xs) = x_work.as_mut() {
+                let xt = clip_threshold(xs, tq);
+                for v in xs.iter_mut().filter(|v| !v.is_nan()) {
+                    *v = v.min(xt);
+                }
+            }
+        }
+        let mut codes = Vec::new();
+        let mut y = Vec::new();
+        let mut x = Vec::new();
+        for (i, v) in y_work.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            if let Some(xs) = &x_work {
+                if xs[i].is_nan() {
+                    continue;
+                }
+                x.push(xs[i]);
+            }
+            codes.push(codes_all[i]);
+            y.push(*v);
+        }
+        individual = Some(individual_rows(
+            &branches, &codes, &y, degenerate, ctx, statistic,
+        ));
+        comparative.extend(comparison_rows(
+            &branches,
+            r,
+            &codes,
+            &y,
+            x_work.as_ref().map(|_| x.as_slice()),
+            degenerate,
+            ctx,
+            statistic,
+        ));
+    }
+    if skipped == branches.len() {
         return Err(StatsError::Skipped(format!(
             "Skipping computing statistic {statistic} for metric {column}: every reference branch is all zeroes after outlier clipping"
         )));
     }
-    let covariate = covariate.filter(|c| frame.has_column(c));
-    let x_all = covariate.map(|c| frame.column(c)).transpose()?;
-    let x_threshold = x_all.map(|x| clip_threshold(x, tq));
-    // Modelling rows: non-null target (and covariate), clipped from above.
-    let mut codes = Vec::new();
-    let mut y = Vec::new();
-    let mut x = Vec::new();
-    for i in 0..frame.len() {
-        let v = y_all[i];
-        if v.is_nan() {
-            continue;
-        }
-        if let Some(xs) = x_all {
-            if xs[i].is_nan() {
-                continue;
-            }
-            x.push(xs[i].min(x_threshold.unwrap_or(f64::INFINITY)));
-        }
-        codes.push(frame.codes()[i]);
-        y.push(v.min(threshold));
+    let mut rows = individual.unwrap_or_default();
+    rows.extend(comparative);
+    Ok(rows)
+}
+
+fn lm_row(ctx: &Context, statistic: &str, branch: &str) -> Row {
+    Row {
+        metric: ctx.metric.clone(),
+        statistic: statistic.to_string(),
+        parameter: None,
+        branch: branch.to_string(),
+        comparison: None,
+        comparison_to_branch: None,
+        ci_width: Some(0.95),
+        point: None,
+        lower: None,
+        upper: None,
+        segment: ctx.segment.clone(),
+        analysis_basis: ctx.analysis_basis.clone(),
     }
-    let mut rows = Vec::new();
-    // Degenerate data yields empty (null) inferences, as the reference:
-    // `np.isclose(df[col].std(), 0)` on the raw column, before clipping or dropping rows.
-    let degenerate = {
-        let raw: Vec<f64> = y_all.iter().copied().filter(|v| !v.is_nan()).collect();
-        let n = raw.len() as f64;
-        let m = raw.iter().sum::<f64>() / n;
-        let sd = (raw.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0)).sqrt();
-        sd.abs() <= 1e-8
-    };
+}
+
+/// Per-branch t-based means of the modelling rows (branches without rows are left out, as
+/// the reference infers the branch list from the modelling frame).
+fn individual_rows(
+    branches: &[String],
+    codes: &[u32],
+    y: &[f64],
+    degenerate: bool,
+    ctx: &Context,
+    statistic: &str,
+) -> Vec<Row> {
     let t = |n: usize| t_quantile(n as f64 - 1.0, 1.0 - ALPHA / 2.0);
+    let mut rows = Vec::new();
     for (b, name) in branches.iter().enumerate() {
         let vals: Vec<f64> = y
             .iter()
-            .zip(&codes)
+            .zip(codes)
             .filter(|(_, c)| **c as usize == b)
             .map(|(v, _)| *v)
             .collect();
         let n = vals.len();
-        let mut r = Row {
-            metric: ctx.metric.clone(),
-            statistic: statistic.to_string(),
-            parameter: None,
-            branch: name.clone(),
-            comparison: None,
-            comparison_to_branch: None,
-            ci_width: Some(0.95),
-            point: None,
-            lower: None,
-            upper: None,
-            segment: ctx.segment.clone(),
-            analysis_basis: ctx.analysis_basis.clone(),
-        };
-        if n > 0 && !degenerate {
+        if n == 0 {
+            continue;
+        }
+        let mut r = lm_row(ctx, statistic, name);
+        if !degenerate {
             let m = vals.iter().sum::<f64>() / n as f64;
             let sd =
                 (vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
@@ -362,11 +428,28 @@ pub(crate) fn lm_rows(
         }
         rows.push(r);
     }
-    // The model knows only the branches that have modelling rows (the reference infers the
-    // branch list from the modelling frame); pairs with an absent branch are skipped.
+    rows
+}
+
+/// Difference and relative uplift of every other present branch against `reference`, from
+/// one OLS fit on the modelling rows (`y ~ branch [+ covariate]`).
+#[allow(clippy::too_many_arguments)]
+fn comparison_rows(
+    branches: &[String],
+    reference: usize,
+    codes: &[u32],
+    y: &[f64],
+    x: Option<&[f64]>,
+    degenerate: bool,
+    ctx: &Context,
+    statistic: &str,
+) -> Vec<Row> {
     let present: Vec<bool> = (0..branches.len())
         .map(|b| codes.iter().any(|c| *c as usize == b))
         .collect();
+    if !present[reference] {
+        return Vec::new();
+    }
     let remap: Vec<u32> = {
         let mut next = 0u32;
         present
@@ -385,61 +468,82 @@ pub(crate) fn lm_rows(
     let fitted = if degenerate || n_present < 2 {
         None
     } else {
-        fit(&model_codes, &y, x_all.map(|_| x.as_slice()), n_present, 0)
-            .or_else(|| fit(&model_codes, &y, None, n_present, 0))
+        fit(&model_codes, y, x, n_present, 0).or_else(|| fit(&model_codes, y, None, n_present, 0))
     };
-    rows.retain(|r| {
-        branches
-            .iter()
-            .position(|b| *b == r.branch)
-            .is_some_and(|b| present[b])
-    });
-    for r in 0..branches.len() {
-        if !present[r] {
+    let mut rows = Vec::new();
+    for f in 0..branches.len() {
+        if f == reference || !present[f] {
             continue;
         }
-        if zero_reference[r] {
-            continue;
-        }
-        for f in 0..branches.len() {
-            if f == r || !present[f] {
-                continue;
-            }
-            let (mf, mr) = (remap[f] as usize, remap[r] as usize);
-            let (d, rel) = match &fitted {
-                Some(fit) => (fit.difference(mf, mr), fit.relative(mf, mr)),
-                None => (
-                    (f64::NAN, f64::NAN, f64::NAN),
-                    (f64::NAN, f64::NAN, f64::NAN),
-                ),
-            };
-            for (cmp, (p, lo, hi)) in [
-                (Comparison::Difference, d),
-                (Comparison::RelativeUplift, rel),
-            ] {
-                rows.push(Row {
-                    metric: ctx.metric.clone(),
-                    statistic: statistic.to_string(),
-                    parameter: None,
-                    branch: branches[f].clone(),
-                    comparison: Some(cmp),
-                    comparison_to_branch: Some(branches[r].clone()),
-                    ci_width: Some(0.95),
-                    point: finite(p),
-                    lower: finite(lo),
-                    upper: finite(hi),
-                    segment: ctx.segment.clone(),
-                    analysis_basis: ctx.analysis_basis.clone(),
-                });
-            }
+        let (mf, mr) = (remap[f] as usize, remap[reference] as usize);
+        let (d, rel) = match &fitted {
+            Some(fit) => (fit.difference(mf, mr), fit.relative(mf, mr)),
+            None => (
+                (f64::NAN, f64::NAN, f64::NAN),
+                (f64::NAN, f64::NAN, f64::NAN),
+            ),
+        };
+        for (cmp, (p, lo, hi)) in [
+            (Comparison::Difference, d),
+            (Comparison::RelativeUplift, rel),
+        ] {
+            let mut row = lm_row(ctx, statistic, &branches[f]);
+            row.comparison = Some(cmp);
+            row.comparison_to_branch = Some(branches[reference].clone());
+            row.point = finite(p);
+            row.lower = finite(lo);
+            row.upper = finite(hi);
+            rows.push(row);
         }
     }
-    Ok(rows)
+    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Statistic.apply` clips the shared DataFrame once per reference branch: the per-branch
+    /// rows are means of the data clipped twice (two branches), the comparisons against the
+    /// first branch use the data clipped once.
+    #[test]
+    fn per_branch_rows_come_from_the_last_of_the_cumulative_clipping_passes() {
+        let n = 400;
+        let labels: Vec<&str> = (0..n)
+            .map(|i| if i % 2 == 0 { "control" } else { "treatment" })
+            .collect();
+        // a long right tail, so each pass moves the 0.99 quantile
+        let y: Vec<f64> = (0..n)
+            .map(|i| ((i * 37) % n) as f64 * 1.03f64.powi(i % 97))
+            .collect();
+        let f = Frame::new(&labels).with_column("y", y.clone()).unwrap();
+        let ctx = Context::new("y");
+        let rows = lm_rows(&f, "y", None, &ctx, 0.01, "mean_lm").unwrap();
+        let clip = |v: &[f64]| {
+            let t = quantile(v, 0.99);
+            v.iter().map(|x| x.min(t)).collect::<Vec<f64>>()
+        };
+        let once = clip(&y);
+        let twice = clip(&once);
+        assert_ne!(once, twice);
+        let mean = |v: &[f64], b: usize| {
+            let xs: Vec<f64> = v.iter().skip(b).step_by(2).copied().collect();
+            xs.iter().sum::<f64>() / xs.len() as f64
+        };
+        let point = |branch: &str, cmp: Option<Comparison>| {
+            rows.iter()
+                .find(|r| r.branch == branch && r.comparison == cmp)
+                .and_then(|r| r.point)
+                .unwrap()
+        };
+        assert!((point("control", None) - mean(&twice, 0)).abs() < 1e-9);
+        assert!((point("treatment", None) - mean(&twice, 1)).abs() < 1e-9);
+        // treatment vs control: first pass (clipped once); control vs treatment: second pass
+        let d1 = point("treatment", Some(Comparison::Difference));
+        assert!((d1 - (mean(&once, 1) - mean(&once, 0))).abs() < 1e-9);
+        let d2 = point("control", Some(Comparison::Difference));
+        assert!((d2 - (mean(&twice, 0) - mean(&twice, 1))).abs() < 1e-9);
+    }
 
     /// mozanalysis' pinned case: y = 0..299, control 0..99, treatment-a 100..199,
     /// treatment-b 200..299.
