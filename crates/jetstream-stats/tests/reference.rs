@@ -109,7 +109,7 @@ fn check_rows(
 ) -> usize {
     let frame = load_csv("data_10000.csv");
     let stats = load_stats("stats_10000.json");
-    let theirs: Vec<serde_json::Value> = stats["statistics"][label]
+    let theirs: Vec<Value> = stats["statistics"][label]
         .as_array()
         .unwrap_or_else(|| panic!("{label} missing"))
         .iter()
