@@ -482,15 +482,8 @@ fn delete_experiment_tables(
         format!("{normalized}_"),
         format!("statistics_{normalized}_"),
     ] {
-        let mut tables = warehouse.list_tables(dataset, &prefix)?;
-        // Views first: they read the tables.
-        tables.sort_by_key(|t| {
-            !t.table
-                .chars()
-                .last()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-        });
-        for t in tables {
+        // DuckDB binds views lazily: dropping a table under a view is fine.
+        for t in warehouse.list_tables(dataset, &prefix)? {
             warehouse.delete_table(&t)?;
             deleted += 1;
         }

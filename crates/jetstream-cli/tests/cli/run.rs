@@ -139,6 +139,37 @@ fn simulate_rerun_and_exports_validate_against_the_nimbus_schemas() {
         out.contains("statistics_jetstream_sim_two_branches_overall_1"),
         "{out}"
     );
+
+    // A rerun deletes the experiment's result tables and views (the enrollments table stays),
+    // then analyses the dates again: none is ready before 2026-01-17.
+    let out = ok(&[
+        "rerun",
+        "--warehouse",
+        &db,
+        "--experiments-file",
+        recipes.to_str().unwrap(),
+        "--config-repo",
+        dir.to_str().unwrap(),
+        "--experiment-slug",
+        "jetstream-sim-two-branches",
+        "--until",
+        "2026-01-16",
+    ]);
+    assert!(
+        out.contains("0 statistics tables, 0 skipped, 0 failures"),
+        "{out}"
+    );
+    let left = ok(&[
+        "query",
+        "--warehouse",
+        &db,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mozanalysis' ORDER BY 1",
+    ]);
+    assert_eq!(
+        left.lines().skip(1).collect::<Vec<_>>(),
+        ["enrollments_jetstream_sim_two_branches"],
+        "{out}"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
