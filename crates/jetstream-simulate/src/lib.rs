@@ -1,9 +1,9 @@
-//! Synthetic Firefox desktop telemetry with planted treatment effects, for demos and for
+//! Synthetic Firefox desktop and Fenix telemetry with planted treatment effects, for demos and for
 //! end-to-end tests with a known truth.
 //!
 //! [`simulate`] writes, into a [`DuckDbWarehouse`], the source tables that the real
 //! firefox_desktop definitions read, under their production names (project
-//! `moz-fx-data-shared-prod`; `mozdata` finds them too):
+//! `moz-fx-data-shared-prod`; `mozdata` finds them too), and those the fenix definitions read:
 //!
 //! | table | columns |
 //! |---|---|
@@ -11,12 +11,14 @@
 //! | `telemetry.clients_daily` | `client_id, submission_date, sample_id, active_hours_sum, scalar_parent_browser_engagement_total_uri_count_sum, scalar_parent_browser_engagement_total_uri_count_normal_and_private_mode_sum, pings_aggregated_by_this_row, is_default_browser, experiments` (list of `{key, value}`) — one row per active day |
 //! | `telemetry.desktop_active_users` | `client_id, submission_date, is_dau, is_desktop, days_active_bits` — one row per client and day |
 //! | `search.search_clients_engines_sources_daily` | `client_id, submission_date, engine, source, sap, tagged_sap, tagged_follow_on, organic, ad_click, search_with_ads` — one row per day with searches |
+//! | `org_mozilla_firefox.events_stream`, `.baseline`, `.metrics`, `fenix.active_users`, `search.mobile_search_clients_engines_sources_daily` | the Fenix experiment's Glean events and pings (see `docs/DATA.md`) |
 //!
 //! Data covers `days` dates from `start`. Two experiments start on day 7 (so there is a
 //! pre-enrollment week): [`EXPERIMENT_A`] (control / treatment, 8 enrollment dates, normandy
 //! exposure events for 80% of clients, a `heavy_users` segment) and [`EXPERIMENT_B`]
 //! (control / treatment-a / treatment-b, 60% of clients, enrollment on days 9–14, a custom
-//! exposure signal, a derived ratio metric). Both end on the last data date.
+//! exposure signal, a derived ratio metric), and [`EXPERIMENT_FENIX`] (Firefox for Android,
+//! Glean enrollment events). All end on the last data date.
 //!
 //! Effects: `--effect COLUMN=LIFT` multiplies `COLUMN` by `1 + LIFT` in every treatment
 //! branch from the client's enrollment date on (see [`EFFECT_COLUMNS`]). Randomness comes
@@ -35,6 +37,8 @@ use serde_json::{Value, json};
 pub const EXPERIMENT_A: &str = "jetstream-sim-two-branches";
 /// The three-branch experiment.
 pub const EXPERIMENT_B: &str = "jetstream-sim-three-branches";
+/// The Fenix (Firefox for Android) experiment.
+pub const EXPERIMENT_FENIX: &str = "jetstream-sim-fenix";
 
 /// Source project of the simulated tables.
 pub const PROJECT: &str = "moz-fx-data-shared-prod";
@@ -153,11 +157,16 @@ pub struct SimReport {
 }
 
 /// The simulated source tables, `(dataset, table)`.
-pub const TABLES: [(&str, &str); 4] = [
+pub const TABLES: [(&str, &str); 9] = [
     ("telemetry", "events"),
     ("telemetry", "clients_daily"),
     ("telemetry", "desktop_active_users"),
     ("search", "search_clients_engines_sources_daily"),
+    ("org_mozilla_firefox", "events_stream"),
+    ("org_mozilla_firefox", "baseline"),
+    ("org_mozilla_firefox", "metrics"),
+    ("fenix", "active_users"),
+    ("search", "mobile_search_clients_engines_sources_daily"),
 ];
 
 fn lit(s: &str) -> String {
@@ -171,6 +180,16 @@ fn mult(opts: &SimOptions, column: &str) -> String {
         "1.0".into()
     } else {
         format!("((1.0 + {l:?} * treated_a) * (1.0 + {l:?} * treated_b))")
+    }
+}
+
+/// `factor` for `column` in the Fenix tables: `1 + lift·treated_f`.
+fn mult_f(opts: &SimOptions, column: &str) -> String {
+    let l = opts.lift(column);
+    if l == 0.0 {
+        "1.0".into()
+    } else {
+        format!("(1.0 + {l:?} * treated_f)")
     }
 }
 
@@ -220,7 +239,16 @@ SELECT
     sim_u(i, -1, 'in_b') < 0.6 AS in_b,
     9 + floor(6 * sim_u(i, -1, 'enroll_b'))::INTEGER AS enroll_day_b,
     CASE floor(3 * sim_u(i, -1, 'branch_b'))::INTEGER
-        WHEN 0 THEN 'control' WHEN 1 THEN 'treatment-a' ELSE 'treatment-b' END AS branch_b
+        WHEN 0 THEN 'control' WHEN 1 THEN 'treatment-a' ELSE 'treatment-b' END AS branch_b,
+    sim_u(i, -1, 'in_f') < 0.5 AS in_f,
+    printf('%016x', hash(concat({seed}, ':', i, ':fenix_client_id'))) AS fenix_client_id,
+    7 + floor(8 * sim_u(i, -1, 'enroll_f'))::INTEGER AS enroll_day_f,
+    CASE WHEN sim_u(i, -1, 'branch_f') < 0.5 THEN 'control' ELSE 'treatment' END AS branch_f,
+    sim_u(i, -1, 'expose_f') < 0.7 AS exposed_f,
+    -- 10% of Fenix users stop using the app within a week of enrolling (retention metrics)
+    CASE WHEN sim_u(i, -1, 'churn_f') < 0.1
+        THEN 8 + floor(8 * sim_u(i, -1, 'enroll_f'))::INTEGER + floor(7 * sim_u(i, -1, 'churn_day'))::INTEGER
+        ELSE 1000000 END AS churn_day_f
 FROM range({n}) t(i);
 CREATE OR REPLACE TEMP TABLE sim_grid AS
 SELECT
@@ -334,6 +362,102 @@ SELECT
 FROM ev
 WHERE day < {days}
 ORDER BY submission_date, client_id;
+CREATE SCHEMA IF NOT EXISTS {p}.fenix;
+CREATE SCHEMA IF NOT EXISTS {p}.org_mozilla_firefox;
+CREATE OR REPLACE TEMP TABLE sim_fenix_days AS
+SELECT
+    *,
+    d < churn_day_f AND sim_u(i, d, 'f_active') < least(1.0, p_active * {mf_active}) AS f_active,
+    CASE WHEN d >= enroll_day_f
+        THEN [{{'key': {f}, 'value': {{'branch': branch_f}}}}]
+        ELSE CAST([] AS STRUCT(key VARCHAR, value STRUCT(branch VARCHAR))[]) END AS glean_experiments
+FROM (
+    SELECT
+        *,
+        CASE WHEN branch_f <> 'control' AND d >= enroll_day_f THEN 1.0 ELSE 0.0 END AS treated_f
+    FROM sim_grid
+    WHERE in_f
+);
+CREATE OR REPLACE TABLE {p}.org_mozilla_firefox.events_stream AS
+WITH ev AS (
+    SELECT i, fenix_client_id, sample_id, branch_f, enroll_day_f AS day, 'enrollment' AS event_name
+    FROM sim_clients WHERE in_f
+    UNION ALL
+    SELECT i, fenix_client_id, sample_id, branch_f, enroll_day_f, 'exposure'
+    FROM sim_clients WHERE in_f AND exposed_f
+)
+SELECT
+    fenix_client_id AS client_id,
+    (DATE '{start}' + day)::TIMESTAMP + to_seconds(floor(86399 * sim_u(i, day, event_name))::BIGINT)
+        AS submission_timestamp,
+    'nimbus_events' AS event_category,
+    event_name,
+    json_object('experiment', {f}, 'branch', branch_f)::VARCHAR AS event_extra,
+    sample_id
+FROM ev
+ORDER BY submission_timestamp, client_id;
+CREATE OR REPLACE TABLE {p}.org_mozilla_firefox.baseline AS
+SELECT
+    {{'client_id': fenix_client_id}} AS client_info,
+    submission_date::TIMESTAMP + INTERVAL 12 HOUR AS submission_timestamp,
+    printf('%016x', hash(concat({seed}, ':', i, ':', d, ':baseline'))) AS document_id,
+    {{'timespan': {{'glean_baseline_duration': {{'value':
+        floor(3600 * hours_mean * sim_exp(i, d, 'f_hours') * {mf_hours})::BIGINT}}}}}} AS metrics,
+    {{'isp': {{'name': 'Simulated ISP'}}}} AS metadata,
+    {{'experiments': glean_experiments}} AS ping_info,
+    sample_id
+FROM sim_fenix_days
+WHERE f_active
+ORDER BY submission_timestamp;
+CREATE OR REPLACE TABLE {p}.org_mozilla_firefox.metrics AS
+SELECT
+    {{'client_id': fenix_client_id}} AS client_info,
+    submission_date::TIMESTAMP + INTERVAL 18 HOUR AS submission_timestamp,
+    printf('%016x', hash(concat({seed}, ':', i, ':', d, ':metrics'))) AS document_id,
+    {{'counter': {{'events_normal_and_private_uri_count':
+        floor(uri_mean * sim_exp(i, d, 'f_uri') * {mf_uri} + sim_u(i, d, 'f_uri_r'))::BIGINT}}}} AS metrics,
+    {{'experiments': glean_experiments}} AS ping_info,
+    sample_id
+FROM sim_fenix_days
+WHERE f_active
+ORDER BY submission_timestamp;
+CREATE OR REPLACE TABLE {p}.fenix.active_users AS
+SELECT
+    fenix_client_id AS client_id,
+    submission_date,
+    TRUE AS is_mobile,
+    f_active AS is_dau,
+    (d - last_value(CASE WHEN f_active THEN d END IGNORE NULLS) OVER w)::BIGINT AS days_since_active,
+    glean_experiments AS experiments
+FROM sim_fenix_days
+WINDOW w AS (PARTITION BY fenix_client_id ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY submission_date, client_id;
+CREATE OR REPLACE TABLE {p}.search.mobile_search_clients_engines_sources_daily AS
+WITH s AS (
+    SELECT
+        *,
+        floor(search_mean * sim_exp(i, d, 'f_sap') * {mf_sap} + sim_u(i, d, 'f_sap_r'))::BIGINT AS searches
+    FROM sim_fenix_days
+    WHERE f_active
+)
+SELECT
+    fenix_client_id AS client_id,
+    submission_date,
+    'Firefox Android' AS normalized_app_name_os,
+    'google' AS engine,
+    'searchbar' AS source,
+    searches AS search_count,
+    floor(searches * 0.7 + sim_u(i, d, 'f_tagged'))::BIGINT AS tagged_sap,
+    floor(searches * 0.2 + sim_u(i, d, 'f_follow'))::BIGINT AS tagged_follow_on,
+    searches - floor(searches * 0.7 + sim_u(i, d, 'f_tagged'))::BIGINT AS organic,
+    floor(searches * ad_rate * {mf_ads} + sim_u(i, d, 'f_ad_r'))::BIGINT AS ad_click,
+    floor(searches * 0.3 + sim_u(i, d, 'f_swa'))::BIGINT AS search_with_ads,
+    CASE WHEN d >= enroll_day_f
+        THEN [{{'key': {f}, 'value': branch_f}}]
+        ELSE CAST([] AS STRUCT(key VARCHAR, value VARCHAR)[]) END AS experiments
+FROM s
+WHERE searches > 0
+ORDER BY submission_date, client_id;
 ",
         n = opts.clients,
         days = opts.days,
@@ -344,6 +468,12 @@ ORDER BY submission_date, client_id;
         m_sap = mult(opts, "sap"),
         m_ads = mult(opts, "ad_click"),
         m_default = mult(opts, "is_default_browser"),
+        f = lit(EXPERIMENT_FENIX),
+        mf_active = mult_f(opts, "is_dau"),
+        mf_hours = mult_f(opts, "active_hours_sum"),
+        mf_uri = mult_f(opts, "scalar_parent_browser_engagement_total_uri_count_sum"),
+        mf_sap = mult_f(opts, "sap"),
+        mf_ads = mult_f(opts, "ad_click"),
     );
     warehouse.execute_native(&sql)?;
     let mut tables = Vec::new();
@@ -360,6 +490,7 @@ ORDER BY submission_date, client_id;
     for (slug, branch_col, filter, first, last) in [
         (EXPERIMENT_A, "branch_a", "TRUE", 7, 14),
         (EXPERIMENT_B, "branch_b", "in_b", 9, 14),
+        (EXPERIMENT_FENIX, "branch_f", "in_f", 7, 14),
     ] {
         let mut enrolled = BTreeMap::new();
         let groups = warehouse.query_columns(&format!(
@@ -383,7 +514,7 @@ ORDER BY submission_date, client_id;
         });
     }
     warehouse.execute_native(
-        "DROP TABLE IF EXISTS sim_days; DROP TABLE IF EXISTS sim_grid; DROP TABLE IF EXISTS sim_clients;",
+        "DROP TABLE IF EXISTS sim_fenix_days; DROP TABLE IF EXISTS sim_days; DROP TABLE IF EXISTS sim_grid; DROP TABLE IF EXISTS sim_clients;",
     )?;
     Ok(SimReport {
         experiments,
@@ -438,21 +569,26 @@ pub fn recipes(report: &SimReport) -> Value {
                 .map(|b| json!({"slug": b, "ratio": 1, "features": []}))
                 .collect();
             let proposed = (e.enrollment_end_date - e.start_date).num_days();
+            let (app_name, app_id, unit) = if e.slug == EXPERIMENT_FENIX {
+                ("fenix", "org.mozilla.firefox", "nimbus_id")
+            } else {
+                ("firefox_desktop", "firefox-desktop", "normandy_id")
+            };
             json!({
                 "schemaVersion": "1.12.0",
                 "slug": e.slug,
                 "id": e.slug,
                 "arguments": {},
-                "application": "firefox-desktop",
-                "appName": "firefox_desktop",
-                "appId": "firefox-desktop",
+                "application": app_id,
+                "appName": app_name,
+                "appId": app_id,
                 "channel": "release",
                 "userFacingName": format!("Simulated experiment {}", i + 1),
                 "userFacingDescription": "Synthetic data with planted effects (jetstream simulate).",
                 "isEnrollmentPaused": true,
                 "isRollout": false,
                 "bucketConfig": {
-                    "randomizationUnit": "normandy_id",
+                    "randomizationUnit": unit,
                     "namespace": format!("{}-namespace", e.slug),
                     "start": 0,
                     "count": 10000,
@@ -529,6 +665,59 @@ description = "Active in the window"
 [metrics.retained.statistics.binomial]
 "#;
 
+const FENIX_CONFIG: &str = r#"[metrics]
+weekly = ["active_hours", "uri_count", "search_count", "days_of_use"]
+overall = ["active_hours", "uri_count", "search_count", "days_of_use"]
+
+[data_sources.sim_baseline]
+from_expression = "(SELECT p.*, DATE(p.submission_timestamp) AS submission_date FROM `moz-fx-data-shared-prod.org_mozilla_firefox.baseline` p)"
+client_id_column = "client_info.client_id"
+experiments_column_type = "glean"
+friendly_name = "Baseline (simulated)"
+description = "Glean baseline pings"
+
+[data_sources.sim_metrics]
+from_expression = "(SELECT p.*, DATE(p.submission_timestamp) AS submission_date FROM `moz-fx-data-shared-prod.org_mozilla_firefox.metrics` p)"
+client_id_column = "client_info.client_id"
+experiments_column_type = "glean"
+friendly_name = "Metrics (simulated)"
+description = "Glean metrics pings"
+
+[data_sources.sim_mobile_search]
+from_expression = "(SELECT * FROM `mozdata.search.mobile_search_clients_engines_sources_daily` WHERE normalized_app_name_os = 'Firefox Android')"
+experiments_column_type = "simple"
+friendly_name = "Mobile search (simulated)"
+description = "One row per client and day with searches"
+
+[metrics.active_hours]
+data_source = "sim_baseline"
+select_expression = "COALESCE(SUM(metrics.timespan.glean_baseline_duration.value), 0) / 3600.0"
+friendly_name = "Active hours"
+description = "Hours of activity"
+[metrics.active_hours.statistics.bootstrap_mean]
+
+[metrics.uri_count]
+data_source = "sim_metrics"
+select_expression = "COALESCE(SUM(metrics.counter.events_normal_and_private_uri_count), 0)"
+friendly_name = "URIs visited"
+description = "Pages loaded"
+[metrics.uri_count.statistics.bootstrap_mean]
+
+[metrics.search_count]
+data_source = "sim_mobile_search"
+select_expression = "COALESCE(SUM(search_count), 0)"
+friendly_name = "Searches"
+description = "Searches"
+[metrics.search_count.statistics.bootstrap_mean]
+
+[metrics.days_of_use]
+data_source = "sim_baseline"
+select_expression = "COUNT(DISTINCT DATE(submission_timestamp))"
+friendly_name = "Days of use"
+description = "Days with a baseline ping"
+[metrics.days_of_use.statistics.bootstrap_mean]
+"#;
+
 /// The per-experiment configs (metric-hub `jetstream/<slug>.toml`), self-contained: data
 /// sources, metrics and statistics are defined inline, so they run without metric-hub.
 pub fn configs() -> Vec<(String, String)> {
@@ -585,5 +774,9 @@ numerator = "ad_clicks"
 denominator = "search_count"
 "#
     );
-    vec![(EXPERIMENT_A.to_string(), a), (EXPERIMENT_B.to_string(), b)]
+    vec![
+        (EXPERIMENT_A.to_string(), a),
+        (EXPERIMENT_B.to_string(), b),
+        (EXPERIMENT_FENIX.to_string(), FENIX_CONFIG.to_string()),
+    ]
 }

@@ -300,10 +300,10 @@ experiments_column_type = "simple"
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
-/// The real firefox_desktop defaults (metric-hub) on the simulator's tables: every default
-/// metric of every period runs.
+/// The real firefox_desktop and fenix defaults (metric-hub) on the simulator's tables: every
+/// default metric runs.
 #[test]
-fn the_firefox_desktop_default_metrics_run_on_simulated_telemetry() {
+fn the_desktop_and_fenix_default_metrics_run_on_simulated_telemetry() {
     let dir = scratch("defaults");
     let db = format!("duckdb:{}", dir.join("db.duckdb").display());
     let recipes = dir.join("experiments.json");
@@ -321,7 +321,8 @@ fn the_firefox_desktop_default_metrics_run_on_simulated_telemetry() {
         "3",
     ]);
     let hub = shared().join("fixtures/metric-hub");
-    // A day window and, on the end date, the overall window (and that date's day window).
+    // A day window and, on the end date, the overall window (and that date's day window), for
+    // the desktop and the Fenix experiment.
     for date in ["2026-01-16", "2026-01-28"] {
         let out = ok(&[
             "run",
@@ -335,9 +336,41 @@ fn the_firefox_desktop_default_metrics_run_on_simulated_telemetry() {
             hub.to_str().unwrap(),
             "--experiment-slug",
             "jetstream-sim-two-branches",
+            "--experiment-slug",
+            "jetstream-sim-fenix",
         ]);
         assert!(out.contains(" 0 failures"), "{out}");
     }
+    let fenix = ok(&[
+        "query",
+        "--warehouse",
+        &db,
+        "SELECT DISTINCT metric FROM mozanalysis.statistics_jetstream_sim_fenix_overall_1 ORDER BY 1",
+    ]);
+    assert_eq!(
+        fenix.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "active_hours",
+            "client_level_daily_active_users_v2",
+            "days_of_use",
+            "identity",
+            "organic_searches",
+            "search_count",
+            "searches_with_ads",
+            "serp_ad_clicks",
+            "tagged_follow_on_searches",
+            "tagged_search_count",
+            "total_uri_count",
+        ]
+    );
+    let fenix_daily = ok(&[
+        "query",
+        "--warehouse",
+        &db,
+        "SELECT count(DISTINCT metric) AS n FROM mozanalysis.statistics_jetstream_sim_fenix_daily",
+    ]);
+    // the 6 daily defaults plus identity
+    assert_eq!(fenix_daily.lines().nth(1), Some("7"), "{fenix_daily}");
     let metrics = ok(&[
         "query",
         "--warehouse",
