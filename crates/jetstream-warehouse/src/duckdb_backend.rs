@@ -419,6 +419,43 @@ impl DuckDbWarehouse {
     }
 
     fn read_columns(conn: &Connection, what: &str, sql: &str) -> Result<Columns, WarehouseError> {
+        match Self::read_arrow(conn, what, sql)? {
+            Some(columns) => Ok(columns),
+            None => Self::read_cells(conn, what, sql),
+        }
+    }
+
+    /// Whole columns through Arrow; `None` when a column type is not read this way (the
+    /// query then runs again, read cell by cell).
+    fn read_arrow(
+        conn: &Connection,
+        what: &str,
+        sql: &str,
+    ) -> Result<Option<Columns>, WarehouseError> {
+        let err = |e: duckdb::Error| query_error(what, sql, &e);
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let batches = stmt.query_arrow([]).map_err(err)?;
+        let schema = batches.get_schema();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let types: Vec<_> = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let Some(mut columns) = crate::arrow_read::empty_columns(&types) else {
+            return Ok(None);
+        };
+        for batch in batches {
+            for (column, array) in columns.iter_mut().zip(batch.columns()) {
+                if !crate::arrow_read::extend(column, array) {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(Columns::new(names, columns)))
+    }
+
+    fn read_cells(conn: &Connection, what: &str, sql: &str) -> Result<Columns, WarehouseError> {
         let err = |e: duckdb::Error| query_error(what, sql, &e);
         let mut stmt = conn.prepare(sql).map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;

@@ -7,6 +7,7 @@
 //! definitions are written in); each backend translates as it needs. [`DuckDbWarehouse`] is
 //! the embedded default; BigQuery is a later backend behind the same trait.
 
+mod arrow_read;
 mod columns;
 mod duckdb_backend;
 
