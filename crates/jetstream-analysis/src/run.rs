@@ -433,21 +433,7 @@ impl Run<'_> {
                 period,
                 window,
             ))?;
-            let result = metrics_query(
-                &self.sql,
-                ms,
-                &ready.time_limits,
-                &enrollments,
-                basis,
-                conf.exposure_signal.as_ref(),
-                self.options.discrete,
-            )
-            .map_err(|e| (e.to_string(), "ValueError"))
-            .and_then(|q| {
-                self.warehouse
-                    .write_table(&name, &q, &TableMetadata::now(&self.slug))
-                    .map_err(|e| (e.to_string(), "QueryError"))
-            });
+            let result = self.write_metrics_table(&name, ms, ready, &enrollments, basis);
             // One broken metric must not take its data source's other metrics down: find the
             // metrics that fail on their own and compute the table without them.
             let (result, ms) = match result {
@@ -471,21 +457,8 @@ impl Run<'_> {
                     } else if good.len() == ms.len() {
                         (Err(failure), good)
                     } else {
-                        let retry = metrics_query(
-                            &self.sql,
-                            &good,
-                            &ready.time_limits,
-                            &enrollments,
-                            basis,
-                            conf.exposure_signal.as_ref(),
-                            self.options.discrete,
-                        )
-                        .map_err(|e| (e.to_string(), "ValueError"))
-                        .and_then(|q| {
-                            self.warehouse
-                                .write_table(&name, &q, &TableMetadata::now(&self.slug))
-                                .map_err(|e| (e.to_string(), "QueryError"))
-                        });
+                        let retry =
+                            self.write_metrics_table(&name, &good, ready, &enrollments, basis);
                         (retry, good)
                     }
                 }
@@ -636,6 +609,31 @@ impl Run<'_> {
             rows.extend(counts);
         }
         Ok(rows)
+    }
+
+    /// Compute `metrics` into the metrics table `name`; on failure, the message and the kind of
+    /// error (as the reference's exception type).
+    fn write_metrics_table(
+        &self,
+        name: &TableName,
+        metrics: &[&Metric],
+        ready: &jetstream_sql::readiness::Ready,
+        enrollments: &str,
+        basis: AnalysisBasis,
+    ) -> Result<u64, (String, &'static str)> {
+        let query = metrics_query(
+            &self.sql,
+            metrics,
+            &ready.time_limits,
+            enrollments,
+            basis,
+            self.config.experiment.exposure_signal.as_ref(),
+            self.options.discrete,
+        )
+        .map_err(|e| (e.to_string(), "ValueError"))?;
+        self.warehouse
+            .write_table(name, &query, &TableMetadata::now(&self.slug))
+            .map_err(|e| (e.to_string(), "QueryError"))
     }
 
     /// Split a failed data source's metrics into those whose query runs alone and those that
