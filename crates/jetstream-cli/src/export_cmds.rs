@@ -32,6 +32,10 @@ pub(crate) struct WarehouseArgs {
     /// parts `DIR/<project>/<dataset>/<table>/*.parquet`), read as `<project>.<dataset>.<table>`.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Memory DuckDB may use before spilling to disk, e.g. `2GB` (default: DuckDB's, 80% of
+    /// the machine's memory; `JETSTREAM_MEMORY_LIMIT` too).
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 impl WarehouseArgs {
@@ -41,6 +45,7 @@ impl WarehouseArgs {
             warehouse: spec.to_string(),
             project_id: DEFAULT_PROJECT.into(),
             data: None,
+            memory_limit: None,
         }
     }
 
@@ -57,6 +62,14 @@ impl WarehouseArgs {
             DuckDbWarehouse::open(std::path::Path::new(path), &self.project_id)
         };
         let wh = wh.with_context(|| format!("opening --warehouse {}", self.warehouse))?;
+        let limit = self
+            .memory_limit
+            .clone()
+            .or_else(|| std::env::var("JETSTREAM_MEMORY_LIMIT").ok());
+        if let Some(limit) = limit {
+            wh.set_memory_limit(&limit)
+                .with_context(|| format!("--memory-limit {limit:?}"))?;
+        }
         if let Some(dir) = &self.data {
             let tables = wh
                 .attach_parquet_dir(dir)

@@ -535,6 +535,9 @@ pub(crate) struct SimulateArgs {
     /// With `--format parquet`: the data folder (`DIR/<project>/<dataset>/<table>.parquet`).
     #[arg(long, value_name = "DIR", required_if_eq("format", "parquet"))]
     output: Option<PathBuf>,
+    /// Memory DuckDB may use before spilling to disk, e.g. `4GB` (default: DuckDB's).
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
 }
 
 fn sim_options(args: &SimulateArgs) -> anyhow::Result<SimOptions> {
@@ -569,6 +572,10 @@ pub(crate) fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         WarehouseArgs::with_path(&args.warehouse).open()?
     };
+    if let Some(limit) = &args.memory_limit {
+        wh.set_memory_limit(limit)
+            .with_context(|| format!("--memory-limit {limit:?}"))?;
+    }
     let report = simulate(&wh, &options)?;
     for (table, rows) in &report.tables {
         out!("{table}: {rows} rows");
@@ -658,6 +665,7 @@ pub(crate) fn demo_cmd(args: DemoArgs) -> anyhow::Result<ExitCode> {
         effect: lifts.iter().map(|(c, l)| format!("{c}={l}")).collect(),
         format: "duckdb".into(),
         output: None,
+        memory_limit: None,
     };
     let start = sim.start_date;
     let days = sim.days;

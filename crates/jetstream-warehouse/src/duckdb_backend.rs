@@ -218,6 +218,14 @@ impl DuckDbWarehouse {
             Some((table_prefix.to_string(), after_rows));
     }
 
+    /// Bound DuckDB's memory (e.g. `2GB`); beyond it, operators spill to disk.
+    pub fn set_memory_limit(&self, limit: &str) -> Result<(), WarehouseError> {
+        let sql = format!("SET memory_limit = {}", quote_literal(limit));
+        self.conn()
+            .execute_batch(&sql)
+            .map_err(|e| query_error("memory limit", &sql, &e))
+    }
+
     /// Run DuckDB-dialect statements as they are (the simulator, tests, maintenance).
     pub fn execute_native(&self, sql: &str) -> Result<(), WarehouseError> {
         self.conn()
