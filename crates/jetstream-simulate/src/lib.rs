@@ -250,7 +250,7 @@ SELECT
         THEN 8 + floor(8 * sim_u(i, -1, 'enroll_f'))::INTEGER + floor(7 * sim_u(i, -1, 'churn_day'))::INTEGER
         ELSE 1000000 END AS churn_day_f
 FROM range({n}) t(i);
-CREATE OR REPLACE TEMP TABLE sim_grid AS
+CREATE OR REPLACE TEMP VIEW sim_grid AS
 SELECT
     c.*,
     r.d::INTEGER AS d,
@@ -258,7 +258,7 @@ SELECT
     CASE WHEN c.branch_a <> 'control' AND r.d >= c.enroll_day_a THEN 1.0 ELSE 0.0 END AS treated_a,
     CASE WHEN c.in_b AND c.branch_b <> 'control' AND r.d >= c.enroll_day_b THEN 1.0 ELSE 0.0 END AS treated_b
 FROM sim_clients c CROSS JOIN range({days}) r(d);
-CREATE OR REPLACE TEMP TABLE sim_days AS
+CREATE OR REPLACE TEMP VIEW sim_days AS
 SELECT
     *,
     sim_u(i, d, 'active') < least(1.0, p_active * {m_active}) AS active
@@ -364,7 +364,7 @@ WHERE day < {days}
 ORDER BY submission_date, client_id;
 CREATE SCHEMA IF NOT EXISTS {p}.fenix;
 CREATE SCHEMA IF NOT EXISTS {p}.org_mozilla_firefox;
-CREATE OR REPLACE TEMP TABLE sim_fenix_days AS
+CREATE OR REPLACE TEMP VIEW sim_fenix_days AS
 SELECT
     *,
     d < churn_day_f AND sim_u(i, d, 'f_active') < least(1.0, p_active * {mf_active}) AS f_active,
@@ -514,7 +514,8 @@ ORDER BY submission_date, client_id;
         });
     }
     warehouse.execute_native(
-        "DROP TABLE IF EXISTS sim_fenix_days; DROP TABLE IF EXISTS sim_days; DROP TABLE IF EXISTS sim_grid; DROP TABLE IF EXISTS sim_clients;",
+        "DROP VIEW IF EXISTS sim_fenix_days; DROP VIEW IF EXISTS sim_days; \
+         DROP VIEW IF EXISTS sim_grid; DROP TABLE IF EXISTS sim_clients;",
     )?;
     Ok(SimReport {
         experiments,
