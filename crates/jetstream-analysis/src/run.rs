@@ -16,7 +16,7 @@ use jetstream_config::statistic::Statistic;
 use jetstream_sql::naming;
 use jetstream_sql::query::{QueryContext, identifier, metrics_query, partition_by_data_source};
 use jetstream_sql::readiness::timelimits_if_ready;
-use jetstream_stats::{Context, Frame, Row};
+use jetstream_stats::{Context, Frame, Note, NoteLevel, Notes, Row};
 use jetstream_warehouse::{Column, Columns, LogRecord, TableMetadata, TableName, Warehouse};
 use rayon::prelude::*;
 
@@ -262,6 +262,9 @@ struct BasisData {
 /// A pre-period covariate column (`<metric>_pre`) aligned with a [`BasisData`]'s rows.
 type CovariateColumn = Arc<(String, Vec<f64>)>;
 
+/// A statistic's rows and the problems of single passes.
+type Computed = (Vec<Row>, Vec<Note>);
+
 /// A failed statistic: where, and why.
 type Failure = Box<(LogContext, String)>;
 
@@ -295,6 +298,43 @@ impl Run<'_> {
             exception_type,
             func,
         ));
+    }
+
+    /// A problem of one pass of a statistic: a warning row, or an error (a failure).
+    fn note(&mut self, task: &Task<'_>, basis: AnalysisBasis, period: AnalysisPeriod, note: Note) {
+        let ctx = LogContext {
+            metric: Some(task.summary.metric.name.clone()),
+            statistic: Some(task.summary.statistic.name().into()),
+            analysis_basis: Some(basis.as_str().into()),
+            segment: Some(task.segment.clone()),
+            analysis_period: Some(period.as_str().into()),
+            ..LogContext::default()
+        };
+        match note.level {
+            NoteLevel::Error => self.log(
+                ctx,
+                note.message,
+                "StatisticComputationException",
+                "calculate_statistics",
+            ),
+            NoteLevel::Warning => {
+                tracing::warn!(experiment = %self.slug, "{}", note.message);
+                let record = error_record(
+                    &self.options.source,
+                    LogContext {
+                        experiment: Some(self.slug.clone()),
+                        ..ctx
+                    },
+                    note.message,
+                    "StatisticComputationException",
+                    "calculate_statistics",
+                );
+                self.warnings.push(LogRecord {
+                    log_level: "WARNING".into(),
+                    ..record
+                });
+            }
+        }
     }
 
     fn table(&self, table: &str) -> Result<TableName, AnalysisError> {
@@ -572,7 +612,7 @@ impl Run<'_> {
         };
         let progress = self.progress;
         let length = usize::try_from(ready.analysis_length_dates).unwrap_or(1);
-        let results: Vec<Result<Vec<Row>, Failure>> = tasks
+        let results: Vec<Result<Computed, Failure>> = tasks
             .par_iter()
             .map(|task| {
                 let out = compute(task, &data, basis, length, &base_ctx);
@@ -581,9 +621,14 @@ impl Run<'_> {
             })
             .collect();
         let mut rows = Vec::new();
-        for r in results {
+        for (task, r) in tasks.iter().zip(results) {
             match r {
-                Ok(r) => rows.extend(r),
+                Ok((r, notes)) => {
+                    rows.extend(r);
+                    for note in notes {
+                        self.note(task, basis, period, note);
+                    }
+                }
                 Err(failure) => {
                     let (ctx, message) = *failure;
                     self.log(
@@ -943,7 +988,7 @@ fn compute(
     basis: AnalysisBasis,
     length: usize,
     base: &Context,
-) -> Result<Vec<Row>, Failure> {
+) -> Result<Computed, Failure> {
     let s = task.summary;
     let log_ctx = || LogContext {
         metric: Some(s.metric.name.clone()),
@@ -993,6 +1038,7 @@ fn compute(
     let ctx = Context {
         metric: s.metric.name.clone(),
         segment: task.segment.clone(),
+        notes: Notes::default(),
         ..base.clone()
     };
     let depends_on: Vec<&str> = if s.metric.depends_on.is_some() {
@@ -1009,6 +1055,7 @@ fn compute(
         length,
         &ctx,
     )
+    .map(|rows| (rows, ctx.notes.take()))
     .map_err(|e| fail(e.to_string()))
 }
 

@@ -45,6 +45,52 @@ pub struct Context {
     /// Extra text mixed into every random stream (e.g. period and window), so that different
     /// analyses of the same metric draw independent samples.
     pub stream_key: String,
+    /// Where problems of single reference-branch passes go (the reference logs them and goes
+    /// on with the other passes).
+    pub notes: Notes,
+}
+
+/// How serious a [`Note`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteLevel {
+    /// Expected with such data (e.g. an all-zero reference branch); the reference logs a
+    /// warning.
+    Warning,
+    /// A failed pass; the reference logs an error.
+    Error,
+}
+
+/// A problem of one pass of a statistic that did not stop the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Level.
+    pub level: NoteLevel,
+    /// Message (the reference's wording).
+    pub message: String,
+}
+
+/// A shared list of [`Note`]s (cloning a [`Context`] shares it).
+#[derive(Debug, Clone, Default)]
+pub struct Notes(std::sync::Arc<std::sync::Mutex<Vec<Note>>>);
+
+impl Notes {
+    /// Add a note.
+    pub fn push(&self, level: NoteLevel, message: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Note { level, message });
+    }
+
+    /// Take the notes added so far.
+    pub fn take(&self) -> Vec<Note> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
 }
 
 impl Context {
@@ -60,6 +106,7 @@ impl Context {
             seed: 0,
             covariate: None,
             stream_key: String::new(),
+            notes: Notes::default(),
         }
     }
 }
@@ -241,12 +288,6 @@ pub fn apply(
     if frame.is_empty() {
         return Ok(Vec::new());
     }
-    if false {
-        return Err(StatsError::Input(format!(
-            "no rows for metric {}",
-            ctx.metric
-        )));
-    }
     let branches = frame.branches().to_vec();
     let rows = match statistic {
         Statistic::Count => {
@@ -411,6 +452,17 @@ pub fn apply(
                 })
                 .map(|r| (r.branch.clone(), r.comparison_to_branch.clone()))
                 .collect();
+            for (branch, reference) in &failed {
+                ctx.notes.push(
+                    NoteLevel::Error,
+                    format!(
+                        "Error while computing statistic per_client_dau_impact for metric {}: \
+                         no difference of {branch} against {} (degenerate data)",
+                        ctx.metric,
+                        reference.as_deref().unwrap_or("?")
+                    ),
+                );
+            }
             rows.into_iter()
                 .filter(|r| !failed.contains(&(r.branch.clone(), r.comparison_to_branch.clone())))
                 .filter(|r| r.comparison.is_some() && experiment_branches.contains(&r.branch))

@@ -16,8 +16,4 @@ pub enum StatsError {
     /// The data does not suit the statistic (e.g. a non-binary column for `binomial`).
     #[error("{0}")]
     Invalid(String),
-    /// Nothing can be computed (e.g. all-zero reference branch for a linear model); the
-    /// reference logs this and produces no rows.
-    #[error("skipped: {0}")]
-    Skipped(String),
 }

@@ -35,7 +35,7 @@ pub mod resample;
 mod row;
 pub mod summary;
 
-pub use compute::{Context, apply, dedupe, filter_outliers};
+pub use compute::{Context, Note, NoteLevel, Notes, apply, dedupe, filter_outliers};
 pub use data::Frame;
 pub use error::StatsError;
 pub use pretreat::{apply as apply_pre_treatment, apply_all as apply_pre_treatments};

@@ -9,6 +9,7 @@
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use crate::compute::Context;
+use crate::compute::NoteLevel;
 use crate::data::Frame;
 use crate::error::StatsError;
 use crate::row::{Comparison, Row, finite};
@@ -312,6 +313,24 @@ pub(crate) fn lm_rows(
             .collect();
         if !reference.is_empty() && reference.iter().all(|v| v.min(threshold) == 0.0) {
             skipped += 1;
+            let n = reference.len();
+            let why = if reference.iter().all(|v| *v == 0.0) {
+                format!(
+                    "reference branch '{}' has {n} non-null client(s) and all values for metric '{column}' are zero",
+                    branches[r]
+                )
+            } else {
+                format!(
+                    "reference branch '{}' has {n} non-null client(s) but metric '{column}' became all zeroes after outlier clipping (pooled {tq:.3} quantile threshold is {threshold})",
+                    branches[r]
+                )
+            };
+            ctx.notes.push(
+                NoteLevel::Warning,
+                format!(
+                    "Skipping computing statistic {statistic} for metric {column}: {why}. Cannot compute because the relative uplift (treatment/reference) is undefined when the reference mean is zero."
+                ),
+            );
             continue;
         }
         // `_validate_parameters`: degenerate data (`np.isclose(df[col].std(), 0)` on the
@@ -367,9 +386,8 @@ pub(crate) fn lm_rows(
         ));
     }
     if skipped == branches.len() {
-        return Err(StatsError::Skipped(format!(
-            "Skipping computing statistic {statistic} for metric {column}: every reference branch is all zeroes after outlier clipping"
-        )));
+        // every pass was skipped (and noted): no rows, as the reference
+        return Ok(Vec::new());
     }
     let mut rows = individual.unwrap_or_default();
     rows.extend(comparative);
@@ -502,6 +520,41 @@ fn comparison_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An all-zero reference branch skips its pass with a warning note (the reference logs a
+    /// warning); the other passes still run.
+    #[test]
+    fn an_all_zero_reference_branch_is_a_warning_note() {
+        let labels = [
+            "control",
+            "control",
+            "control",
+            "treatment",
+            "treatment",
+            "treatment",
+        ];
+        let f = Frame::new(&labels)
+            .with_column("y", vec![0.0, 0.0, 0.0, 1.0, 2.0, 4.0])
+            .unwrap();
+        let ctx = Context::new("y");
+        let rows = lm_rows(&f, "y", None, &ctx, 0.0, "mean_lm").unwrap();
+        let notes = ctx.notes.take();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].level, NoteLevel::Warning);
+        assert!(
+            notes[0]
+                .message
+                .contains("reference branch 'control' has 3 non-null client(s)")
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.comparison_to_branch.as_deref() != Some("control"))
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.comparison_to_branch.as_deref() == Some("treatment"))
+        );
+    }
 
     /// `Statistic.apply` clips the shared DataFrame once per reference branch: the per-branch
     /// rows are means of the data clipped twice (two branches), the comparisons against the
