@@ -1,3 +1,5 @@
+//! `cargo xtask bench run [CLIENTS]`: the main job at scale (see [`run`]).
+//!
 //! `cargo xtask bench stats [N]`: time our statistics on N clients (default 1,000,000) and,
 //! when the reference's Python environment exists, the reference on the same size, side by
 //! side. The reference is found through `JETSTREAM_REF_PYTHON`, `../ref-venv/bin/python` or
@@ -108,5 +110,119 @@ pub(crate) fn stats(root: &Path, n: usize) -> anyhow::Result<()> {
         ours["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
         ours["threads"]
     );
+    Ok(())
+}
+
+/// Run one command of the release binary, timed; with `/usr/bin/time`, also its peak RSS.
+fn timed(label: &str, bin: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let gnu_time = Path::new("/usr/bin/time");
+    let start = std::time::Instant::now();
+    let out = if gnu_time.exists() {
+        Command::new(gnu_time)
+            .args(["-f", "peak_rss_kb=%M"])
+            .arg(bin)
+            .args(args)
+            .output()?
+    } else {
+        Command::new(bin).args(args).output()?
+    };
+    let wall = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        anyhow::bail!(
+            "{label} failed:\n{}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let rss = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("peak_rss_kb="))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .next_back()
+        .map_or("-".to_string(), |kb| {
+            format!("{:.2} GB", kb / 1024.0 / 1024.0)
+        });
+    let summary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    println!("{label:<44} {wall:>8.1} s  peak RSS {rss:>8}   {summary}");
+    Ok(())
+}
+
+/// `cargo xtask bench run [CLIENTS]`: the main job at scale — simulate CLIENTS clients × 28
+/// days, analyse the two-branch experiment with the real firefox_desktop defaults (the
+/// metric-hub fixture in `../shared`, else the simulator's own config) on its last date and
+/// over its whole life, and report wall time and peak RSS of each step (release build).
+pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
+    eprintln!("==> building the release binary");
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "-p", "jetstream-cli"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("release build failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/jetstream");
+    let dir = target.join(format!("bench-run-{clients}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let db = format!("duckdb:{}", dir.join("bench.duckdb").display());
+    let recipes = dir.join("experiments.json");
+    let recipes = recipes.to_string_lossy();
+    let hub = root.join("../shared/fixtures/metric-hub");
+    let configs = if hub.is_dir() { hub } else { dir.clone() };
+    let configs = configs.to_string_lossy();
+    let n = clients.to_string();
+    println!(
+        "{clients} clients × 28 days, configs from {configs}, {} CPUs",
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    timed(
+        "simulate",
+        &bin,
+        &[
+            "simulate",
+            "--warehouse",
+            &db,
+            "--experiments-file",
+            &recipes,
+            "--clients",
+            &n,
+            "--seed",
+            "1",
+            "--effect",
+            "active_hours_sum=0.05",
+        ],
+    )?;
+    let analysis = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--warehouse",
+            &db,
+            "--experiments-file",
+            &recipes,
+            "--config-repo",
+            &configs,
+            "--experiment-slug",
+            "jetstream-sim-two-branches",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        v.extend(extra.iter().map(ToString::to_string));
+        v
+    };
+    let last = analysis(&["--date", "2026-01-28"]);
+    let mut args = vec!["run"];
+    args.extend(last.iter().map(String::as_str));
+    timed("run, last date (day + overall windows)", &bin, &args)?;
+    let life = analysis(&["--until", "2026-01-28"]);
+    let mut args = vec!["rerun"];
+    args.extend(life.iter().map(String::as_str));
+    timed("rerun, whole life (21 dates, all periods)", &bin, &args)?;
     Ok(())
 }

@@ -65,8 +65,15 @@ fn main() -> ExitCode {
                 n,
             )
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("run") => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+            bench::run(
+                std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+                n,
+            )
+        }
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy|bench stats [N]>");
+            eprintln!("usage: cargo xtask <test|tidy|bench stats [N]|bench run [CLIENTS]>");
             return ExitCode::from(2);
         }
     };
