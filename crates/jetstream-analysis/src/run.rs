@@ -480,17 +480,7 @@ impl Run<'_> {
                 Err(failure) if ms.len() > 1 => {
                     let (good, bad) = self.isolate(ms, ready, &enrollments, basis);
                     for (m, message) in bad {
-                        self.log(
-                            LogContext {
-                                metric: Some(m.name.clone()),
-                                analysis_basis: Some(basis.as_str().into()),
-                                analysis_period: Some(period_window.clone()),
-                                ..LogContext::default()
-                            },
-                            format!("Error while computing metric {}: {message}", m.name),
-                            "QueryError",
-                            "calculate_metric_for_ds",
-                        );
+                        self.metric_failed(m, basis, &period_window, &message, "QueryError");
                     }
                     if good.is_empty() {
                         (Ok(0), good)
@@ -514,17 +504,7 @@ impl Run<'_> {
                 )),
                 Err((message, kind)) => {
                     for m in &ms {
-                        self.log(
-                            LogContext {
-                                metric: Some(m.name.clone()),
-                                analysis_basis: Some(basis.as_str().into()),
-                                analysis_period: Some(period_window.clone()),
-                                ..LogContext::default()
-                            },
-                            format!("Error while computing metric {}: {message}", m.name),
-                            kind,
-                            "calculate_metric_for_ds",
-                        );
+                        self.metric_failed(m, basis, &period_window, &message, kind);
                     }
                 }
             }
@@ -654,6 +634,28 @@ impl Run<'_> {
             rows.extend(counts);
         }
         Ok(rows)
+    }
+
+    /// Log a metric whose data-source query failed (`analysis_period` = `<period>_<window>`).
+    fn metric_failed(
+        &mut self,
+        metric: &Metric,
+        basis: AnalysisBasis,
+        period_window: &str,
+        message: &str,
+        kind: &str,
+    ) {
+        self.log(
+            LogContext {
+                metric: Some(metric.name.clone()),
+                analysis_basis: Some(basis.as_str().into()),
+                analysis_period: Some(period_window.to_string()),
+                ..LogContext::default()
+            },
+            format!("Error while computing metric {}: {message}", metric.name),
+            kind,
+            "calculate_metric_for_ds",
+        );
     }
 
     /// Compute `metrics` into the metrics table `name`; on failure, the message and the kind of

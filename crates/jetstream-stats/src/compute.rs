@@ -129,7 +129,7 @@ fn stream(ctx: &Context, stat: &str, branch: &str) -> u64 {
 }
 
 impl Row {
-    fn individual(ctx: &Context, statistic: &str, branch: &str) -> Row {
+    pub(crate) fn individual(ctx: &Context, statistic: &str, branch: &str) -> Row {
         Row {
             metric: ctx.metric.clone(),
             statistic: statistic.to_string(),

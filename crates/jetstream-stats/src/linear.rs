@@ -396,18 +396,8 @@ pub(crate) fn lm_rows(
 
 fn lm_row(ctx: &Context, statistic: &str, branch: &str) -> Row {
     Row {
-        metric: ctx.metric.clone(),
-        statistic: statistic.to_string(),
-        parameter: None,
-        branch: branch.to_string(),
-        comparison: None,
-        comparison_to_branch: None,
         ci_width: Some(0.95),
-        point: None,
-        lower: None,
-        upper: None,
-        segment: ctx.segment.clone(),
-        analysis_basis: ctx.analysis_basis.clone(),
+        ..Row::individual(ctx, statistic, branch)
     }
 }
 
