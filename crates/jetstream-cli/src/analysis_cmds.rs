@@ -50,9 +50,8 @@ pub(crate) fn ensure_enrollments_cmd(args: EnsureEnrollmentsArgs) -> anyhow::Res
     let wh = args.warehouse.open()?;
     let mut failed = false;
     for slug in &args.experiments.slugs {
-        let Some(experiment) = parsed.experiments.iter().find(|e| {
-            e.normandy_slug == *slug || e.experimenter_slug.as_deref() == Some(slug.as_str())
-        }) else {
+        let Some(experiment) = jetstream_experimenter::select::with_slug(&parsed.experiments, slug)
+        else {
             failed = true;
             report_error(slug, "not found among the experiments");
             continue;

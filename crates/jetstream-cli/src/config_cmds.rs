@@ -159,15 +159,14 @@ pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     let experiments = jetstream_experimenter::parse_recipes(&read(&args.experiment)?, date)
         .with_context(|| format!("reading {}", args.experiment.display()))?;
     let experiment = match &args.slug {
-        Some(slug) => experiments
-            .iter()
-            .find(|e| e.normandy_slug == *slug || e.experimenter_slug.as_deref() == Some(slug))
-            .with_context(|| {
+        Some(slug) => {
+            jetstream_experimenter::select::with_slug(&experiments, slug).with_context(|| {
                 format!(
                     "no recipe with slug {slug:?} in {}",
                     args.experiment.display()
                 )
-            })?,
+            })?
+        }
         None => match experiments.as_slice() {
             [one] => one,
             [] => bail!("{} holds no recipe", args.experiment.display()),

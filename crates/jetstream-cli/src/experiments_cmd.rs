@@ -80,6 +80,22 @@ impl SourceArgs {
     }
 }
 
+/// The selection overrides of an experiment's config (`skip`, dates, enrollment period).
+pub(crate) fn config_overrides(
+    configs: Option<&ConfigCollection>,
+    e: &jetstream_config::experiment::Experiment,
+) -> ConfigOverrides {
+    match configs.and_then(|c| c.spec_for_experiment(&e.normandy_slug)) {
+        Some(s) => ConfigOverrides {
+            skip: s.experiment.skip,
+            end_date: s.experiment.end_date,
+            start_date: s.experiment.start_date,
+            enrollment_period: s.experiment.enrollment_period,
+        },
+        None => ConfigOverrides::default(),
+    }
+}
+
 /// Arguments of `experiments`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExperimentsArgs {
@@ -115,20 +131,8 @@ pub(crate) fn experiments(args: ExperimentsArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let overrides = |e: &jetstream_config::experiment::Experiment| {
-        let spec = configs
-            .as_ref()
-            .and_then(|c| c.spec_for_experiment(&e.normandy_slug));
-        match spec {
-            Some(s) => ConfigOverrides {
-                skip: s.experiment.skip,
-                end_date: s.experiment.end_date,
-                start_date: s.experiment.start_date,
-                enrollment_period: s.experiment.enrollment_period,
-            },
-            None => ConfigOverrides::default(),
-        }
-    };
+    let overrides =
+        |e: &jetstream_config::experiment::Experiment| config_overrides(configs.as_ref(), e);
     // The API was already asked for the given slugs only (unknown ones are in `rejected`).
     let select: &[String] = if args.source.experiments_file.is_some() {
         &args.slugs

@@ -17,14 +17,14 @@ use jetstream_config::enums::AnalysisPeriod;
 use jetstream_config::experiment::Experiment;
 use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
 use jetstream_config::spec::AnalysisSpec;
-use jetstream_experimenter::select::{ConfigOverrides, daily_selection};
+use jetstream_experimenter::select::{daily_selection, with_slug};
 use jetstream_output::LocalFolder;
 use jetstream_output::export::{export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_simulate::{SimOptions, simulate};
 use jetstream_warehouse::{DuckDbWarehouse, TableName, Warehouse};
 
-use crate::experiments_cmd::SourceArgs;
+use crate::experiments_cmd::{SourceArgs, config_overrides};
 use crate::export_cmds::WarehouseArgs;
 use crate::out;
 
@@ -377,15 +377,7 @@ pub(crate) fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Utc::now();
     let date = args.date.unwrap_or_else(yesterday);
     let session = args.analysis.session(Utc::now().date_naive())?;
-    let overrides = |e: &Experiment| match session.configs.spec_for_experiment(&e.normandy_slug) {
-        Some(s) => ConfigOverrides {
-            skip: s.experiment.skip,
-            end_date: s.experiment.end_date,
-            start_date: s.experiment.start_date,
-            enrollment_period: s.experiment.enrollment_period,
-        },
-        None => ConfigOverrides::default(),
-    };
+    let overrides = |e: &Experiment| config_overrides(Some(&session.configs), e);
     let (decisions, unknown) =
         daily_selection(&session.experiments, date, &args.analysis.slugs, overrides);
     let mut tally = Tally::default();
@@ -437,9 +429,7 @@ pub(crate) fn rerun_cmd(args: RerunArgs) -> anyhow::Result<ExitCode> {
     let mut tally = Tally::default();
     let mut configs = Vec::new();
     for slug in &args.analysis.slugs {
-        let Some(experiment) = session.experiments.iter().find(|e| {
-            e.normandy_slug == *slug || e.experimenter_slug.as_deref() == Some(slug.as_str())
-        }) else {
+        let Some(experiment) = with_slug(&session.experiments, slug) else {
             tally.failures += 1;
             out!("{slug}: not found among the experiments");
             continue;
