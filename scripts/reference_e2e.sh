@@ -3,7 +3,7 @@
 #
 #   scripts/reference_e2e.sh WORKDIR [CLIENTS] [SEED]
 #
-# Needs ../shared/reference/e2e (the reference pipeline on a local BigQuery emulator). Steps:
+# Uses scripts/reference/e2e (the reference pipeline on a local BigQuery emulator). Steps:
 # simulate Parquet telemetry with a planted lift, run the reference (PyPI mozilla-jetstream,
 # unmodified) and jetstream on the same rows, recipe and config, and run its compare.py.
 set -euo pipefail
@@ -11,7 +11,7 @@ work=$(realpath -m "${1:?usage: reference_e2e.sh WORKDIR [CLIENTS] [SEED]}")
 clients=${2:-2000}
 seed=${3:-21}
 here=$(cd "$(dirname "$0")/.." && pwd)
-e2e=$(realpath "$here/../shared/reference/e2e")
+e2e="$here/scripts/reference/e2e"
 mkdir -p "$work"
 cargo build --release -q -p jetstream-cli --manifest-path "$here/Cargo.toml"
 target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$here/Cargo.toml" |

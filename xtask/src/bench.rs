@@ -3,7 +3,7 @@
 //! `cargo xtask bench stats [N]`: time our statistics on N clients (default 1,000,000) and,
 //! when the reference's Python environment exists, the reference on the same size, side by
 //! side. The reference is found through `JETSTREAM_REF_PYTHON`, `../ref-venv/bin/python` or
-//! `.venv-ref/bin/python` (see `../shared/reference/README.md` for its set-up).
+//! `.venv-ref/bin/python` (see `scripts/reference/README.md` for its set-up).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,7 +53,7 @@ pub(crate) fn stats(root: &Path, n: usize) -> anyhow::Result<()> {
             );
             let json = root.join("target/ref-bench.json");
             let status = Command::new(&py)
-                .arg(root.join("../shared/reference/ref_stats_bench.py"))
+                .arg(root.join("scripts/reference/ref_stats_bench.py"))
                 .args([
                     "--sizes",
                     &n.to_string(),
@@ -153,7 +153,7 @@ fn timed(label: &str, bin: &Path, args: &[&str]) -> anyhow::Result<()> {
 
 /// `cargo xtask bench run [CLIENTS]`: the main job at scale — simulate CLIENTS clients × 28
 /// days, analyse the two-branch experiment with the real firefox_desktop defaults (the
-/// metric-hub fixture in `../shared`, else the simulator's own config) on its last date and
+/// metric-hub snapshot vendored in `fixtures/`) on its last date and
 /// over its whole life, and report wall time and peak RSS of each step (release build).
 pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
     eprintln!("==> building the release binary");
@@ -174,8 +174,7 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
     let db = format!("duckdb:{}", dir.join("bench.duckdb").display());
     let recipes = dir.join("experiments.json");
     let recipes = recipes.to_string_lossy();
-    let hub = root.join("../shared/fixtures/metric-hub");
-    let configs = if hub.is_dir() { hub } else { dir.clone() };
+    let configs = root.join("fixtures/metric-hub");
     let configs = configs.to_string_lossy();
     let n = clients.to_string();
     println!(

@@ -1,4 +1,4 @@
-//! Integration tests of the config crate over the real metric-hub configs in `../shared`.
+//! Integration tests of the config crate over the real metric-hub configs vendored in `fixtures/`.
 
 mod fixtures;
 mod golden;
@@ -12,7 +12,7 @@ use jetstream_config::ConfigCollection;
 
 /// The real metric-hub checkout shipped with the reference material.
 pub(crate) fn metric_hub() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metric-hub")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/metric-hub")
 }
 
 /// The loaded collection, shared by the tests.

@@ -364,7 +364,7 @@ mod tests {
     #[test]
     fn every_example_recipe_parses() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/experimenter/mozilla-nimbus-schemas/example-recipes");
+            .join("../../fixtures/experimenter/mozilla-nimbus-schemas/example-recipes");
         let mut n = 0;
         for sub in ["v6-desktop", "v6-sdk", "v7"] {
             let mut paths: Vec<_> = std::fs::read_dir(root.join(sub))

@@ -19,7 +19,7 @@ fn d(s: &str) -> NaiveDate {
 /// The real metric-hub snapshot plus one experiment config written here.
 fn resolve_with(slug: &str, toml: &str) -> (AnalysisConfiguration, ConfigCollection) {
     let mut configs = ConfigCollection::load_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metric-hub"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/metric-hub"),
     )
     .expect("metric-hub");
     let path = format!("jetstream/{slug}.toml");

@@ -6,12 +6,12 @@ use std::sync::OnceLock;
 use chrono::NaiveDate;
 use jetstream_config::ConfigCollection;
 
-/// The metric-hub snapshot in `../shared/fixtures`, loaded once per test binary.
+/// The metric-hub snapshot vendored in `fixtures/`, loaded once per test binary.
 pub(crate) fn configs() -> &'static ConfigCollection {
     static C: OnceLock<ConfigCollection> = OnceLock::new();
     C.get_or_init(|| {
         ConfigCollection::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metric-hub"),
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/metric-hub"),
         )
         .expect("metric-hub")
     })

@@ -140,9 +140,8 @@ fn collect() -> (Snippets, Snippets) {
         start_date: d("2026-01-05"),
     };
     for (slug, spec) in &configs.configs {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-            "../../../shared/fixtures/metric-hub/jetstream/{slug}.toml"
-        ));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../fixtures/metric-hub/jetstream/{slug}.toml"));
         let v = validate_file(&path, configs, &opts);
         if !v.is_valid() || !matches!(v.kind, FileKind::Experiment { .. }) {
             continue; // stale configs; reported by the config crate's tests

@@ -1,5 +1,5 @@
 //! Agreement with the reference implementation (jetstream 2026.8.2 / mozanalysis 2026.10.1) on
-//! data dumped by `../shared/reference/ref_stats_bench.py --dump-csv` (N = 10,000, 2 branches).
+//! data dumped by `scripts/reference/ref_stats_bench.py --dump-csv` (N = 10,000, 2 branches).
 //!
 //! Deterministic statistics must agree to 1e-6 relative; resampled ones within 3 Monte-Carlo
 //! standard errors (estimated from the interval width: both implementations' estimates are
