@@ -1,6 +1,6 @@
 //! `jetstream statistics`: one statistic on a CSV of per-client rows, as JSON rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -62,63 +62,77 @@ fn split_kv(s: &str, what: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-/// Split one CSV line (double quotes, doubled quotes inside).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
+/// A CSV reading error, naming the file and, when csv knows them, the line and the column.
+fn csv_error(file: &Path, header: Option<&csv::StringRecord>, e: &csv::Error) -> anyhow::Error {
+    let file = file.display();
+    match e.kind() {
+        csv::ErrorKind::Utf8 { pos, err } => {
+            let column = match header.and_then(|h| h.get(err.field())) {
+                Some(name) => format!("column {name:?}"),
+                None => format!("field {}", err.field() + 1),
+            };
+            match pos {
+                Some(pos) => {
+                    anyhow::anyhow!("{file}: line {}: {column}: not valid UTF-8", pos.line())
+                }
+                None => anyhow::anyhow!("{file}: {column}: not valid UTF-8"),
             }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
         }
+        csv::ErrorKind::Io(_) => anyhow::anyhow!("reading {file}: {e}"),
+        _ => anyhow::anyhow!("{file}: {e}"),
     }
-    out.push(cur);
-    out
 }
 
-/// The frame, and for each column the first row whose cell is not a number.
-fn read_frame(args: &StatisticsArgs) -> anyhow::Result<(Frame, Vec<(String, usize)>)> {
-    let text = std::fs::read_to_string(&args.input)
-        .with_context(|| format!("reading {}", args.input.display()))?;
-    let file = args.input.display();
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        bail!("{file}: empty input (no header row)");
+/// A record made of one blank field: an empty or whitespace-only line, skipped.
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.len() == 1 && record[0].trim().is_empty()
+}
+
+/// The frame, and for each column the line of the first cell that is not a number.
+fn read_frame(path: &Path, branch_column: &str) -> anyhow::Result<(Frame, Vec<(String, usize)>)> {
+    let file = path.display();
+    // csv strips a UTF-8 BOM at the start, accepts LF, CR and CRLF line ends and skips empty
+    // lines; records may differ in length so that the error below can name the line.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("reading {file}"))?;
+    let mut records = reader.records();
+    let header = loop {
+        match records.next() {
+            None => bail!("{file}: empty input (no header row)"),
+            Some(Err(e)) => return Err(csv_error(path, None, &e)),
+            Some(Ok(r)) if is_blank(&r) => {}
+            Some(Ok(r)) => break r,
+        }
     };
-    let header = csv_fields(header);
-    let Some(bcol) = header.iter().position(|h| *h == args.branch_column) else {
+    let Some(bcol) = header.iter().position(|h| h == branch_column) else {
         bail!(
-            "{file}: branch column {:?} not found (columns: {})",
-            args.branch_column,
-            header.join(", ")
+            "{file}: branch column {branch_column:?} not found (columns: {})",
+            header.iter().collect::<Vec<_>>().join(", ")
         );
     };
     let mut branches = Vec::new();
     let mut columns: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
     let mut bad: Vec<Option<usize>> = vec![None; header.len()];
-    for (i, line) in lines {
-        let fields = csv_fields(line);
-        if fields.len() != header.len() {
+    for record in records {
+        let record = record.map_err(|e| csv_error(path, Some(&header), &e))?;
+        if is_blank(&record) {
+            continue;
+        }
+        // The line the record starts on (a quoted field may span lines).
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.len() != header.len() {
             bail!(
-                "{file}: row {}: {} fields, the header has {}",
-                i + 1,
-                fields.len(),
+                "{file}: line {line}: {} fields, the header has {}",
+                record.len(),
                 header.len()
             );
         }
-        for (c, f) in fields.iter().enumerate() {
+        for (c, f) in record.iter().enumerate() {
             if c == bcol {
-                branches.push(f.clone());
+                branches.push(f.to_string());
                 continue;
             }
             let v = match f.trim() {
@@ -127,7 +141,7 @@ fn read_frame(args: &StatisticsArgs) -> anyhow::Result<(Frame, Vec<(String, usiz
                 "false" | "False" | "FALSE" => 0.0,
                 s => s.parse::<f64>().unwrap_or_else(|_| {
                     // Only columns the statistic reads must be numeric; remember the first.
-                    bad[c].get_or_insert(i + 1);
+                    bad[c].get_or_insert(line);
                     f64::NAN
                 }),
             };
@@ -146,7 +160,7 @@ fn read_frame(args: &StatisticsArgs) -> anyhow::Result<(Frame, Vec<(String, usiz
     let bad = header
         .iter()
         .zip(bad)
-        .filter_map(|(name, row)| row.map(|r| (name.clone(), r)))
+        .filter_map(|(name, line)| line.map(|l| (name.to_string(), l)))
         .collect();
     Ok((frame, bad))
 }
@@ -155,17 +169,17 @@ fn read_frame(args: &StatisticsArgs) -> anyhow::Result<(Frame, Vec<(String, usiz
 fn check_numeric(
     frame: &Frame,
     bad: &[(String, usize)],
-    args: &StatisticsArgs,
+    path: &Path,
     columns: &[&str],
 ) -> anyhow::Result<()> {
     for c in columns {
         if !frame.has_column(c) {
-            bail!("{}: column {c:?} not found", args.input.display());
+            bail!("{}: column {c:?} not found", path.display());
         }
-        if let Some((_, row)) = bad.iter().find(|(name, _)| name == c) {
+        if let Some((_, line)) = bad.iter().find(|(name, _)| name == c) {
             bail!(
-                "{}: line {row}: column {c:?}: not a number",
-                args.input.display()
+                "{}: line {line}: column {c:?}: not a number",
+                path.display()
             );
         }
     }
@@ -242,7 +256,7 @@ pub(crate) fn statistics(args: StatisticsArgs) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    let (frame, bad) = read_frame(&args)?;
+    let (frame, bad) = read_frame(&args.input, &args.branch_column)?;
     let mut needed: Vec<&str> = Vec::new();
     let depends: Vec<&str> = match &spec.statistic {
         Statistic::PopulationRatio {
@@ -259,7 +273,7 @@ pub(crate) fn statistics(args: StatisticsArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = &covariate {
         needed.push(c);
     }
-    check_numeric(&frame, &bad, &args, &needed)?;
+    check_numeric(&frame, &bad, &args.input, &needed)?;
     if frame.branches().len() < 2 {
         bail!(
             "{}: only one branch ({}) in column {:?}; comparisons need at least two",
@@ -295,4 +309,94 @@ pub(crate) fn statistics(args: StatisticsArgs) -> anyhow::Result<ExitCode> {
     let json: Vec<Value> = rows.iter().map(row_json).collect();
     out!("{}", serde_json::to_string_pretty(&json)?);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Write `bytes` to a fresh file of this test process and read it as a frame.
+    fn read(name: &str, bytes: &[u8]) -> anyhow::Result<(Frame, Vec<(String, usize)>)> {
+        let dir = std::env::temp_dir().join(format!("jetstream-stats-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write csv");
+        let result = read_frame(&path, "branch");
+        std::fs::remove_file(&path).expect("remove csv");
+        result
+    }
+
+    #[test]
+    fn quoted_fields_keep_their_commas_and_quotes() {
+        let (frame, bad) = read(
+            "quoted.csv",
+            b"branch,x\n\"control, the old one\",1\n\"treat \"\"A\"\"\",2.5\n",
+        )
+        .expect("frame");
+        assert!(bad.is_empty(), "{bad:?}");
+        let mut branches = frame.branches().to_vec();
+        branches.sort();
+        assert_eq!(branches, ["control, the old one", "treat \"A\""]);
+        assert_eq!(frame.column("x").expect("x"), [1.0, 2.5]);
+    }
+
+    #[test]
+    fn a_utf8_bom_before_the_header_is_ignored() {
+        let (frame, _) = read(
+            "bom.csv",
+            "\u{feff}branch,x\ncontrol,1\ntreatment,2\n".as_bytes(),
+        )
+        .expect("the BOM is not part of the branch column's name");
+        assert_eq!(frame.len(), 2);
+        assert!(frame.has_column("x"));
+    }
+
+    #[test]
+    fn crlf_line_ends_and_blank_lines() {
+        let (frame, bad) = read(
+            "crlf.csv",
+            b"branch,x,flag\r\ncontrol,1,true\r\n\r\n  \r\ntreatment,2,FALSE\r\n",
+        )
+        .expect("frame");
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(frame.column("x").expect("x"), [1.0, 2.0]);
+        // no stray `\r` at the end of the last column
+        assert_eq!(frame.column("flag").expect("flag"), [1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_bad_number_names_the_line_and_column() {
+        let path = Path::new("bad.csv");
+        let (frame, bad) = read(
+            "bad.csv",
+            b"branch,x,y\ncontrol,1,2\n\"treat\nment\",3,4\ntreatment,oops,5\n",
+        )
+        .expect("frame");
+        // Only the columns the statistic reads have to be numeric.
+        check_numeric(&frame, &bad, path, &["y"]).expect("y is numeric");
+        let e = check_numeric(&frame, &bad, path, &["y", "x"]).expect_err("x is not");
+        // the quoted branch spans lines 3-4, so the bad cell is on line 5
+        assert_eq!(e.to_string(), "bad.csv: line 5: column \"x\": not a number");
+    }
+
+    #[test]
+    fn a_short_record_names_the_file_and_line() {
+        let e = read("short.csv", b"branch,x\ncontrol,1\ntreatment\n").expect_err("short record");
+        let msg = e.to_string();
+        assert!(
+            msg.ends_with("short.csv: line 3: 1 fields, the header has 2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line_and_column() {
+        let e =
+            read("latin1.csv", b"branch,x\ncontrol,1\ntreatment,\xe9\n").expect_err("not UTF-8");
+        let msg = e.to_string();
+        assert!(
+            msg.ends_with("latin1.csv: line 3: column \"x\": not valid UTF-8"),
+            "{msg}"
+        );
+    }
 }

@@ -123,7 +123,9 @@ fn validate_experiment(
         Some(p) => vec![p.as_str()],
         None => PLATFORMS.iter().map(|p| p.app_name).collect(),
     };
-    let mut errors = Vec::new();
+    // Each distinct error with the platforms it occurred on, in the order first seen: a
+    // definition missing everywhere is one error, not one per platform.
+    let mut errors: Vec<(ConfigError, Vec<&str>)> = Vec::new();
     for app in &platforms {
         let mut dummy = Experiment::dummy(slug, app, opts.start_date);
         let first = match resolve_experiment(&dummy, Some(spec), configs) {
@@ -148,11 +150,23 @@ fn validate_experiment(
                 ));
             }
         }
-        let mut e = first;
-        e.message = format!("[platform {app}] {}", e.message);
-        errors.push(e);
+        match errors.iter_mut().find(|(e, _)| *e == first) {
+            Some((_, apps)) => apps.push(app),
+            None => errors.push((first, vec![app])),
+        }
     }
-    Err(errors)
+    Err(errors
+        .into_iter()
+        .map(|(mut e, apps)| {
+            let label = if apps.len() == 1 {
+                "platform"
+            } else {
+                "platforms"
+            };
+            e.message = format!("{} ({label}: {})", e.message, apps.join(", "));
+            e
+        })
+        .collect())
 }
 
 /// Outcomes of `app` that define a metric the config mentions.

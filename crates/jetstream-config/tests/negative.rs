@@ -220,3 +220,63 @@ fn depends_on_cycle_is_an_error_not_a_crash() {
     );
     assert!(e.message.contains("cycle"), "{e}");
 }
+
+/// Validate `text` as the experiment config `{slug}.toml` against every platform.
+fn validate_everywhere(slug: &str, text: &str) -> jetstream_config::validate::Validation {
+    use jetstream_config::validate::{ValidateOptions, validate_file};
+    let dir =
+        std::env::temp_dir().join(format!("jetstream-config-negative-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{slug}.toml"));
+    std::fs::write(&path, text).expect("write config");
+    let opts = ValidateOptions {
+        platform: None,
+        start_date: NaiveDate::from_ymd_opt(2026, 1, 5).expect("date"),
+    };
+    let v = validate_file(&path, configs(), &opts);
+    std::fs::remove_file(&path).expect("remove config");
+    v
+}
+
+#[test]
+fn a_metric_missing_on_every_platform_is_reported_once() {
+    let v = validate_everywhere(
+        "missing-everywhere",
+        "[metrics]\nweekly = [\"not_a_metric_anywhere\"]\n",
+    );
+    assert_eq!(v.errors.len(), 1, "{:#?}", v.errors);
+    let e = &v.errors[0];
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert_eq!(e.key, "metrics.not_a_metric_anywhere");
+    assert_eq!(e.line, Some(2));
+    let apps: Vec<&str> = jetstream_config::platform::PLATFORMS
+        .iter()
+        .map(|p| p.app_name)
+        .collect();
+    assert_eq!(
+        e.message,
+        format!(
+            "Could not locate metric not_a_metric_anywhere (platforms: {})",
+            apps.join(", ")
+        )
+    );
+}
+
+#[test]
+fn different_errors_on_different_platforms_stay_separate() {
+    let v = validate_everywhere(
+        "unknown-outcome-everywhere",
+        "[experiment]\noutcomes = [\"not_an_outcome\"]\n",
+    );
+    let n = jetstream_config::platform::PLATFORMS.len();
+    assert_eq!(v.errors.len(), n, "{:#?}", v.errors);
+    for (e, p) in v.errors.iter().zip(jetstream_config::platform::PLATFORMS) {
+        assert_eq!(
+            e.message,
+            format!(
+                "Outcome not_an_outcome doesn't support the platform '{0}' (platform: {0})",
+                p.app_name
+            )
+        );
+    }
+}

@@ -96,6 +96,12 @@ pub enum FetchError {
         /// The last error.
         last: Box<FetchError>,
     },
+    /// A slug that cannot stand for one path segment (empty, `.` or `..`).
+    #[error("{slug:?} is not an experiment slug")]
+    InvalidSlug {
+        /// The slug asked for.
+        slug: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
@@ -116,6 +122,8 @@ impl FetchError {
 pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
+    /// `config.base_url`, parsed.
+    base: url::Url,
 }
 
 impl Client {
@@ -123,21 +131,34 @@ impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, FetchError> {
         // One process-wide crypto provider for rustls; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = url::Url::parse(&config.base_url).map_err(|e| {
+            FetchError::Client(format!("invalid base URL {:?}: {e}", config.base_url))
+        })?;
+        if base.cannot_be_a_base() {
+            return Err(FetchError::Client(format!(
+                "invalid base URL {:?}: not a hierarchical URL",
+                config.base_url
+            )));
+        }
         let http = reqwest::Client::builder()
             .user_agent("jetstream")
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
-        Ok(Self { http, config })
+        Ok(Self { http, config, base })
     }
 
-    fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.config.base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
+    /// The base URL followed by `segments`, each percent-encoded as one path segment, and a
+    /// trailing slash. A base URL with a path (`https://host/prefix`) keeps it, with or
+    /// without its trailing slash.
+    fn url(&self, segments: &[&str]) -> String {
+        let mut url = self.base.clone();
+        // `new` rejected the URLs without path segments (`mailto:...`), so this always holds.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments).push("");
+        }
+        url.into()
     }
 
     async fn get_once(&self, url: &str) -> Result<(u16, String), FetchError> {
@@ -197,7 +218,7 @@ impl Client {
 
     /// All experiments; recipes that cannot be read are in [`Parsed::rejected`] (and logged).
     pub async fn experiments(&self, today: NaiveDate) -> Result<Parsed, FetchError> {
-        let url = self.url("/api/v8/experiments/");
+        let url = self.url(&["api", "v8", "experiments"]);
         let body = self.get(&url, None).await?;
         let parsed =
             parse_payload(&body, today).map_err(|source| FetchError::Payload { url, source })?;
@@ -209,7 +230,13 @@ impl Client {
 
     /// One experiment by slug.
     pub async fn experiment(&self, slug: &str, today: NaiveDate) -> Result<Parsed, FetchError> {
-        let url = self.url(&format!("/api/v8/experiments/{}/", urlencode(slug)));
+        // URL parsers drop `.` and `..` segments, which would ask for another resource.
+        if matches!(slug, "" | "." | "..") {
+            return Err(FetchError::InvalidSlug {
+                slug: slug.to_string(),
+            });
+        }
+        let url = self.url(&["api", "v8", "experiments", slug]);
         let body = self.get(&url, Some(slug)).await?;
         parse_payload(&body, today).map_err(|source| FetchError::Payload { url, source })
     }
@@ -224,19 +251,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// Percent-encode a slug for a URL path segment.
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Blocking wrapper for callers without an async runtime.
@@ -267,9 +281,102 @@ pub fn fetch_blocking(
                     all.rejected
                         .push((slug, "not found in Experimenter".into()));
                 }
+                Err(FetchError::InvalidSlug { slug }) => {
+                    tracing::warn!(%slug, "not an experiment slug; skipping");
+                    all.rejected.push((slug, "not an experiment slug".into()));
+                }
                 Err(e) => return Err(e),
             }
         }
         Ok(all)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base_url: &str) -> Client {
+        Client::new(ClientConfig {
+            base_url: base_url.to_string(),
+            ..ClientConfig::default()
+        })
+        .expect("client")
+    }
+
+    #[test]
+    fn base_urls_with_or_without_a_trailing_slash() {
+        for base in ["https://example.org", "https://example.org/"] {
+            assert_eq!(
+                client(base).url(&["api", "v8", "experiments"]),
+                "https://example.org/api/v8/experiments/"
+            );
+        }
+        for base in [
+            "http://127.0.0.1:8080/prefix",
+            "http://127.0.0.1:8080/prefix/",
+        ] {
+            assert_eq!(
+                client(base).url(&["api", "v8", "experiments", "my-slug"]),
+                "http://127.0.0.1:8080/prefix/api/v8/experiments/my-slug/"
+            );
+        }
+    }
+
+    #[test]
+    fn a_slug_is_one_encoded_path_segment() {
+        let url =
+            client("https://example.org").url(&["api", "v8", "experiments", "a/b?c#d e-é_~.x"]);
+        assert_eq!(
+            url,
+            "https://example.org/api/v8/experiments/a%2Fb%3Fc%23d%20e-%C3%A9_~.x/"
+        );
+        let parsed = url::Url::parse(&url).expect("url");
+        assert_eq!(parsed.query(), None);
+        assert_eq!(parsed.fragment(), None);
+        let segments: Vec<&str> = parsed.path_segments().expect("segments").collect();
+        assert_eq!(
+            segments,
+            [
+                "api",
+                "v8",
+                "experiments",
+                "a%2Fb%3Fc%23d%20e-%C3%A9_~.x",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn dot_segments_are_not_slugs() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // No server listens there: the slugs are refused before any request.
+        let client = client("http://127.0.0.1:9");
+        let today = NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+        for slug in ["", ".", ".."] {
+            let e = runtime
+                .block_on(client.experiment(slug, today))
+                .expect_err(slug);
+            assert!(matches!(e, FetchError::InvalidSlug { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_base_url_is_an_error() {
+        for base in [
+            "not a url",
+            "experimenter.example.org",
+            "mailto:someone@example.org",
+        ] {
+            let e = Client::new(ClientConfig {
+                base_url: base.to_string(),
+                ..ClientConfig::default()
+            })
+            .expect_err(base);
+            assert!(e.to_string().contains("invalid base URL"), "{e}");
+        }
+    }
 }
