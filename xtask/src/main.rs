@@ -2,7 +2,7 @@
 //!
 //! - `test`: everything CI checks: formatting, clippy with warnings denied, and every test of
 //!   the workspace (including the tidy tests of this crate, which enforce the crate layering).
-//! - `tidy`: only the layering check.
+//! - `tidy`: only the architecture checks (crate layering, a thin CLI, no `../shared` paths).
 //! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
@@ -39,6 +39,11 @@ fn test() -> anyhow::Result<()> {
         "warnings",
     ]);
     run("cargo clippy -D warnings", clippy)?;
+    // The examples as programs (the CLI tests run `examples/daily` next to `jetstream`;
+    // `cargo test --all-targets` builds examples only as test harnesses).
+    let mut examples = cargo();
+    examples.args(["build", "--workspace", "--examples"]);
+    run("cargo build --examples", examples)?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--all-targets"]);
     run("cargo test", test)?;
@@ -52,9 +57,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("tidy") => {
-            tidy::check_layers(&tidy::metadata().unwrap_or_default()).map_err(anyhow::Error::msg)
-        }
+        Some("tidy") => tidy::check_all().map_err(anyhow::Error::msg),
         Some("bench") if args.get(1).map(String::as_str) == Some("stats") => {
             let n = args
                 .get(2)

@@ -108,10 +108,218 @@ pub(crate) fn check_layers(meta: &Value) -> Result<(), String> {
     }
 }
 
+/// Crates the CLI may depend on directly: the job library (orchestration), the pure crates
+/// whose commands it wraps (`validate-config`, `statistics`) and the simulator.
+pub(crate) const CLI_ALLOWED: &[&str] = &[
+    "jetstream-job",
+    "jetstream-config",
+    "jetstream-stats",
+    "jetstream-simulate",
+];
+
+/// Calls that are orchestration, not argument parsing or printing: the CLI must leave them to
+/// `jetstream-job`.
+const CLI_FORBIDDEN_CALLS: &[&str] = &[
+    ".write_table(",
+    ".write_columns(",
+    ".create_table_if_absent(",
+    ".delete_table(",
+    ".list_tables(",
+    ".append_logs(",
+    ".create_view(",
+    ".publish_window_view(",
+    ".publish_joined_window_view(",
+    ".query_columns(",
+    ".table_metadata(",
+    "run_analysis(",
+    "resolve_experiment(experiment, spec",
+    "daily_selection(",
+    "export_statistics(self",
+];
+
+/// The CLI stays thin: its direct workspace dependencies are in [`CLI_ALLOWED`], and its
+/// source calls no warehouse method or analysis step (`sources` = `(path, text)` of its files).
+pub(crate) fn check_cli_is_thin(meta: &Value, sources: &[(String, String)]) -> Result<(), String> {
+    let g = graph(meta);
+    let mut problems = Vec::new();
+    for dep in g.get("jetstream-cli").into_iter().flatten() {
+        if dep.starts_with("jetstream-") && !CLI_ALLOWED.contains(&dep.as_str()) {
+            problems.push(format!(
+                "jetstream-cli depends on {dep}: go through jetstream-job instead"
+            ));
+        }
+    }
+    for (path, text) in sources {
+        for (n, line) in text.lines().enumerate() {
+            for call in CLI_FORBIDDEN_CALLS {
+                if line.contains(call) {
+                    problems.push(format!(
+                        "{path}:{}: `{call}` is orchestration; it belongs in jetstream-job",
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the CLI grows orchestration:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// The `.rs` files below `dir`, as `(path, text)`.
+pub(crate) fn rust_sources(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What a path into the team's reference folder looks like (assembled so that this file does
+/// not match itself).
+fn shared_markers() -> [String; 2] {
+    [
+        ["..", "/shared/"].concat(),
+        ["shared", "/fixtures"].concat(),
+    ]
+}
+
+/// No test, benchmark or script reads the team's `../shared` folder (a user's clone has none):
+/// fixtures are vendored under `fixtures/`. `files` = `(path, text)` of the source files.
+pub(crate) fn check_no_shared_paths(files: &[(String, String)]) -> Result<(), String> {
+    let markers = shared_markers();
+    let mut problems = Vec::new();
+    for (path, text) in files {
+        for (n, line) in text.lines().enumerate() {
+            if markers.iter().any(|m| line.contains(m.as_str())) {
+                problems.push(format!("{path}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "paths into ../shared (use the vendored fixtures/ instead):\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// The files of the workspace that run: sources, build files and scripts (not `fixtures/`,
+/// not `target/`, not prose).
+pub(crate) fn workspace_files(root: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(
+                    name.as_str(),
+                    "target" | "fixtures" | ".git" | "node_modules"
+                ) && !name.starts_with('.')
+                    || name == ".ci"
+                    || name == ".cargo"
+                {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let runs = ["rs", "sh", "py", "toml", "yaml", "yml"]
+                .iter()
+                .any(|e| path.extension().is_some_and(|x| x == *e))
+                || name == "run";
+            if runs && let Ok(text) = std::fs::read_to_string(&path) {
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The workspace root.
+pub(crate) fn root() -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
+}
+
+/// Every tidy check.
+pub(crate) fn check_all() -> Result<(), String> {
+    let meta = metadata()?;
+    check_layers(&meta)?;
+    check_cli_is_thin(
+        &meta,
+        &rust_sources(&root().join("crates/jetstream-cli/src")),
+    )?;
+    check_no_shared_paths(&workspace_files(&root()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_cli_is_thin() {
+        let meta = metadata().expect("cargo metadata");
+        let sources = rust_sources(&root().join("crates/jetstream-cli/src"));
+        assert!(sources.len() >= 5, "the CLI sources are found");
+        check_cli_is_thin(&meta, &sources).expect("thin CLI");
+    }
+
+    #[test]
+    fn orchestration_in_the_cli_is_caught() {
+        let meta = fake(&[
+            ("jetstream-cli", "jetstream-warehouse"),
+            ("jetstream-cli", "jetstream-job"),
+        ]);
+        let src = vec![(
+            "main.rs".to_string(),
+            "fn f(wh: &W) { wh.delete_table(&t).unwrap(); }".to_string(),
+        )];
+        let err = check_cli_is_thin(&meta, &src).unwrap_err();
+        assert!(err.contains("depends on jetstream-warehouse"), "{err}");
+        assert!(err.contains("main.rs:1: `.delete_table(`"), "{err}");
+        assert!(!err.contains("depends on jetstream-job"), "{err}");
+    }
+
+    #[test]
+    fn nothing_reads_the_shared_folder() {
+        let files = workspace_files(&root());
+        assert!(
+            files.iter().any(|(p, _)| p.ends_with("tidy.rs")),
+            "the workspace files are found"
+        );
+        check_no_shared_paths(&files).expect("no ../shared paths");
+    }
+
+    #[test]
+    fn a_shared_path_is_caught() {
+        let line = format!(
+            "let p = Path::new(\"{}fixtures/metric-hub\");",
+            shared_markers()[0]
+        );
+        let err = check_no_shared_paths(&[("t.rs".into(), line)]).unwrap_err();
+        assert!(err.contains("t.rs:1"), "{err}");
+    }
 
     #[test]
     fn workspace_layers_hold() {

@@ -17,7 +17,7 @@ use jetstream_config::enums::AnalysisPeriod;
 use jetstream_config::experiment::ExperimentConfiguration;
 use jetstream_config::platform::platform;
 use jetstream_sql::naming;
-use jetstream_sql::query::{QueryContext, enrollments_query};
+use jetstream_sql::query::enrollments_query;
 use jetstream_sql::readiness::timelimits_if_ready;
 use jetstream_warehouse::{TableMetadata, TableName, Warehouse, WarehouseError};
 
@@ -139,6 +139,14 @@ pub enum AnalysisError {
     /// The warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// A local file (the SQL output folder) could not be written.
+    #[error("cannot write {path}: {message}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// What [`ensure_enrollments`] did.
@@ -158,9 +166,10 @@ pub fn ensure_enrollments(
     conf: &ExperimentConfiguration,
     date: NaiveDate,
     warehouse: &dyn Warehouse,
-    dataset: &str,
-    recreate: bool,
+    options: &RunOptions,
 ) -> Result<Enrollments, AnalysisError> {
+    let dataset = options.dataset.as_str();
+    let recreate = options.recreate_enrollments;
     check_enrollment_complete(conf)?;
     let slug = conf.normandy_slug().to_string();
     let sql_err = |message: String| AnalysisError::Sql {
@@ -176,7 +185,7 @@ pub fn ensure_enrollments(
     if recreate {
         warehouse.delete_table(&table)?;
     }
-    let ctx = QueryContext::for_experiment(conf).map_err(|e| sql_err(e.to_string()))?;
+    let ctx = options.query_context(conf)?;
     let query = enrollments_query(
         &ctx,
         &day.time_limits,
@@ -185,6 +194,7 @@ pub fn ensure_enrollments(
         &conf.segments,
     )
     .map_err(|e| sql_err(e.to_string()))?;
+    options.write_sql(&table, &query)?;
     if warehouse.table_exists(&table)? {
         return Ok(Enrollments::Kept);
     }

@@ -7,6 +7,7 @@
 //! run goes on, and the records are appended to the monitoring `logs` table at the end.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -38,6 +39,17 @@ pub struct RunOptions {
     pub seed: u64,
     /// `source` of the log rows (`jetstream`).
     pub source: String,
+    /// Recompute the statistics from the metric tables already in the warehouse: no metric
+    /// query runs; a missing metric table is a logged error naming it.
+    pub statistics_only: bool,
+    /// Only these metrics (plus the upstream metrics of requested derived ones): their
+    /// columns are recomputed and merged into the existing metric tables, their statistics
+    /// rows replace theirs in the existing statistics table, every other row is kept.
+    pub metric_slugs: Option<Vec<String>>,
+    /// Write every generated query to `<destination table>.sql` in this folder.
+    pub sql_output_dir: Option<PathBuf>,
+    /// Glean client ids instead of legacy ones (the reference's `--use-glean-ids`).
+    pub use_glean_ids: bool,
 }
 
 impl Default for RunOptions {
@@ -49,8 +61,61 @@ impl Default for RunOptions {
             recreate_enrollments: false,
             seed: 0,
             source: "jetstream".into(),
+            statistics_only: false,
+            metric_slugs: None,
+            sql_output_dir: None,
+            use_glean_ids: false,
         }
     }
+}
+
+impl RunOptions {
+    /// The query context of an experiment with these options.
+    pub fn query_context(
+        &self,
+        conf: &jetstream_config::experiment::ExperimentConfiguration,
+    ) -> Result<QueryContext, AnalysisError> {
+        let mut ctx = QueryContext::for_experiment(conf).map_err(|e| AnalysisError::Sql {
+            slug: conf.normandy_slug().to_string(),
+            message: e.to_string(),
+        })?;
+        ctx.use_glean_ids = Some(self.use_glean_ids);
+        Ok(ctx)
+    }
+
+    /// Keep `sql`, the query of `destination`, in the SQL output folder when one is set.
+    pub fn write_sql(&self, destination: &TableName, sql: &str) -> Result<(), AnalysisError> {
+        let Some(dir) = &self.sql_output_dir else {
+            return Ok(());
+        };
+        let path = dir.join(format!("{}.sql", destination.table));
+        write_atomic(&path, sql).map_err(|e| AnalysisError::Output {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Write a file through a temporary file in the same folder, flushed before the rename.
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Progress of long work (the CLI draws bars; libraries can ignore it).
@@ -95,12 +160,15 @@ pub struct RunReport {
     pub errors: Vec<LogRecord>,
     /// Warnings (covariate fallbacks), appended to the logs table too.
     pub warnings: Vec<LogRecord>,
+    /// Log records that could not be written to the logs table (they are in `errors` and
+    /// `warnings`, and traced); a caller must report the loss.
+    pub lost_logs: usize,
 }
 
 impl RunReport {
     /// Whether anything failed.
     pub fn failed(&self) -> bool {
-        !self.errors.is_empty()
+        !self.errors.is_empty() || self.lost_logs > 0
     }
 }
 
@@ -162,6 +230,14 @@ const METRIC_TABLE_KEYS: [&str; 6] = [
     "analysis_window_end",
 ];
 
+/// The key of a metric table row: one per client and window.
+const MERGE_KEYS: [&str; 4] = [
+    "analysis_id",
+    "branch",
+    "analysis_window_start",
+    "analysis_window_end",
+];
+
 /// Analyse one experiment on `date`: ensure enrollments, then every ready period. Errors that
 /// concern the whole experiment (not runnable, enrollments, SQL context) are returned; failures
 /// of single metrics or statistics are isolated into [`RunReport::errors`] and appended to
@@ -177,13 +253,7 @@ pub fn run_analysis(
     let conf = &config.experiment;
     check_runnable(conf, date)?;
     let slug = conf.normandy_slug().to_string();
-    let enrollments = ensure_enrollments(
-        conf,
-        date,
-        warehouse,
-        &options.dataset,
-        options.recreate_enrollments,
-    )?;
+    let enrollments = ensure_enrollments(conf, date, warehouse, options)?;
     let mut run = Run {
         config,
         warehouse,
@@ -192,11 +262,12 @@ pub fn run_analysis(
         slug: slug.clone(),
         errors: Vec::new(),
         warnings: Vec::new(),
-        sql: QueryContext::for_experiment(conf).map_err(|e| AnalysisError::Sql {
-            slug: slug.clone(),
-            message: e.to_string(),
-        })?,
+        sql: options.query_context(conf)?,
     };
+    let wanted = options
+        .metric_slugs
+        .as_ref()
+        .map(|slugs| with_upstream(config, slugs));
     let mut periods = Vec::new();
     if enrollments != Enrollments::NotReady {
         for (period, summaries) in &config.metrics {
@@ -213,6 +284,23 @@ pub fn run_analysis(
                     message: e.to_string(),
                 })?;
             let Some(ready) = ready else { continue };
+            let chosen: Vec<Summary>;
+            let summaries = match &wanted {
+                None => summaries.as_slice(),
+                Some(wanted) => {
+                    chosen = summaries
+                        .iter()
+                        .filter(|s| wanted.contains(&s.metric.name))
+                        .cloned()
+                        .collect();
+                    if chosen.is_empty() {
+                        tracing::warn!(experiment = %slug, period = period.as_str(),
+                            "skipping the period: none of the metrics {wanted:?} is in it");
+                        continue;
+                    }
+                    chosen.as_slice()
+                }
+            };
             if let Some(result) = run.period(*period, &ready, summaries)? {
                 periods.push(result);
             }
@@ -221,10 +309,12 @@ pub fn run_analysis(
     let errors = std::mem::take(&mut run.errors);
     let warnings = std::mem::take(&mut run.warnings);
     let all: Vec<LogRecord> = errors.iter().chain(&warnings).cloned().collect();
+    let mut lost_logs = 0;
     if let (Some(table), false) = (log_table, all.is_empty())
         && let Err(e) = warehouse.append_logs(table, &all)
     {
-        tracing::error!(experiment = %slug, error = %e, "could not write the logs table");
+        tracing::error!(experiment = %slug, error = %e, "could not write the logs table: {} records lost", all.len());
+        lost_logs = all.len();
     }
     Ok(RunReport {
         slug,
@@ -233,6 +323,7 @@ pub fn run_analysis(
         periods,
         errors,
         warnings,
+        lost_logs,
     })
 }
 
@@ -383,13 +474,9 @@ impl Run<'_> {
             naming::bq_normalize_name(&self.slug),
             period.as_str()
         );
+        let recomputed: Vec<&str> = summaries.iter().map(|s| s.metric.name.as_str()).collect();
         let saved = self
-            .warehouse
-            .write_columns(
-                &table,
-                &statistics_columns(&rows)?,
-                &TableMetadata::now(&self.slug),
-            )
+            .save_statistics(&table, &rows, &recomputed)
             .and_then(|n| {
                 self.warehouse
                     .publish_window_view(&view, &prefix)
@@ -418,6 +505,40 @@ impl Run<'_> {
             table,
             rows: n,
         }))
+    }
+
+    /// Write the statistics table; a `--metric-slug` run replaces only the rows of the
+    /// recomputed metrics in an existing table (one atomic write), keeping every other row,
+    /// the counts included.
+    fn save_statistics(
+        &self,
+        table: &TableName,
+        rows: &[Row],
+        recomputed: &[&str],
+    ) -> Result<u64, jetstream_warehouse::WarehouseError> {
+        let meta = TableMetadata::now(&self.slug);
+        let columns = statistics_columns(rows)
+            .map_err(|e| jetstream_warehouse::WarehouseError::InvalidColumns(e.to_string()))?;
+        if self.options.metric_slugs.is_none() || !self.warehouse.table_exists(table)? {
+            return self.warehouse.write_columns(table, &columns, &meta);
+        }
+        let partial = TableName::new(&table.dataset, &format!("{}__partial", table.table))?;
+        self.warehouse.write_columns(&partial, &columns, &meta)?;
+        let list: Vec<String> = recomputed
+            .iter()
+            .map(|m| jetstream_sql::query::string_literal(m))
+            .collect();
+        let merged = format!(
+            "SELECT * FROM `{}` WHERE metric NOT IN ({})\nUNION ALL\nSELECT * FROM `{}` WHERE metric != 'identity'",
+            self.qualified(table),
+            list.join(", "),
+            self.qualified(&partial)
+        );
+        let result = self.warehouse.write_table(table, &merged, &meta);
+        if let Err(e) = self.warehouse.delete_table(&partial) {
+            tracing::warn!(table = %partial, error = %e, "could not delete a scratch table");
+        }
+        result
     }
 
     /// Metric tables, pull, statistics and counts of one (period, basis).
@@ -473,6 +594,39 @@ impl Run<'_> {
                 period,
                 window,
             ))?;
+            if self.options.statistics_only {
+                // No metric query: the statistics come from the table already there.
+                self.progress.advance(1);
+                match self.warehouse.table_exists(&name) {
+                    Ok(true) => tables.push((
+                        name,
+                        ms.iter().map(|m| m.name.clone()).collect(),
+                        ds.clone(),
+                    )),
+                    found => {
+                        let why = match found {
+                            Err(e) => format!("cannot look it up: {e}"),
+                            _ => "it does not exist".to_string(),
+                        };
+                        let message = format!(
+                            "Cannot compute only statistics for period {}; metrics table {name} \
+                             (data source {}): {why}",
+                            period.as_str(),
+                            ds.as_deref().unwrap_or("all")
+                        );
+                        for m in ms {
+                            self.metric_failed(
+                                m,
+                                basis,
+                                &period_window,
+                                &message,
+                                "MissingMetricTable",
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
             let result = self.write_metrics_table(&name, ms, ready, &enrollments, basis);
             // One broken metric must not take its data source's other metrics down: find the
             // metrics that fail on their own and compute the table without them.
@@ -678,9 +832,74 @@ impl Run<'_> {
             self.options.discrete,
         )
         .map_err(|e| (e.to_string(), "ValueError"))?;
+        self.options
+            .write_sql(name, &query)
+            .map_err(|e| (e.to_string(), "OSError"))?;
+        let merge = self.options.metric_slugs.is_some()
+            && self
+                .warehouse
+                .table_exists(name)
+                .map_err(|e| (e.to_string(), "QueryError"))?;
+        if merge {
+            return self
+                .merge_metrics_table(name, &query, metrics)
+                .map_err(|e| (e.to_string(), "QueryError"));
+        }
         self.warehouse
             .write_table(name, &query, &TableMetadata::now(&self.slug))
             .map_err(|e| (e.to_string(), "QueryError"))
+    }
+
+    /// A `--metric-slug` run: compute `metrics` alone, then replace (or add) their columns in
+    /// the existing table `name`, keeping every other column as it is (one atomic write).
+    fn merge_metrics_table(
+        &self,
+        name: &TableName,
+        query: &str,
+        metrics: &[&Metric],
+    ) -> Result<u64, AnalysisError> {
+        let partial = self.table(&format!("{}__partial", name.table))?;
+        let meta = TableMetadata::now(&self.slug);
+        self.warehouse.write_table(&partial, query, &meta)?;
+        let result = (|| {
+            let old = self
+                .warehouse
+                .query_columns(&format!("SELECT * FROM `{}` LIMIT 0", self.qualified(name)))?;
+            let fresh: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+            let sql_err = |e: jetstream_sql::query::SqlError| AnalysisError::Sql {
+                slug: self.slug.clone(),
+                message: e.to_string(),
+            };
+            let mut select = Vec::new();
+            for c in old.names() {
+                let col = identifier("column", c).map_err(sql_err)?;
+                if fresh.contains(&c.as_str()) {
+                    select.push(format!("p.{col} AS {col}"));
+                } else if MERGE_KEYS.contains(&c.as_str()) {
+                    select.push(col.to_string());
+                } else {
+                    select.push(format!("o.{col} AS {col}"));
+                }
+            }
+            for m in &fresh {
+                if !old.names().iter().any(|c| c == m) {
+                    let col = identifier("metric", m).map_err(sql_err)?;
+                    select.push(format!("p.{col} AS {col}"));
+                }
+            }
+            let merged = format!(
+                "SELECT {}\nFROM `{}` o\nLEFT JOIN `{}` p USING ({})",
+                select.join(", "),
+                self.qualified(name),
+                self.qualified(&partial),
+                MERGE_KEYS.join(", ")
+            );
+            Ok(self.warehouse.write_table(name, &merged, &meta)?)
+        })();
+        if let Err(e) = self.warehouse.delete_table(&partial) {
+            tracing::warn!(table = %partial, error = %e, "could not delete a scratch table");
+        }
+        result
     }
 
     /// Split a failed data source's metrics into those whose query runs alone and those that
@@ -813,7 +1032,12 @@ impl Run<'_> {
                 ));
             }
         }
-        let query = format!("SELECT {}\nFROM {from}", select.join(",\n    "));
+        // A fixed row order: the resampling weights are drawn per row, so results are
+        // reproducible only if rows arrive in the same order whatever the scan does.
+        let query = format!(
+            "SELECT {}\nFROM {from}\nORDER BY t0.analysis_id, t0.branch",
+            select.join(",\n    ")
+        );
         let cols = self
             .warehouse
             .query_columns(&query)
@@ -926,6 +1150,28 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// The requested metric slugs plus the upstream metrics of requested derived metrics (as the
+/// reference adds them, with a warning).
+fn with_upstream(config: &AnalysisConfiguration, slugs: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = slugs.to_vec();
+    for s in config.metrics.values().flatten() {
+        if !slugs.contains(&s.metric.name) {
+            continue;
+        }
+        for dep in s.metric.depends_on.iter().flatten() {
+            if !out.contains(&dep.name) {
+                tracing::warn!(
+                    "`{}` requested without all dependency metrics ... Adding `{}`",
+                    s.metric.name,
+                    dep.name
+                );
+                out.push(dep.name.clone());
+            }
+        }
+    }
+    out
 }
 
 /// `(period, metric)` of a summary's covariate, when it applies in `period`.
@@ -1125,18 +1371,23 @@ fn basis_data(
         .get("branch")
         .and_then(Column::as_text)
         .ok_or("the metrics table has no text column branch")?;
-    let mut branches: Vec<String> = Vec::new();
+    // Branches in sorted order, not in the order rows happen to arrive (the warehouse reads in
+    // parallel): the linear models clip cumulatively per reference branch, so the order of the
+    // passes must not depend on the scan for results to be reproducible.
+    let mut branches: Vec<String> = labels.iter().flatten().cloned().collect();
+    branches.sort();
+    branches.dedup();
+    let index: HashMap<&str, u32> = branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.as_str(), i as u32))
+        .collect();
     let codes = labels
         .iter()
-        .map(|b| match b {
-            None => u32::MAX,
-            Some(b) => match branches.iter().position(|x| x == b) {
-                Some(i) => i as u32,
-                None => {
-                    branches.push(b.clone());
-                    (branches.len() - 1) as u32
-                }
-            },
+        .map(|b| {
+            b.as_deref()
+                .and_then(|b| index.get(b).copied())
+                .unwrap_or(u32::MAX)
         })
         .collect();
     let flags = |name: &str| -> Result<Vec<bool>, String> {

@@ -5,7 +5,8 @@ mod run;
 
 use chrono::NaiveDate;
 use jetstream_analysis::{
-    Enrollments, NotRunnable, check_enrollment_complete, check_runnable, ensure_enrollments,
+    Enrollments, NotRunnable, RunOptions, check_enrollment_complete, check_runnable,
+    ensure_enrollments,
 };
 use jetstream_config::experiment::{Experiment, ExperimentConfiguration};
 use jetstream_config::spec::ExperimentSpec;
@@ -122,14 +123,19 @@ fn enrollments_are_created_once_kept_and_recreated_on_request() {
         .expect("catalog");
     wh.execute_native(EVENTS).expect("events");
     let c = conf(desktop());
+    let keep = RunOptions::default();
+    let recreate = RunOptions {
+        recreate_enrollments: true,
+        ..RunOptions::default()
+    };
 
     // Before the last enrollment date no day window is ready.
     assert_eq!(
-        ensure_enrollments(&c, d("2026-01-10"), &wh, "mozanalysis", false).expect("early"),
+        ensure_enrollments(&c, d("2026-01-10"), &wh, &keep).expect("early"),
         Enrollments::NotReady
     );
     assert_eq!(
-        ensure_enrollments(&c, d("2026-01-12"), &wh, "mozanalysis", false).expect("create"),
+        ensure_enrollments(&c, d("2026-01-12"), &wh, &keep).expect("create"),
         Enrollments::Created(2)
     );
     // A late enrollment event does not change the kept table...
@@ -139,13 +145,13 @@ fn enrollments_are_created_once_kept_and_recreated_on_request() {
     )
     .expect("late event");
     assert_eq!(
-        ensure_enrollments(&c, d("2026-01-20"), &wh, "mozanalysis", false).expect("keep"),
+        ensure_enrollments(&c, d("2026-01-20"), &wh, &keep).expect("keep"),
         Enrollments::Kept
     );
     assert_eq!(count(&wh), Some(2));
     // ...until the enrollments are recreated.
     assert_eq!(
-        ensure_enrollments(&c, d("2026-01-20"), &wh, "mozanalysis", true).expect("recreate"),
+        ensure_enrollments(&c, d("2026-01-20"), &wh, &recreate).expect("recreate"),
         Enrollments::Created(3)
     );
     let table = TableName::new("mozanalysis", "enrollments_no_config_desktop").expect("name");

@@ -394,3 +394,268 @@ fn a_failure_while_saving_statistics_keeps_the_previous_table() {
     assert_eq!(after.rows(), before.rows());
     assert_ne!(after, before);
 }
+
+/// A warehouse that records which tables are written, around the real one.
+struct Recording<'a> {
+    inner: &'a DuckDbWarehouse,
+    written: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recording<'_> {
+    fn record(&self, name: &TableName) {
+        self.written.lock().expect("lock").push(name.table.clone());
+    }
+}
+
+impl Warehouse for Recording<'_> {
+    fn execute(&self, sql: &str) -> Result<(), jetstream_warehouse::WarehouseError> {
+        self.inner.execute(sql)
+    }
+    fn write_table(
+        &self,
+        name: &TableName,
+        query: &str,
+        metadata: &jetstream_warehouse::TableMetadata,
+    ) -> Result<u64, jetstream_warehouse::WarehouseError> {
+        self.record(name);
+        self.inner.write_table(name, query, metadata)
+    }
+    fn write_columns(
+        &self,
+        name: &TableName,
+        columns: &Columns,
+        metadata: &jetstream_warehouse::TableMetadata,
+    ) -> Result<u64, jetstream_warehouse::WarehouseError> {
+        self.record(name);
+        self.inner.write_columns(name, columns, metadata)
+    }
+    fn table_exists(&self, name: &TableName) -> Result<bool, jetstream_warehouse::WarehouseError> {
+        self.inner.table_exists(name)
+    }
+    fn create_view(
+        &self,
+        name: &TableName,
+        query: &str,
+    ) -> Result<(), jetstream_warehouse::WarehouseError> {
+        self.inner.create_view(name, query)
+    }
+    fn publish_window_view(
+        &self,
+        view: &TableName,
+        table_prefix: &str,
+    ) -> Result<usize, jetstream_warehouse::WarehouseError> {
+        self.inner.publish_window_view(view, table_prefix)
+    }
+    fn publish_joined_window_view(
+        &self,
+        view: &TableName,
+        sources: &[(String, Vec<String>)],
+        keys: &[&str],
+    ) -> Result<usize, jetstream_warehouse::WarehouseError> {
+        self.inner.publish_joined_window_view(view, sources, keys)
+    }
+    fn project(&self) -> &str {
+        self.inner.project()
+    }
+    fn delete_table(&self, name: &TableName) -> Result<(), jetstream_warehouse::WarehouseError> {
+        self.inner.delete_table(name)
+    }
+    fn list_tables(
+        &self,
+        dataset: &str,
+        prefix: &str,
+    ) -> Result<Vec<TableName>, jetstream_warehouse::WarehouseError> {
+        self.inner.list_tables(dataset, prefix)
+    }
+    fn table_metadata(
+        &self,
+        name: &TableName,
+    ) -> Result<Option<jetstream_warehouse::TableMetadata>, jetstream_warehouse::WarehouseError>
+    {
+        self.inner.table_metadata(name)
+    }
+    fn query_columns(&self, query: &str) -> Result<Columns, jetstream_warehouse::WarehouseError> {
+        self.inner.query_columns(query)
+    }
+    fn append_logs(
+        &self,
+        table: &TableName,
+        records: &[jetstream_warehouse::LogRecord],
+    ) -> Result<(), jetstream_warehouse::WarehouseError> {
+        self.inner.append_logs(table, records)
+    }
+}
+
+const STATS_OVERALL: &str = "mozanalysis.statistics_jetstream_sim_two_branches_overall_1";
+const CLIENTS_DAILY_OVERALL: &str =
+    "mozanalysis.jetstream_sim_two_branches_enrollments_sim_clients_daily_overall_1";
+
+#[test]
+fn a_metric_slug_rerun_changes_only_that_metrics_rows() {
+    let s = sim(600, 4, &[]);
+    let truth = &s.report.experiments[0];
+    let overall = RunOptions {
+        periods: Some(vec![AnalysisPeriod::Overall]),
+        ..RunOptions::default()
+    };
+    let a = config(&s.report, EXPERIMENT_A, |t| t);
+    run_analysis(&a, truth.end_date, &s.wh, &overall, None, &NoProgress).expect("full run");
+    let stats = |cond: &str| {
+        query(
+            &s.wh,
+            &format!("SELECT * FROM {STATS_OVERALL} WHERE {cond} ORDER BY ALL"),
+        )
+    };
+    let metrics_table = || {
+        query(
+            &s.wh,
+            &format!("SELECT * FROM {CLIENTS_DAILY_OVERALL} ORDER BY analysis_id"),
+        )
+    };
+    let others_before = stats("metric != 'active_hours'");
+    let active_before = stats("metric = 'active_hours'");
+    let table_before = metrics_table();
+    assert!(others_before.rows() > 50 && active_before.rows() > 10);
+
+    // The definitions change (active hours doubled, URIs tripled) and only active_hours is
+    // rerun: its column and rows follow the new definition, everything else stays as it was.
+    let changed = config(&s.report, EXPERIMENT_A, |t| {
+        t.replace(
+            "COALESCE(SUM(active_hours_sum), 0)",
+            "COALESCE(SUM(active_hours_sum), 0) * 2",
+        )
+        .replace(
+            "COALESCE(SUM(scalar_parent_browser_engagement_total_uri_count_sum), 0)",
+            "COALESCE(SUM(scalar_parent_browser_engagement_total_uri_count_sum), 0) * 3",
+        )
+    });
+    let partial = RunOptions {
+        metric_slugs: Some(vec!["active_hours".into()]),
+        ..overall.clone()
+    };
+    let report = run_analysis(&changed, truth.end_date, &s.wh, &partial, None, &NoProgress)
+        .expect("metric-slug run");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        stats("metric != 'active_hours'"),
+        others_before,
+        "every other metric's rows (counts included) are exactly as they were"
+    );
+    let active_after = stats("metric = 'active_hours'");
+    assert_eq!(active_after.rows(), active_before.rows());
+    assert_ne!(active_after, active_before, "active_hours was recomputed");
+
+    let table_after = metrics_table();
+    assert_eq!(table_after.names(), table_before.names(), "same columns");
+    for name in table_before.names() {
+        let (before, after) = (table_before.get(name), table_after.get(name));
+        if name == "active_hours" {
+            let doubled: Vec<Option<f64>> = before
+                .and_then(Column::to_f64)
+                .expect("numeric")
+                .into_iter()
+                .map(|v| v.map(|x| x * 2.0))
+                .collect();
+            assert_eq!(after.and_then(Column::to_f64), Some(doubled));
+        } else {
+            assert_eq!(before, after, "column {name} kept (uri_count not tripled)");
+        }
+    }
+    // No scratch table is left behind.
+    let left =
+        s.wh.list_tables("mozanalysis", "")
+            .expect("list")
+            .into_iter()
+            .filter(|t| t.table.contains("__partial"))
+            .count();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn a_statistics_only_rerun_issues_no_metric_query() {
+    let s = sim(600, 4, &[]);
+    let truth = &s.report.experiments[0];
+    let overall = RunOptions {
+        periods: Some(vec![AnalysisPeriod::Overall]),
+        ..RunOptions::default()
+    };
+    let a = config(&s.report, EXPERIMENT_A, |t| t);
+    let first =
+        run_analysis(&a, truth.end_date, &s.wh, &overall, None, &NoProgress).expect("full run");
+    let metrics_before = query(
+        &s.wh,
+        &format!("SELECT * FROM {CLIENTS_DAILY_OVERALL} ORDER BY analysis_id"),
+    );
+    let recording = Recording {
+        inner: &s.wh,
+        written: std::sync::Mutex::new(Vec::new()),
+    };
+    let only_stats = RunOptions {
+        statistics_only: true,
+        seed: 7,
+        ..overall.clone()
+    };
+    let report = run_analysis(
+        &a,
+        truth.end_date,
+        &recording,
+        &only_stats,
+        Some(&logs()),
+        &NoProgress,
+    )
+    .expect("statistics-only run");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.periods.len(), 1);
+    assert_eq!(report.periods[0].rows, first.periods[0].rows);
+    let written = recording.written.lock().expect("lock").clone();
+    assert_eq!(
+        written,
+        vec!["statistics_jetstream_sim_two_branches_overall_1".to_string()],
+        "only the statistics table is written: no metric query"
+    );
+    assert_eq!(
+        query(
+            &s.wh,
+            &format!("SELECT * FROM {CLIENTS_DAILY_OVERALL} ORDER BY analysis_id")
+        ),
+        metrics_before
+    );
+
+    // A missing metric table is a logged error naming it; the other data sources still run.
+    s.wh.delete_table(&TableName::new("mozanalysis", &CLIENTS_DAILY_OVERALL[12..]).expect("name"))
+        .expect("delete");
+    let report = run_analysis(
+        &a,
+        truth.end_date,
+        &s.wh,
+        &only_stats,
+        Some(&logs()),
+        &NoProgress,
+    )
+    .expect("statistics-only run without a table");
+    assert!(!report.errors.is_empty());
+    for e in &report.errors {
+        assert_eq!(e.exception_type.as_deref(), Some("MissingMetricTable"));
+        assert!(
+            e.message.contains(&CLIENTS_DAILY_OVERALL[12..]),
+            "{}",
+            e.message
+        );
+    }
+    let logged = query(
+        &s.wh,
+        "SELECT COUNT(*) AS n FROM monitoring.logs WHERE exception_type = 'MissingMetricTable'",
+    );
+    assert_eq!(
+        logged.get("n"),
+        Some(&Column::Int(vec![Some(report.errors.len() as i64)]))
+    );
+    let searches = query(
+        &s.wh,
+        &format!("SELECT COUNT(*) AS n FROM {STATS_OVERALL} WHERE metric = 'search_count'"),
+    );
+    assert!(
+        matches!(searches.get("n"), Some(Column::Int(v)) if v[0] > Some(0)),
+        "the search data source's statistics are still computed"
+    );
+}

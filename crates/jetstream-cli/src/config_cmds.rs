@@ -156,17 +156,15 @@ fn read(path: &Path) -> anyhow::Result<String> {
 
 pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     let date = args.date.unwrap_or_else(today);
-    let experiments = jetstream_experimenter::parse_recipes(&read(&args.experiment)?, date)
+    let experiments = jetstream_job::parse_recipes(&read(&args.experiment)?, date)
         .with_context(|| format!("reading {}", args.experiment.display()))?;
     let experiment = match &args.slug {
-        Some(slug) => {
-            jetstream_experimenter::select::with_slug(&experiments, slug).with_context(|| {
-                format!(
-                    "no recipe with slug {slug:?} in {}",
-                    args.experiment.display()
-                )
-            })?
-        }
+        Some(slug) => jetstream_job::with_slug(&experiments, slug).with_context(|| {
+            format!(
+                "no recipe with slug {slug:?} in {}",
+                args.experiment.display()
+            )
+        })?,
         None => match experiments.as_slice() {
             [one] => one,
             [] => bail!("{} holds no recipe", args.experiment.display()),

@@ -3,15 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
-use jetstream_config::ConfigCollection;
-use jetstream_experimenter::client::{ClientConfig, DEFAULT_BASE_URL, fetch_blocking};
-use jetstream_experimenter::select::{ConfigOverrides, daily_selection};
+use jetstream_job::ConfigCollection;
 use serde_json::json;
 
+use crate::args::SourceArgs;
 use crate::out;
 
 /// Output format.
@@ -21,79 +19,6 @@ pub(crate) enum Format {
     Table,
     /// JSON for tools.
     Json,
-}
-
-/// Where experiments come from: the Experimenter API or a local JSON file.
-#[derive(Debug, clap::Args)]
-pub(crate) struct SourceArgs {
-    /// Experimenter base URL.
-    #[arg(
-        long,
-        alias = "api_url",
-        value_name = "URL",
-        conflicts_with = "experiments_file"
-    )]
-    api_url: Option<String>,
-    /// Read experiments from a JSON file (one recipe or an array) instead of the API.
-    #[arg(long, alias = "experiments_file", value_name = "FILE.json")]
-    pub(crate) experiments_file: Option<PathBuf>,
-    /// Timeout of each API request, in seconds.
-    #[arg(long, default_value_t = 30)]
-    api_timeout: u64,
-}
-
-impl SourceArgs {
-    /// Experiments from a local file.
-    pub(crate) fn from_file(path: PathBuf) -> Self {
-        Self {
-            api_url: None,
-            experiments_file: Some(path),
-            api_timeout: 30,
-        }
-    }
-
-    /// The experiments (the API is asked for `slugs` only, when given).
-    pub(crate) fn load(
-        &self,
-        slugs: &[String],
-        today: NaiveDate,
-    ) -> anyhow::Result<jetstream_experimenter::Parsed> {
-        Ok(match &self.experiments_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                jetstream_experimenter::parse_payload(&text, today)
-                    .with_context(|| format!("reading {}", path.display()))?
-            }
-            None => {
-                let config = ClientConfig {
-                    base_url: self
-                        .api_url
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
-                    timeout: Duration::from_secs(self.api_timeout),
-                    ..ClientConfig::default()
-                };
-                fetch_blocking(config, slugs, today)?
-            }
-        })
-    }
-}
-
-/// The selection overrides of an experiment's config (`skip`, dates, enrollment period).
-pub(crate) fn config_overrides(
-    configs: Option<&ConfigCollection>,
-    e: &jetstream_config::experiment::Experiment,
-) -> ConfigOverrides {
-    match configs.and_then(|c| c.spec_for_experiment(&e.normandy_slug)) {
-        Some(s) => ConfigOverrides {
-            skip: s.experiment.skip,
-            end_date: s.experiment.end_date,
-            start_date: s.experiment.start_date,
-            enrollment_period: s.experiment.enrollment_period,
-        },
-        None => ConfigOverrides::default(),
-    }
 }
 
 /// Arguments of `experiments`.
@@ -125,21 +50,18 @@ pub(crate) fn experiments(args: ExperimentsArgs) -> anyhow::Result<ExitCode> {
     let today = chrono::Utc::now().date_naive();
     let parsed = args.source.load(&args.slugs, today)?;
     let configs = match &args.config_repo {
-        Some(dir) => Some(
-            ConfigCollection::load_dir(dir)
-                .with_context(|| format!("loading {}", dir.display()))?,
-        ),
-        None => None,
+        Some(dir) => {
+            ConfigCollection::load_dir(dir).with_context(|| format!("loading {}", dir.display()))?
+        }
+        None => ConfigCollection::new(),
     };
-    let overrides =
-        |e: &jetstream_config::experiment::Experiment| config_overrides(configs.as_ref(), e);
     // The API was already asked for the given slugs only (unknown ones are in `rejected`).
     let select: &[String] = if args.source.experiments_file.is_some() {
         &args.slugs
     } else {
         &[]
     };
-    let (decisions, unknown) = daily_selection(&parsed.experiments, date, select, overrides);
+    let (decisions, unknown) = jetstream_job::selection(&parsed, date, select, &configs);
     let fmt_date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
     match args.format {
         Format::Json => {

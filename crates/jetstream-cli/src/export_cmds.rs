@@ -1,93 +1,16 @@
-//! `jetstream export-statistics-to-json` and `export-experiment-logs-to-json`: the reference's
-//! export commands, writing to a local folder (the default sink) from the DuckDB warehouse.
+//! `export-statistics-to-json`, `export-metadata-to-json`, `export-experiment-logs-to-json`
+//! (the reference's export commands, to a local folder) and `query`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
-use chrono::NaiveDate;
-use jetstream_output::LocalFolder;
-use jetstream_output::export::{export_errors, export_statistics};
-use jetstream_warehouse::{DuckDbWarehouse, TableName, Warehouse as _};
+use anyhow::bail;
+use chrono::{NaiveDate, Utc};
+use jetstream_job::{Column, Job, JobOptions, LocalFolder, RunOptions};
 
+use crate::args::{BucketArgs, ConfigArgs, LogArgs, SourceArgs, WarehouseArgs};
 use crate::out;
-
-/// Results project when none is given (the reference's default).
-const DEFAULT_PROJECT: &str = "moz-fx-data-experiments";
-
-/// Where results live: `duckdb:PATH` (a database file) or `duckdb::memory:`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct WarehouseArgs {
-    /// The warehouse: `duckdb:PATH`.
-    #[arg(
-        long,
-        value_name = "duckdb:PATH",
-        default_value = "duckdb:jetstream.duckdb"
-    )]
-    warehouse: String,
-    /// Results project (the DuckDB catalog name of the results database).
-    #[arg(long, alias = "project_id", default_value = DEFAULT_PROJECT)]
-    project_id: String,
-    /// Telemetry as Parquet, laid out `DIR/<project>/<dataset>/<table>.parquet` (or a folder of
-    /// parts `DIR/<project>/<dataset>/<table>/*.parquet`), read as `<project>.<dataset>.<table>`.
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// Memory DuckDB may use before spilling to disk, e.g. `2GB` (default: DuckDB's, 80% of
-    /// the machine's memory; `JETSTREAM_MEMORY_LIMIT` too).
-    #[arg(long, value_name = "SIZE")]
-    memory_limit: Option<String>,
-}
-
-impl WarehouseArgs {
-    /// The arguments for `--warehouse spec` and nothing else.
-    pub(crate) fn with_path(spec: &str) -> Self {
-        Self {
-            warehouse: spec.to_string(),
-            project_id: DEFAULT_PROJECT.into(),
-            data: None,
-            memory_limit: None,
-        }
-    }
-
-    pub(crate) fn open(&self) -> anyhow::Result<DuckDbWarehouse> {
-        let Some(path) = self.warehouse.strip_prefix("duckdb:") else {
-            bail!(
-                "--warehouse {:?}: expected duckdb:PATH (BigQuery is not available in this build)",
-                self.warehouse
-            );
-        };
-        let wh = if path == ":memory:" {
-            DuckDbWarehouse::in_memory(&self.project_id)
-        } else {
-            DuckDbWarehouse::open(std::path::Path::new(path), &self.project_id)
-        };
-        let wh = wh.with_context(|| format!("opening --warehouse {}", self.warehouse))?;
-        let limit = self
-            .memory_limit
-            .clone()
-            .or_else(|| std::env::var("JETSTREAM_MEMORY_LIMIT").ok());
-        if let Some(limit) = limit {
-            wh.set_memory_limit(&limit)
-                .with_context(|| format!("--memory-limit {limit:?}"))?;
-        }
-        if let Some(dir) = &self.data {
-            let tables = wh
-                .attach_parquet_dir(dir)
-                .with_context(|| format!("reading --data {}", dir.display()))?;
-            tracing::info!(count = tables.len(), dir = %dir.display(), "parquet tables exposed");
-        }
-        // In BigQuery `mozdata` holds views of `moz-fx-data-shared-prod`: either project's
-        // name finds a table given under the other.
-        for (from, to) in [
-            ("moz-fx-data-shared-prod", "mozdata"),
-            ("mozdata", "moz-fx-data-shared-prod"),
-        ] {
-            wh.mirror_catalog(from, to)
-                .with_context(|| format!("linking {from} tables under {to}"))?;
-        }
-        Ok(wh)
-    }
-}
+use crate::printer::{Printer, exit_code};
 
 /// The experiments a command works on (at least one).
 #[derive(Debug, clap::Args)]
@@ -107,9 +30,44 @@ pub(crate) struct SlugArgs {
 pub(crate) struct TargetArgs {
     #[command(flatten)]
     experiments: SlugArgs,
-    /// Folder receiving the files (`statistics/`, `errors/`).
-    #[arg(long, value_name = "DIR", default_value = "jetstream-output")]
+    /// Folder receiving the files (`statistics/`, `metadata/`, `errors/`).
+    #[arg(
+        long,
+        alias = "output_dir",
+        value_name = "DIR",
+        default_value = "jetstream-output",
+        env = "JETSTREAM_OUTPUT_DIR"
+    )]
     output_dir: PathBuf,
+    #[command(flatten)]
+    bucket: BucketArgs,
+}
+
+/// A job for the export commands (no configs needed unless given).
+fn export_job<T>(
+    warehouse: &WarehouseArgs,
+    dataset: &str,
+    log: &LogArgs,
+    target: &TargetArgs,
+    configs: jetstream_job::ConfigCollection,
+    f: impl FnOnce(&Job<'_>, &[String]) -> T,
+) -> anyhow::Result<T> {
+    target.bucket.check()?;
+    let wh = warehouse.spec().open()?;
+    let options = JobOptions {
+        run: RunOptions {
+            dataset: dataset.to_string(),
+            ..RunOptions::default()
+        },
+        log_table: Some(jetstream_job::TableName::new(
+            &log.log_dataset_id,
+            &log.log_table_id,
+        )?),
+        processes: None,
+    };
+    let sink = LocalFolder::new(&target.output_dir);
+    let job = Job::new(wh.as_ref(), configs, options)?.with_sink(&sink);
+    Ok(f(&job, &target.experiments.slugs))
 }
 
 /// Arguments of `export-statistics-to-json`.
@@ -124,35 +82,58 @@ pub(crate) struct ExportStatisticsArgs {
     target: TargetArgs,
 }
 
-pub(crate) fn export_statistics_cmd(args: ExportStatisticsArgs) -> anyhow::Result<ExitCode> {
-    let wh = args.warehouse.open()?;
-    let sink = LocalFolder::new(&args.target.output_dir);
-    let mut failed = false;
-    for slug in &args.target.experiments.slugs {
-        match export_statistics(&wh, &sink, &args.dataset_id, slug) {
-            Ok(keys) if keys.is_empty() => {
-                out!("{slug}: no statistics views in {}", args.dataset_id);
-            }
-            Ok(keys) => {
-                for key in keys {
-                    out!("{slug}: {}", args.target.output_dir.join(key).display());
-                }
-            }
-            Err(e) => {
-                failed = true;
-                tracing::error!(experiment = %slug, error = %e, "export failed");
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("error: {slug}: {e}");
-                }
-            }
-        }
+pub(crate) fn export_statistics_cmd(
+    args: ExportStatisticsArgs,
+    log: &LogArgs,
+) -> anyhow::Result<ExitCode> {
+    let empty = jetstream_job::ConfigCollection::new();
+    let printer = Printer::new();
+    export_job(
+        &args.warehouse,
+        &args.dataset_id,
+        log,
+        &args.target,
+        empty,
+        |job, slugs| exit_code(&job.export_statistics(slugs, &printer)),
+    )
+}
+
+/// Arguments of `export-metadata-to-json`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportMetadataArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    configs: ConfigArgs,
+    /// Dataset of the results.
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    dataset_id: String,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+pub(crate) fn export_metadata_cmd(
+    args: ExportMetadataArgs,
+    log: &LogArgs,
+) -> anyhow::Result<ExitCode> {
+    if args.configs.config_repos.is_empty() && args.configs.private_config_repos.is_empty() {
+        bail!("no analysis configs: pass --config-repos DIR (a metric-hub checkout)");
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let configs = args.configs.load()?;
+    let parsed = args
+        .source
+        .load(&args.target.experiments.slugs, Utc::now().date_naive())?;
+    let printer = Printer::new();
+    export_job(
+        &args.warehouse,
+        &args.dataset_id,
+        log,
+        &args.target,
+        configs,
+        |job, slugs| exit_code(&job.export_metadata(&parsed, slugs, &printer)),
+    )
 }
 
 /// Arguments of `export-experiment-logs-to-json`.
@@ -160,12 +141,6 @@ pub(crate) fn export_statistics_cmd(args: ExportStatisticsArgs) -> anyhow::Resul
 pub(crate) struct ExportLogsArgs {
     #[command(flatten)]
     warehouse: WarehouseArgs,
-    /// Dataset of the monitoring logs table.
-    #[arg(long, alias = "log_dataset_id", default_value = "monitoring")]
-    log_dataset_id: String,
-    /// The monitoring logs table.
-    #[arg(long, alias = "log_table_id", default_value = "logs")]
-    log_table_id: String,
     /// The analysis date: errors logged from its start (00:00 UTC) on are exported.
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: NaiveDate,
@@ -173,22 +148,17 @@ pub(crate) struct ExportLogsArgs {
     target: TargetArgs,
 }
 
-pub(crate) fn export_logs_cmd(args: ExportLogsArgs) -> anyhow::Result<ExitCode> {
-    let wh = args.warehouse.open()?;
-    let sink = LocalFolder::new(&args.target.output_dir);
-    let logs = TableName::new(&args.log_dataset_id, &args.log_table_id)
-        .context("--log-dataset-id/--log-table-id")?;
-    let start = args.date.and_time(chrono::NaiveTime::MIN);
-    for slug in &args.target.experiments.slugs {
-        // As the reference's command: no enrollment end, so the window starts at the date.
-        let (key, n) = export_errors(&wh, &sink, &logs, slug, start, None)
-            .with_context(|| format!("exporting the errors of {slug}"))?;
-        out!(
-            "{slug}: {n} errors → {}",
-            args.target.output_dir.join(key).display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+pub(crate) fn export_logs_cmd(args: ExportLogsArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    let empty = jetstream_job::ConfigCollection::new();
+    let printer = Printer::new();
+    export_job(
+        &args.warehouse,
+        "mozanalysis",
+        log,
+        &args.target,
+        empty,
+        |job, slugs| exit_code(&job.export_logs(slugs, args.date, &printer)),
+    )
 }
 
 /// Arguments of `query`.
@@ -203,10 +173,15 @@ pub(crate) struct QueryArgs {
     format: String,
 }
 
-/// Run a query on the warehouse and print the result as tab-separated values.
+/// Run a query on the warehouse and print the result as tab-separated values or JSON.
 pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let wh = args.warehouse.open()?;
-    let cols = wh.query_columns(&args.sql)?;
+    let wh = args.warehouse.spec().open()?;
+    let job = Job::new(
+        wh.as_ref(),
+        jetstream_job::ConfigCollection::new(),
+        JobOptions::default(),
+    )?;
+    let cols = job.query(&args.sql)?;
     if args.format == "json" {
         let rows: Vec<serde_json::Value> = (0..cols.rows())
             .map(|row| {
@@ -214,7 +189,7 @@ pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
                     .names()
                     .iter()
                     .zip(cols.columns())
-                    .map(|(n, c)| (n.clone(), c.json(row)))
+                    .map(|(n, c)| (n.clone(), json_cell(c, row)))
                     .collect();
                 serde_json::Value::Object(object)
             })
@@ -231,28 +206,21 @@ pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A result cell as JSON.
-trait CellJson {
-    fn json(&self, row: usize) -> serde_json::Value;
-}
-
-impl CellJson for jetstream_warehouse::Column {
-    fn json(&self, row: usize) -> serde_json::Value {
-        use jetstream_warehouse::Column;
-        use serde_json::Value;
-        let cell = match self {
-            Column::Bool(v) => v.get(row).copied().flatten().map(Value::Bool),
-            Column::Int(v) => v.get(row).copied().flatten().map(Value::from),
-            Column::Float(v) => v
-                .get(row)
-                .copied()
-                .flatten()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number),
-            Column::Text(v) => v.get(row).cloned().flatten().map(Value::String),
-            Column::Date(_) | Column::Timestamp(_) => {
-                Some(Value::String(self.display(row))).filter(|s| s != "NULL")
-            }
-        };
-        cell.unwrap_or(Value::Null)
-    }
+fn json_cell(column: &Column, row: usize) -> serde_json::Value {
+    use serde_json::Value;
+    let cell = match column {
+        Column::Bool(v) => v.get(row).copied().flatten().map(Value::Bool),
+        Column::Int(v) => v.get(row).copied().flatten().map(Value::from),
+        Column::Float(v) => v
+            .get(row)
+            .copied()
+            .flatten()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        Column::Text(v) => v.get(row).cloned().flatten().map(Value::String),
+        Column::Date(_) | Column::Timestamp(_) => {
+            Some(Value::String(column.display(row))).filter(|s| s != "NULL")
+        }
+    };
+    cell.unwrap_or(Value::Null)
 }

@@ -6,12 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod analysis_cmds;
+mod args;
 mod config_cmds;
 mod experiments_cmd;
 mod export_cmds;
+mod printer;
 mod run_cmds;
 mod stats_cmd;
+#[cfg(test)]
+mod tests;
 
 /// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
 /// instead of panicking.
@@ -44,6 +47,8 @@ struct Cli {
     /// Log debug messages (default: warnings and errors; `RUST_LOG` overrides).
     #[arg(long, global = true)]
     debug: bool,
+    #[command(flatten)]
+    log: args::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,10 +81,13 @@ enum Command {
     Query(export_cmds::QueryArgs),
     /// Create the enrollments tables of experiments (kept once created, unless recreated).
     #[command(alias = "ensure_enrollments")]
-    EnsureEnrollments(analysis_cmds::EnsureEnrollmentsArgs),
+    EnsureEnrollments(run_cmds::EnsureEnrollmentsArgs),
     /// Export the statistics views of experiments as JSON files (`statistics/<view>.json`).
     #[command(alias = "export_statistics_to_json")]
     ExportStatisticsToJson(export_cmds::ExportStatisticsArgs),
+    /// Export the metadata of experiments as JSON files (`metadata/metadata_<slug>.json`).
+    #[command(alias = "export_metadata_to_json")]
+    ExportMetadataToJson(export_cmds::ExportMetadataArgs),
     /// Export the logged errors of experiments as JSON files (`errors/errors_<slug>.json`).
     #[command(alias = "export_experiment_logs_to_json")]
     ExportExperimentLogsToJson(export_cmds::ExportLogsArgs),
@@ -94,19 +102,21 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let log = &cli.log;
     let result = match cli.command {
         Command::Experiments(args) => experiments_cmd::experiments(args),
         Command::ValidateConfig(args) => config_cmds::validate(args),
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),
         Command::Query(args) => export_cmds::query_cmd(args),
-        Command::Run(args) => run_cmds::run_cmd(args),
-        Command::Rerun(args) => run_cmds::rerun_cmd(args),
+        Command::Run(args) => run_cmds::run_cmd(args, log),
+        Command::Rerun(args) => run_cmds::rerun_cmd(args, log),
         Command::Simulate(args) => run_cmds::simulate_cmd(args),
-        Command::Demo(args) => run_cmds::demo_cmd(args),
-        Command::EnsureEnrollments(args) => analysis_cmds::ensure_enrollments_cmd(args),
-        Command::ExportStatisticsToJson(args) => export_cmds::export_statistics_cmd(args),
-        Command::ExportExperimentLogsToJson(args) => export_cmds::export_logs_cmd(args),
+        Command::Demo(args) => run_cmds::demo_cmd(args, log),
+        Command::EnsureEnrollments(args) => run_cmds::ensure_enrollments_cmd(args, log),
+        Command::ExportStatisticsToJson(args) => export_cmds::export_statistics_cmd(args, log),
+        Command::ExportMetadataToJson(args) => export_cmds::export_metadata_cmd(args, log),
+        Command::ExportExperimentLogsToJson(args) => export_cmds::export_logs_cmd(args, log),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/reference.rs"]
+mod reference;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "../../jetstream-output/tests/schema.rs"]
@@ -15,8 +17,9 @@ fn jetstream(args: &[&str]) -> Output {
         .expect("run jetstream")
 }
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+/// The fixtures vendored in the repository (`fixtures/`).
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
 fn stats_data() -> String {
@@ -59,7 +62,7 @@ fn help_on_every_command() {
 
 #[test]
 fn validate_config_exit_codes_and_messages() {
-    let hub = shared().join("fixtures/metric-hub");
+    let hub = fixtures().join("metric-hub");
     let good = hub.join("jetstream/1-click-set-to-default-existing-users.toml");
     let out = jetstream(&[
         "validate-config",
@@ -96,8 +99,10 @@ fn validate_config_exit_codes_and_messages() {
 
 #[test]
 fn resolve_config_prints_periods() {
-    let hub = shared().join("fixtures/metric-hub");
-    let recipe = shared().join("fixtures/experimenter/mozilla-nimbus-schemas/example-recipes/v6-sdk/android-96-multifeature.json");
+    let hub = fixtures().join("metric-hub");
+    let recipe = fixtures().join(
+        "experimenter/mozilla-nimbus-schemas/example-recipes/v6-sdk/android-96-multifeature.json",
+    );
     let out = jetstream(&[
         "resolve-config",
         "--config-repo",
@@ -341,9 +346,8 @@ fn ensure_enrollments_reads_a_parquet_data_folder_and_keeps_the_table() {
         ))
         .expect("parquet");
     // A real v6 desktop recipe, moved to this experiment and these dates.
-    let recipe_path = shared().join(
-        "fixtures/experimenter/mozilla-nimbus-schemas/example-recipes/v6-desktop/desktop-98.json",
-    );
+    let recipe_path = fixtures()
+        .join("experimenter/mozilla-nimbus-schemas/example-recipes/v6-desktop/desktop-98.json");
     let mut recipe: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(recipe_path).expect("recipe")).expect("json");
     recipe["slug"] = "no-config-desktop".into();
@@ -356,7 +360,7 @@ fn ensure_enrollments_reads_a_parquet_data_folder_and_keeps_the_table() {
 
     let warehouse = format!("duckdb:{}", dir.join("jetstream.duckdb").display());
     let data = dir.join("data").display().to_string();
-    let hub = shared().join("fixtures/metric-hub").display().to_string();
+    let hub = fixtures().join("metric-hub").display().to_string();
     let run = |extra: &[&str]| {
         let mut args = vec![
             "ensure-enrollments",

@@ -287,6 +287,16 @@ impl ConfigCollection {
     ///
     /// Files that fail to parse are kept in [`ConfigCollection::broken`]; the rest is usable.
     pub fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
+        let mut c = ConfigCollection::new();
+        c.extend_from_dir(dir, false)?;
+        Ok(c)
+    }
+
+    /// Load another metric-hub checkout on top of this collection: its files win over what is
+    /// already loaded (the reference's `ConfigLoader.with_configs_from`, later repositories
+    /// overriding earlier ones). With `private`, its experiment configs are marked
+    /// `is_private` (the reference's `--private-config-repos`).
+    pub fn extend_from_dir(&mut self, dir: &Path, private: bool) -> Result<(), ConfigError> {
         if !dir.is_dir() {
             return Err(ConfigError::new(
                 ErrorKind::Io,
@@ -294,13 +304,55 @@ impl ConfigCollection {
                 format!("config repository {} is not a directory", dir.display()),
             ));
         }
-        let mut c = ConfigCollection::new();
-        c.load_files_path(dir)?;
+        let mut loaded = ConfigCollection::new();
+        loaded.load_files_path(dir)?;
         let jetstream = dir.join("jetstream");
         if jetstream.is_dir() {
-            c.load_files_path(&jetstream)?;
+            loaded.load_files_path(&jetstream)?;
         }
-        Ok(c)
+        if private {
+            for spec in loaded.configs.values_mut() {
+                spec.experiment.is_private = true;
+            }
+        }
+        self.merge(loaded);
+        Ok(())
+    }
+
+    /// Merge `other` over this collection: an experiment config or outcome of `other`
+    /// replaces the one of the same slug; defaults, definitions and functions are merged
+    /// key by key with `other` winning.
+    pub fn merge(&mut self, other: ConfigCollection) {
+        for (slug, spec) in other.configs {
+            self.configs.insert(slug, spec);
+        }
+        for (slug, spec) in other.defaults {
+            match self.defaults.get_mut(&slug) {
+                Some(existing) => existing.merge(&spec),
+                None => {
+                    self.defaults.insert(slug, spec);
+                }
+            }
+        }
+        for o in other.outcomes {
+            self.outcomes
+                .retain(|x| x.slug != o.slug || x.platform != o.platform);
+            self.outcomes.push(o);
+        }
+        for (platform, spec) in other.definitions {
+            match self.definitions.get_mut(&platform) {
+                Some(existing) => existing.merge(&spec),
+                None => {
+                    self.definitions.insert(platform, spec);
+                }
+            }
+        }
+        for (k, v) in other.functions {
+            self.functions.insert(k, v);
+        }
+        self.broken.extend(other.broken);
+        self.warnings.extend(other.warnings);
+        self.refresh();
     }
 
     /// Load one "files path" of the reference: `*.toml`, `outcomes/*/*.toml`,

@@ -30,8 +30,10 @@ pub struct DuckDbWarehouse {
     /// For a file database `X.duckdb`: the folder `X.duckdb.sources/` holding one database file
     /// per source project, so simulated telemetry persists next to the results.
     sources_dir: Option<std::path::PathBuf>,
-    /// Fault injection: `(table prefix, row)` — the next [`Warehouse::write_columns`] of a
-    /// table with that prefix fails after writing that many rows.
+    /// Fault injection (feature `fault-injection`, tests only): `(table prefix, row)` — the
+    /// next [`Warehouse::write_columns`] of a table with that prefix fails after writing that
+    /// many rows.
+    #[cfg(feature = "fault-injection")]
     fail_point: Mutex<Option<(String, usize)>>,
 }
 
@@ -152,6 +154,7 @@ impl DuckDbWarehouse {
             conn: Mutex::new(conn),
             project: project.to_string(),
             sources_dir: None,
+            #[cfg(feature = "fault-injection")]
             fail_point: Mutex::new(None),
         })
     }
@@ -207,9 +210,10 @@ impl DuckDbWarehouse {
         })
     }
 
-    /// Fault injection for tests of atomicity: the next [`Warehouse::write_columns`] of a table
-    /// whose name starts with `table_prefix` fails after `after_rows` rows, inside its
-    /// transaction (as a crash or a lost connection would).
+    /// Fault injection for tests of atomicity (feature `fault-injection`): the next
+    /// [`Warehouse::write_columns`] of a table whose name starts with `table_prefix` fails
+    /// after `after_rows` rows, inside its transaction (as a crash or a lost connection would).
+    #[cfg(feature = "fault-injection")]
     pub fn inject_write_failure(&self, table_prefix: &str, after_rows: usize) {
         *self
             .fail_point
@@ -626,6 +630,9 @@ impl Warehouse for DuckDbWarehouse {
             defs.join(", ")
         );
         let insert = format!("INSERT INTO {target} VALUES ({})", placeholders.join(", "));
+        #[cfg(not(feature = "fault-injection"))]
+        let fail_after: Option<usize> = None;
+        #[cfg(feature = "fault-injection")]
         let fail_after = {
             let mut fp = self
                 .fail_point

@@ -9,6 +9,8 @@
 
 mod arrow_read;
 mod columns;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod duckdb_backend;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -1,5 +1,7 @@
-//! The DuckDB warehouse for real: atomic replacement, metadata, views, Parquet folders, and
+//! The DuckDB warehouse for real: the conformance suite of the `Warehouse` trait, then what is
+//! DuckDB's own (database files, Parquet folders, mozfun macros, translation errors) and
 //! generated SQL executed.
 
+mod conformance;
 mod duckdb;
 mod generated_sql;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{jetstream, shared};
+use super::{fixtures, jetstream};
 use crate::schema::read_valid;
 
 fn scratch(name: &str) -> PathBuf {
@@ -216,9 +216,8 @@ fn run_reads_a_parquet_data_folder_with_a_config_file() {
         daily = daily.display(),
     ))
     .expect("parquet");
-    let recipe_path = shared().join(
-        "fixtures/experimenter/mozilla-nimbus-schemas/example-recipes/v6-desktop/desktop-98.json",
-    );
+    let recipe_path = fixtures()
+        .join("experimenter/mozilla-nimbus-schemas/example-recipes/v6-desktop/desktop-98.json");
     let mut recipe: Value =
         serde_json::from_str(&std::fs::read_to_string(recipe_path).expect("recipe")).expect("json");
     recipe["slug"] = "parquet-exp".into();
@@ -320,7 +319,7 @@ fn the_desktop_and_fenix_default_metrics_run_on_simulated_telemetry() {
         "--seed",
         "3",
     ]);
-    let hub = shared().join("fixtures/metric-hub");
+    let hub = fixtures().join("metric-hub");
     // A day window and, on the end date, the overall window (and that date's day window), for
     // the desktop and the Fenix experiment.
     for date in ["2026-01-16", "2026-01-28"] {

@@ -1,0 +1,378 @@
+//! Options shared by several commands, in the reference's spellings (kebab-case, with the
+//! snake_case ones as aliases), and their conversion to the job library's types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
+use jetstream_config::enums::AnalysisPeriod;
+use jetstream_job::{
+    ConfigSource as _, ExperimentSource, ExperimenterApi, ExperimentsFile, LocalConfigRepos,
+    RunOptions, TableName, WarehouseSpec,
+};
+
+/// Yesterday in UTC: the last day with complete data.
+pub(crate) fn yesterday() -> NaiveDate {
+    chrono::Utc::now().date_naive() - chrono::Duration::days(1)
+}
+
+/// The reference's group options (`jetstream [GROUP OPTIONS] COMMAND`), accepted before or
+/// after the command.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LogArgs {
+    /// Project of the monitoring logs table (on DuckDB every dataset lives in the one
+    /// results database, so only the dataset and table matter there).
+    #[arg(long, alias = "log_project_id", global = true, default_value = jetstream_job::DEFAULT_PROJECT)]
+    pub(crate) log_project_id: String,
+    /// Dataset of the monitoring logs table.
+    #[arg(
+        long,
+        alias = "log_dataset_id",
+        global = true,
+        default_value = "monitoring"
+    )]
+    pub(crate) log_dataset_id: String,
+    /// The monitoring logs table.
+    #[arg(long, alias = "log_table_id", global = true, default_value = "logs")]
+    pub(crate) log_table_id: String,
+    /// Write errors and warnings as rows of the monitoring logs table, on whichever warehouse
+    /// is configured. On by default here (the errors export reads them); the reference needs
+    /// this flag.
+    #[arg(
+        long,
+        alias = "log_to_bigquery",
+        global = true,
+        overrides_with = "no_log_to_bigquery"
+    )]
+    pub(crate) log_to_bigquery: bool,
+    /// Do not write log rows to the monitoring table.
+    #[arg(long, alias = "no_log_to_bigquery", global = true)]
+    pub(crate) no_log_to_bigquery: bool,
+    /// `source` of the log rows.
+    #[arg(long, alias = "log_source", global = true, default_value = "jetstream",
+          value_parser = ["jetstream", "sizing", "jetstream-preview", "jetstream-testing"])]
+    pub(crate) log_source: String,
+    /// The reference's task-profiling table (its plugins are disabled; accepted, unused).
+    #[arg(
+        long,
+        alias = "task_profiling_log_table_id",
+        global = true,
+        hide = true,
+        default_value = "task_profiling_logs"
+    )]
+    pub(crate) task_profiling_log_table_id: String,
+    /// The reference's task-monitoring table (accepted, unused).
+    #[arg(
+        long,
+        alias = "task_monitoring_log_table_id",
+        global = true,
+        hide = true,
+        default_value = "task_monitoring_logs"
+    )]
+    pub(crate) task_monitoring_log_table_id: String,
+}
+
+impl LogArgs {
+    /// The defaults, for tests.
+    #[cfg(test)]
+    pub(crate) fn default_for_tests() -> Self {
+        Self {
+            log_project_id: jetstream_job::DEFAULT_PROJECT.into(),
+            log_dataset_id: "monitoring".into(),
+            log_table_id: "logs".into(),
+            log_to_bigquery: false,
+            no_log_to_bigquery: false,
+            log_source: "jetstream".into(),
+            task_profiling_log_table_id: "task_profiling_logs".into(),
+            task_monitoring_log_table_id: "task_monitoring_logs".into(),
+        }
+    }
+
+    /// The logs table, `None` when logging to it is turned off.
+    pub(crate) fn table(&self) -> anyhow::Result<Option<TableName>> {
+        if self.no_log_to_bigquery {
+            return Ok(None);
+        }
+        Ok(Some(
+            TableName::new(&self.log_dataset_id, &self.log_table_id)
+                .context("--log-dataset-id/--log-table-id")?,
+        ))
+    }
+}
+
+/// Where results live.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WarehouseArgs {
+    /// The warehouse: `duckdb:PATH` or `duckdb::memory:`.
+    #[arg(
+        long,
+        value_name = "duckdb:PATH",
+        default_value = "duckdb:jetstream.duckdb",
+        env = "JETSTREAM_WAREHOUSE"
+    )]
+    pub(crate) warehouse: String,
+    /// Results project (the DuckDB catalog name of the results database).
+    #[arg(long, alias = "project_id", default_value = jetstream_job::DEFAULT_PROJECT)]
+    pub(crate) project_id: String,
+    /// Telemetry as Parquet, laid out `DIR/<project>/<dataset>/<table>.parquet` (or a folder of
+    /// parts `DIR/<project>/<dataset>/<table>/*.parquet`), read as `<project>.<dataset>.<table>`.
+    #[arg(long, value_name = "DIR", env = "JETSTREAM_DATA")]
+    pub(crate) data: Option<PathBuf>,
+    /// Memory DuckDB may use before spilling to disk, e.g. `2GB` (default: DuckDB's, 80% of
+    /// the machine's memory).
+    #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT")]
+    pub(crate) memory_limit: Option<String>,
+}
+
+impl WarehouseArgs {
+    /// The arguments for `--warehouse url` and nothing else.
+    pub(crate) fn with_url(url: &str) -> Self {
+        Self {
+            warehouse: url.to_string(),
+            project_id: jetstream_job::DEFAULT_PROJECT.into(),
+            data: None,
+            memory_limit: None,
+        }
+    }
+
+    pub(crate) fn spec(&self) -> WarehouseSpec {
+        WarehouseSpec {
+            url: self.warehouse.clone(),
+            project: self.project_id.clone(),
+            data: self.data.clone(),
+            memory_limit: self.memory_limit.clone(),
+        }
+    }
+}
+
+/// Where experiments come from: the Experimenter API or a local JSON file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// Experimenter base URL.
+    #[arg(long, alias = "api_url", value_name = "URL", conflicts_with = "experiments_file",
+          default_value = jetstream_job::DEFAULT_EXPERIMENTER_URL, env = "JETSTREAM_API_URL")]
+    pub(crate) api_url: String,
+    /// Read experiments from a JSON file (one recipe or an array) instead of the API.
+    #[arg(
+        long,
+        alias = "experiments_file",
+        value_name = "FILE.json",
+        env = "JETSTREAM_EXPERIMENTS_FILE"
+    )]
+    pub(crate) experiments_file: Option<PathBuf>,
+    /// Timeout of each API request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) api_timeout: u64,
+}
+
+impl SourceArgs {
+    pub(crate) fn source(&self) -> Box<dyn ExperimentSource> {
+        match &self.experiments_file {
+            Some(path) => Box::new(ExperimentsFile(path.clone())),
+            None => Box::new(ExperimenterApi::new(
+                &self.api_url,
+                Duration::from_secs(self.api_timeout),
+            )),
+        }
+    }
+
+    /// The experiments (the API is asked for `slugs` only, when given).
+    pub(crate) fn load(
+        &self,
+        slugs: &[String],
+        today: NaiveDate,
+    ) -> anyhow::Result<jetstream_job::Parsed> {
+        Ok(self.source().experiments(slugs, today)?)
+    }
+}
+
+/// Config repositories (metric-hub checkouts).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// metric-hub checkouts (definitions, defaults, outcomes, `jetstream/<slug>.toml`); several
+    /// may be given, later ones override earlier ones.
+    #[arg(long = "config-repos", visible_alias = "config-repo",
+          aliases = ["config_repos", "config_repo"], value_name = "DIR",
+          env = "JETSTREAM_CONFIG_REPOS", value_delimiter = ',')]
+    pub(crate) config_repos: Vec<PathBuf>,
+    /// Private config repositories: loaded last, their experiments' results go to the
+    /// `dataset_id` of their config.
+    #[arg(
+        long,
+        alias = "private_config_repos",
+        value_name = "DIR",
+        env = "JETSTREAM_PRIVATE_CONFIG_REPOS",
+        value_delimiter = ','
+    )]
+    pub(crate) private_config_repos: Vec<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub(crate) fn repos(&self) -> LocalConfigRepos {
+        LocalConfigRepos {
+            public: self.config_repos.clone(),
+            private: self.private_config_repos.clone(),
+        }
+    }
+
+    pub(crate) fn load(&self) -> anyhow::Result<jetstream_job::ConfigCollection> {
+        Ok(self.repos().configs()?)
+    }
+}
+
+/// The reference's `--bucket` (`none`/`null` mean no bucket).
+#[derive(Debug, clap::Args)]
+pub(crate) struct BucketArgs {
+    /// GCS bucket of the JSON exports (`none` or `null`: no export). GCS is not available in
+    /// this build: give `--output-dir` for a local folder.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) bucket: Option<String>,
+}
+
+impl BucketArgs {
+    /// Refuse a real bucket (GCS arrives with its backend); `none`/`null` are no bucket.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        match self.bucket.as_deref() {
+            None => Ok(()),
+            Some(b) if b.eq_ignore_ascii_case("none") || b.eq_ignore_ascii_case("null") => {
+                tracing::warn!("no bucket: the JSON exports go only to --output-dir, if given");
+                Ok(())
+            }
+            Some(b) => bail!(
+                "--bucket {b:?}: GCS is not available in this build; use --output-dir DIR \
+                 for a local folder (or --bucket none)"
+            ),
+        }
+    }
+}
+
+/// Parse analysis periods by name (`week`) or table suffix (`weekly`).
+pub(crate) fn periods(names: &[String]) -> anyhow::Result<Option<Vec<AnalysisPeriod>>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for p in names {
+        let period = AnalysisPeriod::ALL
+            .iter()
+            .find(|x| x.as_str() == p || x.table_suffix() == p)
+            .copied()
+            .with_context(|| {
+                format!(
+                    "--analysis-periods: unknown period {p:?} (expected day, week, days28, \
+                     overall, preenrollment_week or preenrollment_days28)"
+                )
+            })?;
+        if !out.contains(&period) {
+            out.push(period);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The analysis options of `run`, `rerun` and `ensure-enrollments`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnalysisArgs {
+    #[command(flatten)]
+    pub(crate) warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[command(flatten)]
+    pub(crate) configs: ConfigArgs,
+    /// Experiments to analyse (Nimbus or Experimenter slug); default: every eligible one.
+    #[arg(
+        long = "experiment-slug",
+        alias = "experiment_slug",
+        value_name = "SLUG"
+    )]
+    pub(crate) slugs: Vec<String>,
+    /// A custom experiment config, merged over the defaults (one experiment slug only).
+    #[arg(
+        long,
+        visible_alias = "i-solemnly-swear-i-am-up-to-no-good",
+        alias = "config_file",
+        value_name = "FILE.toml"
+    )]
+    pub(crate) config_file: Option<PathBuf>,
+    /// Dataset of the result tables.
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    pub(crate) dataset_id: String,
+    #[command(flatten)]
+    pub(crate) bucket: BucketArgs,
+    /// Write the JSON exports (statistics, metadata, errors) into this folder.
+    #[arg(
+        long,
+        alias = "output_dir",
+        value_name = "DIR",
+        env = "JETSTREAM_OUTPUT_DIR"
+    )]
+    pub(crate) output_dir: Option<PathBuf>,
+    /// Only these periods (repeat the option or separate by commas: day, week, days28,
+    /// overall, preenrollment_week, preenrollment_days28).
+    #[arg(
+        long,
+        alias = "analysis_periods",
+        value_delimiter = ',',
+        value_name = "PERIODS"
+    )]
+    pub(crate) analysis_periods: Vec<String>,
+    /// Threads for statistics (default: every CPU).
+    #[arg(long, value_name = "N", env = "JETSTREAM_PROCESSES")]
+    pub(crate) processes: Option<usize>,
+    /// Replace the enrollments tables.
+    #[arg(long, alias = "recreate_enrollments")]
+    pub(crate) recreate_enrollments: bool,
+    /// One metrics table per data source (the default).
+    #[arg(
+        long,
+        alias = "discrete_metrics",
+        overrides_with = "no_discrete_metrics"
+    )]
+    pub(crate) discrete_metrics: bool,
+    /// One metrics query per (period, basis) instead of one per data source.
+    #[arg(
+        long,
+        alias = "no_discrete_metrics",
+        overrides_with = "discrete_metrics"
+    )]
+    pub(crate) no_discrete_metrics: bool,
+    /// Recompute the statistics from the metric tables already in the warehouse, issuing no
+    /// metric query (takes a value, as the reference: `--statistics-only=true`).
+    #[arg(long, visible_aliases = ["stats-only", "skip-metrics"],
+          aliases = ["statistics_only", "stats_only", "skip_metrics"], value_name = "BOOL",
+          num_args = 1, default_value = "false",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) statistics_only: bool,
+    /// Only these metrics (repeatable): their metric columns and statistics rows are
+    /// recomputed, every other metric's rows are kept as they are.
+    #[arg(long, alias = "metric_slug", value_name = "SLUG")]
+    pub(crate) metric_slug: Vec<String>,
+    /// Write every generated query to `<destination table>.sql` in this folder.
+    #[arg(long, alias = "sql_output_dir", value_name = "DIR")]
+    pub(crate) sql_output_dir: Option<PathBuf>,
+    /// Use Glean client ids for desktop enrollments (the reference's `--use-glean-ids`).
+    #[arg(long, visible_alias = "glean-only", aliases = ["use_glean_ids", "glean_only"])]
+    pub(crate) use_glean_ids: bool,
+    /// Seed of the resampling statistics.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+}
+
+impl AnalysisArgs {
+    /// The run options these arguments describe.
+    pub(crate) fn run_options(&self, log: &LogArgs) -> anyhow::Result<RunOptions> {
+        Ok(RunOptions {
+            dataset: self.dataset_id.clone(),
+            periods: periods(&self.analysis_periods)?,
+            discrete: !self.no_discrete_metrics,
+            recreate_enrollments: self.recreate_enrollments,
+            seed: self.seed,
+            source: log.log_source.clone(),
+            statistics_only: self.statistics_only,
+            metric_slugs: (!self.metric_slug.is_empty()).then(|| self.metric_slug.clone()),
+            sql_output_dir: self.sql_output_dir.clone(),
+            use_glean_ids: self.use_glean_ids,
+        })
+    }
+}

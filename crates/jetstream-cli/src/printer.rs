@@ -1,0 +1,129 @@
+//! How the CLI shows the job's events: one line each on stdout, progress bars on stderr
+//! (hidden when it is not a terminal).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jetstream_job::{Enrollments, Event, JobReport, Observer, Progress};
+
+use crate::out;
+
+/// Prints events and draws progress bars.
+pub(crate) struct Printer {
+    bar: ProgressBar,
+}
+
+impl Printer {
+    pub(crate) fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg:50!} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+
+    /// Clear the bar and print the summary line; the exit status: 0 when nothing failed.
+    pub(crate) fn finish(&self, report: &JobReport) -> std::process::ExitCode {
+        self.bar.finish_and_clear();
+        out!(
+            "{} analyses, {} statistics tables, {} skipped, {} failures",
+            report.analyses,
+            report.tables,
+            report.skipped,
+            report.failures
+        );
+        exit_code(report)
+    }
+}
+
+/// 0 when nothing failed, 1 otherwise.
+pub(crate) fn exit_code(report: &JobReport) -> std::process::ExitCode {
+    if report.success() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+impl Progress for Printer {
+    fn begin(&self, label: &str, total: u64) {
+        self.bar.reset();
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+        self.bar.set_message(label.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+}
+
+impl Observer for Printer {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::NotFound { slug } => {
+                out!("{slug}: not found among the experiments");
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("error: {slug}: not found among the experiments");
+                }
+            }
+            Event::Unreadable { slug, reason } => out!("{slug}: unreadable recipe: {reason}"),
+            Event::Skipped {
+                slug,
+                date: Some(date),
+                reason,
+            } => out!("{slug}: skipped on {date}: {reason}"),
+            Event::Skipped { slug, reason, .. } => out!("{slug}: skipped: {reason}"),
+            Event::Analysed(r) => {
+                for p in &r.periods {
+                    out!("{} {}: {} ({} rows)", r.slug, r.date, p.table, p.rows);
+                }
+                for e in &r.errors {
+                    out!(
+                        "{} {}: FAILED {} {} {} {}: {}",
+                        r.slug,
+                        r.date,
+                        e.metric.as_deref().unwrap_or("-"),
+                        e.statistic.as_deref().unwrap_or("-"),
+                        e.analysis_basis.as_deref().unwrap_or("-"),
+                        e.segment.as_deref().unwrap_or("-"),
+                        e.message
+                    );
+                }
+                if r.lost_logs > 0 {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!(
+                            "error: {} {}: {} log records could not be written to the logs table",
+                            r.slug, r.date, r.lost_logs
+                        );
+                    }
+                }
+            }
+            Event::Failed {
+                slug,
+                date: Some(date),
+                message,
+            } => out!("{slug} {date}: FAILED: {message}"),
+            Event::Failed { slug, message, .. } => out!("{slug}: FAILED: {message}"),
+            Event::Deleted { slug, count } => out!("{slug}: deleted {count} result tables"),
+            Event::Enrollments { slug, outcome } => match outcome {
+                Enrollments::Created(n) => out!("{slug}: enrollments created ({n} rows)"),
+                Enrollments::Kept => out!("{slug}: enrollments exist, kept"),
+                Enrollments::NotReady => out!("{slug}: no day window is ready yet"),
+            },
+            Event::Exported {
+                slug,
+                location,
+                errors: Some(n),
+            } => out!("{slug}: {n} errors → {location}"),
+            Event::Exported { slug, location, .. } => out!("{slug}: {location}"),
+            Event::ExportFailed {
+                slug,
+                what,
+                message,
+            } => out!("{slug}: FAILED exporting {what}: {message}"),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The reference's command line, parsed: every option spelling of `../spec` §2 and the
+//! container commands of its Argo workflow (`fixtures/jetstream/run.yaml`).
+
+use clap::Parser as _;
+
+use crate::{Cli, Command};
+
+fn parse(args: &[&str]) -> Cli {
+    let mut argv = vec!["jetstream"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => panic!("{argv:?} does not parse: {e}"),
+    }
+}
+
+fn rejects(args: &[&str]) -> String {
+    let mut argv = vec!["jetstream"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(&argv) {
+        Ok(_) => panic!("{argv:?} parses"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn run_args(cli: Cli) -> crate::run_cmds::RunArgs {
+    match cli.command {
+        Command::Run(args) => args,
+        other => panic!("not run: {other:?}"),
+    }
+}
+
+/// The container commands of the reference's `run.yaml`, with its placeholders filled as
+/// its `apply_parameters` and Argo fill them.
+fn workflow_commands(fill: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let yaml = include_str!("../../../fixtures/jetstream/run.yaml");
+    let mut commands = Vec::new();
+    let mut rest = yaml;
+    while let Some(start) = rest.find("command: [") {
+        let body = &rest[start + "command: [".len()..];
+        let end = body.find(']').expect("closing bracket");
+        let mut words: Vec<String> = body[..end]
+            .split(',')
+            .map(|w| w.trim().trim_matches('"').to_string())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for w in &mut words {
+            for (k, v) in fill {
+                *w = w.replace(&format!("{{{{{k}}}}}"), v);
+            }
+        }
+        commands.push(words);
+        rest = &body[end..];
+    }
+    commands
+}
+
+const FILL: &[(&str, &str)] = &[
+    ("inputs.parameters.slug", "my-exp"),
+    ("inputs.parameters.date", "2026-01-28"),
+    (
+        "inputs.parameters.discrete_metrics",
+        "--no-discrete-metrics",
+    ),
+    ("workflow.parameters.dataset_id", "eggs"),
+    ("workflow.parameters.project_id", "spam"),
+    ("workflow.parameters.bucket", "None"),
+    ("workflow.parameters.analysis_periods_day", "day"),
+    ("workflow.parameters.analysis_periods_week", "week"),
+    ("workflow.parameters.analysis_periods_days28", "days28"),
+    ("workflow.parameters.analysis_periods_overall", "overall"),
+    (
+        "workflow.parameters.analysis_periods_preenrollment_week",
+        "day",
+    ),
+    (
+        "workflow.parameters.analysis_periods_preenrollment_days28",
+        "day",
+    ),
+    ("workflow.parameters.statistics_only", "False"),
+];
+
+#[test]
+fn every_run_yaml_container_command_parses_with_its_meaning() {
+    let commands = workflow_commands(FILL);
+    assert_eq!(
+        commands.len(),
+        3,
+        "ensure-enrollments, analyse-experiment, export-statistics"
+    );
+    for words in &commands {
+        assert_eq!(words[0], "jetstream");
+        assert!(
+            !words.iter().any(|w| w.contains("{{")),
+            "unfilled placeholder in {words:?}"
+        );
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let cli = parse(&args);
+        match cli.command {
+            Command::EnsureEnrollments(a) => {
+                assert!(cli.log.log_to_bigquery);
+                assert_eq!(a.analysis.slugs, ["my-exp"]);
+                assert_eq!(a.analysis.dataset_id, "eggs");
+                assert_eq!(a.analysis.warehouse.project_id, "spam");
+            }
+            Command::Run(a) => {
+                assert!(cli.log.log_to_bigquery);
+                assert_eq!(a.date.map(|d| d.to_string()).as_deref(), Some("2026-01-28"));
+                let an = &a.analysis;
+                assert_eq!(an.slugs, ["my-exp"]);
+                assert_eq!(an.dataset_id, "eggs");
+                assert_eq!(an.warehouse.project_id, "spam");
+                assert_eq!(an.bucket.bucket.as_deref(), Some("None"));
+                assert!(an.bucket.check().is_ok(), "None means no bucket");
+                let periods = crate::args::periods(&an.analysis_periods).expect("periods");
+                let names: Vec<&str> = periods.iter().flatten().map(|p| p.as_str()).collect();
+                assert_eq!(names, ["day", "week", "days28", "overall"]);
+                assert!(!an.statistics_only);
+                assert!(an.no_discrete_metrics);
+            }
+            Command::ExportStatisticsToJson(_) => {}
+            other => panic!("unexpected command {other:?}"),
+        }
+    }
+    // The other values Argo fills in.
+    let mut fill = FILL.to_vec();
+    fill.retain(|(k, _)| !k.ends_with("statistics_only") && !k.ends_with("discrete_metrics"));
+    for (only, discrete, want_only, want_discrete) in [
+        ("true", "--discrete-metrics", true, true),
+        ("True", "--no-discrete-metrics", true, false),
+        ("false", "--discrete-metrics", false, true),
+    ] {
+        let mut f = fill.clone();
+        f.push(("workflow.parameters.statistics_only", only));
+        f.push(("inputs.parameters.discrete_metrics", discrete));
+        let run = workflow_commands(&f).remove(1);
+        let args: Vec<&str> = run[1..].iter().map(String::as_str).collect();
+        let a = run_args(parse(&args));
+        assert_eq!(a.analysis.statistics_only, want_only, "{only}");
+        assert_eq!(!a.analysis.no_discrete_metrics, want_discrete, "{discrete}");
+    }
+}
+
+#[test]
+fn group_options_in_both_spellings_before_or_after_the_command() {
+    for args in [
+        &[
+            "--log_project_id=p",
+            "--log_dataset_id=d",
+            "--log_table_id=t",
+            "--log_source=sizing",
+            "run",
+        ][..],
+        &[
+            "--log-project-id",
+            "p",
+            "--log-dataset-id",
+            "d",
+            "--log-table-id",
+            "t",
+            "--log-source",
+            "sizing",
+            "run",
+        ],
+        &[
+            "run",
+            "--log-project-id=p",
+            "--log_dataset_id=d",
+            "--log-table-id=t",
+            "--log_source=sizing",
+        ],
+    ] {
+        let cli = parse(args);
+        assert_eq!(cli.log.log_project_id, "p");
+        assert_eq!(cli.log.log_dataset_id, "d");
+        assert_eq!(cli.log.log_table_id, "t");
+        assert_eq!(cli.log.log_source, "sizing");
+        let table = cli.log.table().expect("table").expect("logging on");
+        assert_eq!(table.to_string(), "d.t");
+    }
+    for flag in ["--log_to_bigquery", "--log-to-bigquery"] {
+        assert!(parse(&[flag, "run"]).log.log_to_bigquery);
+    }
+    assert!(
+        parse(&["run", "--no-log-to-bigquery"])
+            .log
+            .table()
+            .expect("t")
+            .is_none()
+    );
+    assert!(rejects(&["--log-source=SIZING", "run"]).contains("SIZING"));
+    assert!(rejects(&["--log_to_bigquery=true", "run"]).contains("value"));
+    let defaults = parse(&["run"]);
+    assert_eq!(defaults.log.log_project_id, "moz-fx-data-experiments");
+    assert_eq!(defaults.log.log_dataset_id, "monitoring");
+    assert_eq!(defaults.log.log_table_id, "logs");
+    assert_eq!(defaults.log.log_source, "jetstream");
+    parse(&[
+        "--task_profiling_log_table_id=x",
+        "--task-monitoring-log-table-id=y",
+        "run",
+    ]);
+}
+
+#[test]
+fn shared_options_in_both_spellings() {
+    let snake = run_args(parse(&[
+        "run",
+        "--project_id=p",
+        "--dataset_id=d",
+        "--experiment_slug=a",
+        "--config_file=c.toml",
+        "--recreate_enrollments",
+        "--config_repos=r1",
+        "--config_repos=r2",
+        "--private_config_repos=pr",
+        "--analysis_periods=week",
+        "--analysis_periods=overall",
+        "--sql_output_dir=sql",
+        "--statistics_only=1",
+        "--use_glean_ids",
+        "--no_discrete_metrics",
+        "--metric_slug=m1",
+        "--metric_slug=m2",
+        "--bucket=none",
+    ]));
+    let kebab = run_args(parse(&[
+        "run",
+        "--project-id",
+        "p",
+        "--dataset-id",
+        "d",
+        "--experiment-slug",
+        "a",
+        "--config-file",
+        "c.toml",
+        "--recreate-enrollments",
+        "--config-repos",
+        "r1",
+        "--config-repos",
+        "r2",
+        "--private-config-repos",
+        "pr",
+        "--analysis-periods",
+        "week,overall",
+        "--sql-output-dir",
+        "sql",
+        "--statistics-only",
+        "true",
+        "--use-glean-ids",
+        "--no-discrete-metrics",
+        "--metric-slug",
+        "m1",
+        "--metric-slug",
+        "m2",
+        "--bucket",
+        "NULL",
+    ]));
+    for a in [&snake.analysis, &kebab.analysis] {
+        assert_eq!(a.warehouse.project_id, "p");
+        assert_eq!(a.dataset_id, "d");
+        assert_eq!(a.slugs, ["a"]);
+        assert_eq!(
+            a.config_file.as_deref(),
+            Some(std::path::Path::new("c.toml"))
+        );
+        assert!(a.recreate_enrollments);
+        assert_eq!(
+            a.configs.config_repos,
+            [std::path::PathBuf::from("r1"), "r2".into()]
+        );
+        assert_eq!(
+            a.configs.private_config_repos,
+            [std::path::PathBuf::from("pr")]
+        );
+        assert_eq!(a.analysis_periods, ["week", "overall"]);
+        assert_eq!(
+            a.sql_output_dir.as_deref(),
+            Some(std::path::Path::new("sql"))
+        );
+        assert!(a.statistics_only);
+        assert!(a.use_glean_ids);
+        assert!(a.no_discrete_metrics);
+        assert_eq!(a.metric_slug, ["m1", "m2"]);
+        assert!(a.bucket.check().is_ok());
+        let options = a
+            .run_options(&crate::args::LogArgs::default_for_tests())
+            .expect("options");
+        assert!(!options.discrete);
+        assert_eq!(
+            options.metric_slugs,
+            Some(vec!["m1".to_string(), "m2".into()])
+        );
+    }
+    // The config file's third spelling, and the config-repo alias of this CLI.
+    let sworn = run_args(parse(&[
+        "run",
+        "--i-solemnly-swear-i-am-up-to-no-good",
+        "x.toml",
+        "--config-repo",
+        "hub",
+    ]));
+    assert_eq!(
+        sworn.analysis.config_file.as_deref(),
+        Some(std::path::Path::new("x.toml"))
+    );
+    assert_eq!(
+        sworn.analysis.configs.config_repos,
+        [std::path::PathBuf::from("hub")]
+    );
+    // --discrete-metrics is the default; the last of the pair wins.
+    assert!(!run_args(parse(&["run"])).analysis.no_discrete_metrics);
+    assert!(
+        !run_args(parse(&[
+            "run",
+            "--no-discrete-metrics",
+            "--discrete_metrics"
+        ]))
+        .analysis
+        .no_discrete_metrics
+    );
+    // --statistics-only takes a value, as the reference's `type=bool`.
+    for (spelling, value, want) in [
+        ("--statistics-only", "False", false),
+        ("--stats-only", "yes", true),
+        ("--skip-metrics", "0", false),
+        ("--skip_metrics", "on", true),
+    ] {
+        let a = run_args(parse(&["run", &format!("{spelling}={value}")]));
+        assert_eq!(a.analysis.statistics_only, want, "{spelling}={value}");
+    }
+    assert!(rejects(&["run", "--statistics-only"]).contains("value"));
+    assert!(rejects(&["run", "--statistics-only=maybe"]).contains("maybe"));
+    let glean = run_args(parse(&["run", "--glean-only"]));
+    assert!(glean.analysis.use_glean_ids);
+}
+
+#[test]
+fn a_real_bucket_is_refused_until_gcs_arrives() {
+    let a = run_args(parse(&["run", "--bucket=mozanalysis"]));
+    let err = a.analysis.bucket.check().expect_err("no GCS in this build");
+    assert!(err.to_string().contains("--output-dir"), "{err}");
+}
+
+#[test]
+fn the_export_and_rerun_commands_take_the_reference_options() {
+    parse(&[
+        "export-metadata-to-json",
+        "--experiment_slug=a",
+        "--dataset_id=d",
+        "--project_id=p",
+        "--config_repos=r",
+        "--bucket=None",
+    ]);
+    parse(&["export_metadata_to_json", "--experiment-slug", "a"]);
+    parse(&[
+        "export-statistics-to-json",
+        "--dataset_id=d",
+        "--project_id=p",
+        "--experiment_slug=a",
+        "--bucket=None",
+    ]);
+    parse(&[
+        "--log_project_id=p",
+        "--log_dataset_id=d",
+        "--log_table_id=t",
+        "export-experiment-logs-to-json",
+        "--experiment_slug=a",
+        "--project_id=p",
+        "--date=2026-01-01",
+        "--bucket=None",
+    ]);
+    parse(&[
+        "rerun",
+        "--experiment_slug=a",
+        "--project_id=p",
+        "--dataset_id=d",
+        "--recreate_enrollments",
+        "--config_repos=r",
+        "--analysis_periods=week",
+        "--statistics-only=true",
+        "--discrete_metrics",
+        "--metric_slug=m",
+        "--return_status",
+    ]);
+    parse(&[
+        "ensure-enrollments",
+        "--experiment_slug=a",
+        "--dataset_id=d",
+        "--project_id=p",
+        "--config_file=c.toml",
+        "--recreate_enrollments",
+        "--config_repos=r",
+        "--use_glean_ids",
+        "--bucket=None",
+    ]);
+}

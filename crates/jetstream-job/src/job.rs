@@ -1,0 +1,855 @@
+//! The daily job: experiments × dates over a warehouse, with exports.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use jetstream_analysis::{
+    AnalysisError, Enrollments, LogContext, Progress, RunOptions, RunReport, ensure_enrollments,
+    error_record, run_analysis,
+};
+use jetstream_config::ConfigCollection;
+use jetstream_config::enums::AnalysisPeriod;
+use jetstream_config::experiment::Experiment;
+use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
+use jetstream_config::spec::AnalysisSpec;
+use jetstream_experimenter::Parsed;
+use jetstream_experimenter::select::{ConfigOverrides, Decision, daily_selection, with_slug};
+use jetstream_output::OutputSink;
+use jetstream_output::export::{export_errors, export_statistics};
+use jetstream_output::metadata::export_metadata;
+use jetstream_sql::naming;
+use jetstream_warehouse::{Columns, TableName, Warehouse};
+
+use crate::JobError;
+
+/// How the job runs.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// How each analysis runs (dataset, periods, discrete metrics, partial reruns, seed).
+    pub run: RunOptions,
+    /// The monitoring table that receives log rows; `None`: not written.
+    pub log_table: Option<TableName>,
+    /// Threads for the statistics (default: every CPU).
+    pub processes: Option<usize>,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self {
+            run: RunOptions::default(),
+            log_table: TableName::new("monitoring", "logs").ok(),
+            processes: None,
+        }
+    }
+}
+
+/// Something that happened during the job, for the caller to show.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A requested slug is not among the experiments.
+    NotFound {
+        /// The slug.
+        slug: &'a str,
+    },
+    /// A recipe could not be read.
+    Unreadable {
+        /// Its slug.
+        slug: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// An experiment is not analysed (on a date, or at all).
+    Skipped {
+        /// Experiment.
+        slug: &'a str,
+        /// The date, when the reason is the date's.
+        date: Option<NaiveDate>,
+        /// Why.
+        reason: &'a str,
+    },
+    /// One analysis (experiment × date) finished; its report lists tables and isolated failures.
+    Analysed(&'a RunReport),
+    /// An experiment failed (config, enrollments, SQL) on a date or as a whole.
+    Failed {
+        /// Experiment.
+        slug: &'a str,
+        /// The date, if the failure is a date's.
+        date: Option<NaiveDate>,
+        /// The error.
+        message: &'a str,
+    },
+    /// Result tables of an experiment were deleted before a rerun.
+    Deleted {
+        /// Experiment.
+        slug: &'a str,
+        /// How many tables and views.
+        count: usize,
+    },
+    /// The enrollments step of `ensure-enrollments`.
+    Enrollments {
+        /// Experiment.
+        slug: &'a str,
+        /// What happened.
+        outcome: &'a Enrollments,
+    },
+    /// A file was exported.
+    Exported {
+        /// Experiment.
+        slug: &'a str,
+        /// Where it went.
+        location: String,
+        /// For an errors file: how many errors.
+        errors: Option<usize>,
+    },
+    /// An export failed.
+    ExportFailed {
+        /// Experiment.
+        slug: &'a str,
+        /// `statistics`, `metadata` or `errors`.
+        what: &'static str,
+        /// The error.
+        message: String,
+    },
+}
+
+/// Receives the job's events and progress (the CLI prints them; a library can ignore them).
+pub trait Observer: Progress {
+    /// Something happened.
+    fn event(&self, _event: &Event<'_>) {}
+}
+
+/// Ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {}
+impl Observer for Quiet {}
+
+/// How one experiment fared in a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Analysed (or exported) without failure.
+    Ok,
+    /// Not analysed on any date (not runnable, ended, skipped by config).
+    Skipped,
+    /// Something failed (the rest still ran).
+    Failed,
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Default)]
+pub struct JobReport {
+    /// Analyses (experiment × date) that ran.
+    pub analyses: usize,
+    /// Statistics tables written.
+    pub tables: usize,
+    /// Experiments or dates skipped.
+    pub skipped: usize,
+    /// Failures (isolated metrics and statistics, experiments, exports).
+    pub failures: usize,
+    /// The worst outcome per experiment, by slug.
+    pub experiments: BTreeMap<String, Outcome>,
+}
+
+impl JobReport {
+    /// Whether nothing failed.
+    pub fn success(&self) -> bool {
+        self.failures == 0
+    }
+
+    fn mark(&mut self, slug: &str, outcome: Outcome) {
+        let entry = self.experiments.entry(slug.to_string()).or_insert(outcome);
+        // Ok beats Skipped (analysed on some date); Failed beats both.
+        *entry = match (*entry, outcome) {
+            (Outcome::Failed, _) | (_, Outcome::Failed) => Outcome::Failed,
+            (Outcome::Ok, _) | (_, Outcome::Ok) => Outcome::Ok,
+            _ => Outcome::Skipped,
+        };
+    }
+
+    fn fail(&mut self, slug: &str) {
+        self.failures += 1;
+        self.mark(slug, Outcome::Failed);
+    }
+}
+
+/// The daily job over one warehouse: select the experiments of a date, resolve their configs,
+/// analyse experiments × dates, export, rerun. The CLI, an Argo pod and other tools all run
+/// this same code.
+pub struct Job<'a> {
+    warehouse: &'a dyn Warehouse,
+    sink: Option<&'a dyn OutputSink>,
+    configs: ConfigCollection,
+    custom: Option<(String, AnalysisSpec)>,
+    options: JobOptions,
+    pool: rayon::ThreadPool,
+}
+
+impl<'a> Job<'a> {
+    /// A job over `warehouse` with these configs.
+    pub fn new(
+        warehouse: &'a dyn Warehouse,
+        configs: ConfigCollection,
+        options: JobOptions,
+    ) -> Result<Self, JobError> {
+        let mut builder = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = options.processes.filter(|n| *n > 0) {
+            builder = builder.num_threads(n);
+        }
+        let pool = builder.build().map_err(|e| JobError::Input {
+            what: "statistics threads".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            warehouse,
+            sink: None,
+            configs,
+            custom: None,
+            options,
+            pool,
+        })
+    }
+
+    /// Export JSON (statistics, metadata, errors) to `sink` after the analyses.
+    pub fn with_sink(mut self, sink: &'a dyn OutputSink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Analyse `slug` with this config instead of its metric-hub one (`--config-file`).
+    pub fn with_custom_config(mut self, slug: &str, spec: AnalysisSpec) -> Self {
+        self.custom = Some((slug.to_string(), spec));
+        self
+    }
+
+    /// The configs.
+    pub fn configs(&self) -> &ConfigCollection {
+        &self.configs
+    }
+
+    /// The options.
+    pub fn options(&self) -> &JobOptions {
+        &self.options
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> &dyn Warehouse {
+        self.warehouse
+    }
+
+    /// The selection overrides of an experiment's config (`skip`, dates, enrollment period).
+    pub fn overrides(&self, e: &Experiment) -> ConfigOverrides {
+        overrides_of(self.spec_for(&e.normandy_slug))
+    }
+
+    fn spec_for(&self, slug: &str) -> Option<&AnalysisSpec> {
+        match &self.custom {
+            Some((s, spec)) if s == slug => Some(spec),
+            _ => self.configs.spec_for_experiment(slug),
+        }
+    }
+
+    /// Resolve an experiment's analysis config.
+    pub fn resolve(&self, experiment: &Experiment) -> Result<AnalysisConfiguration, JobError> {
+        let slug = &experiment.normandy_slug;
+        resolve_experiment(experiment, self.spec_for(slug), &self.configs).map_err(|e| {
+            JobError::Input {
+                what: format!("the config of {slug}"),
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// Append one row to the monitoring table (when configured).
+    fn log(&self, slug: &str, message: &str, kind: &str, level: &str, report: &mut JobReport) {
+        let Some(table) = &self.options.log_table else {
+            return;
+        };
+        let mut record = error_record(
+            &self.options.run.source,
+            LogContext {
+                experiment: Some(slug.to_string()),
+                ..LogContext::default()
+            },
+            message.to_string(),
+            kind,
+            "run",
+        );
+        record.log_level = level.to_string();
+        if let Err(e) = self.warehouse.append_logs(table, &[record]) {
+            tracing::error!(experiment = %slug, error = %e, "could not write the logs table");
+            report.failures += 1;
+        }
+    }
+
+    /// The experiments a daily run on `date` analyses, resolved; skips and failures are
+    /// reported to `observer` and counted in `report`.
+    pub fn select(
+        &self,
+        parsed: &Parsed,
+        date: NaiveDate,
+        slugs: &[String],
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<AnalysisConfiguration> {
+        for (slug, reason) in &parsed.rejected {
+            tracing::warn!(experiment = %slug, "unreadable recipe: {reason}");
+            observer.event(&Event::Unreadable { slug, reason });
+        }
+        let (decisions, unknown) =
+            daily_selection(&parsed.experiments, date, slugs, |e| self.overrides(e));
+        for slug in &unknown {
+            report.fail(slug);
+            observer.event(&Event::NotFound { slug });
+        }
+        let mut configs = Vec::new();
+        for d in decisions {
+            let slug = d.experiment.normandy_slug.clone();
+            if let Err(why) = d.verdict {
+                report.skipped += 1;
+                report.mark(&slug, Outcome::Skipped);
+                observer.event(&Event::Skipped {
+                    slug: &slug,
+                    date: Some(date),
+                    reason: &why.to_string(),
+                });
+                continue;
+            }
+            match self.resolve(&d.experiment) {
+                Ok(config) => configs.push(config),
+                Err(e) => {
+                    report.fail(&slug);
+                    let message = e.to_string();
+                    observer.event(&Event::Failed {
+                        slug: &slug,
+                        date: None,
+                        message: &message,
+                    });
+                    self.log(&slug, &message, "ConfigError", "ERROR", report);
+                }
+            }
+        }
+        configs
+    }
+
+    /// The experiments named by `slugs`, resolved (reruns, ensure-enrollments, exports).
+    pub fn select_slugs(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<AnalysisConfiguration> {
+        let mut configs = Vec::new();
+        for slug in slugs {
+            let Some(experiment) = with_slug(&parsed.experiments, slug) else {
+                report.fail(slug);
+                observer.event(&Event::NotFound { slug });
+                continue;
+            };
+            match self.resolve(experiment) {
+                Ok(c) => configs.push(c),
+                Err(e) => {
+                    report.fail(slug);
+                    let message = e.to_string();
+                    observer.event(&Event::Failed {
+                        slug,
+                        date: None,
+                        message: &message,
+                    });
+                }
+            }
+        }
+        configs
+    }
+
+    /// The dataset an experiment's results go to: the shared one, or a private experiment's
+    /// own `dataset_id`.
+    pub fn dataset_of(&self, config: &AnalysisConfiguration) -> Result<String, JobError> {
+        let spec = &config.experiment.spec;
+        if spec.is_private {
+            return spec.dataset_id.clone().ok_or_else(|| JobError::Input {
+                what: format!("the config of {}", config.experiment.normandy_slug()),
+                message: "a private experiment needs `dataset_id` in its [experiment] section"
+                    .into(),
+            });
+        }
+        Ok(self.options.run.dataset.clone())
+    }
+
+    /// Analyse `config` on each date; failures are reported and logged, never fatal.
+    pub fn analyse(
+        &self,
+        config: &AnalysisConfiguration,
+        dates: &[NaiveDate],
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        let slug = config.experiment.normandy_slug().to_string();
+        let options = match self.dataset_of(config) {
+            Ok(dataset) => RunOptions {
+                dataset,
+                ..self.options.run.clone()
+            },
+            Err(e) => {
+                report.fail(&slug);
+                let message = e.to_string();
+                observer.event(&Event::Failed {
+                    slug: &slug,
+                    date: None,
+                    message: &message,
+                });
+                return;
+            }
+        };
+        for date in dates {
+            let result = self.pool.install(|| {
+                run_analysis(
+                    config,
+                    *date,
+                    self.warehouse,
+                    &options,
+                    self.options.log_table.as_ref(),
+                    observer,
+                )
+            });
+            match result {
+                Ok(r) => {
+                    report.analyses += 1;
+                    report.tables += r.periods.len();
+                    report.failures += r.errors.len() + r.lost_logs;
+                    report.mark(
+                        &slug,
+                        if r.errors.is_empty() && r.lost_logs == 0 {
+                            Outcome::Ok
+                        } else {
+                            Outcome::Failed
+                        },
+                    );
+                    observer.event(&Event::Analysed(&r));
+                }
+                Err(AnalysisError::NotRunnable(why)) => {
+                    report.skipped += 1;
+                    report.mark(&slug, Outcome::Skipped);
+                    tracing::info!(experiment = %slug, %date, "skipped: {why}");
+                    let reason = why.to_string();
+                    observer.event(&Event::Skipped {
+                        slug: &slug,
+                        date: Some(*date),
+                        reason: &reason,
+                    });
+                    self.log(&slug, &reason, why.exception_type(), "WARNING", report);
+                }
+                Err(e) => {
+                    report.fail(&slug);
+                    let message = e.to_string();
+                    observer.event(&Event::Failed {
+                        slug: &slug,
+                        date: Some(*date),
+                        message: &message,
+                    });
+                    self.log(&slug, &message, "AnalysisException", "ERROR", report);
+                }
+            }
+        }
+    }
+
+    /// The JSON exports (statistics, metadata, errors) of `configs`, when a sink is set.
+    pub fn export(
+        &self,
+        configs: &[AnalysisConfiguration],
+        started: DateTime<Utc>,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        let Some(sink) = self.sink else { return };
+        for config in configs {
+            let slug = config.experiment.normandy_slug();
+            let mut fail = |what: &'static str, message: String| {
+                report.fail(slug);
+                observer.event(&Event::ExportFailed {
+                    slug,
+                    what,
+                    message,
+                });
+            };
+            let dataset = match self.dataset_of(config) {
+                Ok(d) => d,
+                Err(e) => {
+                    fail("statistics", e.to_string());
+                    continue;
+                }
+            };
+            match export_statistics(self.warehouse, sink, &dataset, slug) {
+                Ok(keys) => {
+                    for k in keys {
+                        observer.event(&Event::Exported {
+                            slug,
+                            location: sink.location(&k),
+                            errors: None,
+                        });
+                    }
+                }
+                Err(e) => fail("statistics", e.to_string()),
+            }
+            match export_metadata(config, &self.configs, sink, Some(started)) {
+                Ok(Some(k)) => observer.event(&Event::Exported {
+                    slug,
+                    location: sink.location(&k),
+                    errors: None,
+                }),
+                Ok(None) => {}
+                Err(e) => fail("metadata", e.to_string()),
+            }
+            let Some(logs) = &self.options.log_table else {
+                continue;
+            };
+            match export_errors(
+                self.warehouse,
+                sink,
+                logs,
+                slug,
+                started.naive_utc(),
+                config.experiment.experiment.enrollment_end_date,
+            ) {
+                Ok((k, n)) => observer.event(&Event::Exported {
+                    slug,
+                    location: sink.location(&k),
+                    errors: Some(n),
+                }),
+                Err(e) => fail("errors", e.to_string()),
+            }
+        }
+    }
+
+    /// The daily run: every experiment live on `date` (or ended the day before), or only
+    /// `slugs`, analysed on `date`, then exported.
+    pub fn run_daily(
+        &self,
+        parsed: &Parsed,
+        date: NaiveDate,
+        slugs: &[String],
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let started = Utc::now();
+        let mut report = JobReport::default();
+        let configs = self.select(parsed, date, slugs, observer, &mut report);
+        for config in &configs {
+            self.analyse(config, &[date], observer, &mut report);
+        }
+        self.export(&configs, started, observer, &mut report);
+        report
+    }
+
+    /// Every date a rerun analyses `config` on, up to `until` (the reference's rule: from the
+    /// start date to the day after the end date, at most `until`).
+    pub fn rerun_dates(config: &AnalysisConfiguration, until: NaiveDate) -> Vec<NaiveDate> {
+        let conf = &config.experiment;
+        match conf.start_date() {
+            Some(start) => {
+                jetstream_experimenter::select::analysis_dates(start, conf.end_date(), until)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Rerun `slugs`: delete their result tables (of the selected periods; the enrollments
+    /// too when recreating them), then analyse every date up to `until`, then export.
+    pub fn rerun(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        until: NaiveDate,
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let started = Utc::now();
+        let mut report = JobReport::default();
+        let configs = self.select_slugs(parsed, slugs, observer, &mut report);
+        let mut analysed = Vec::new();
+        for config in configs {
+            let slug = config.experiment.normandy_slug().to_string();
+            // A partial rerun keeps the tables it reads or merges into.
+            let partial =
+                self.options.run.statistics_only || self.options.run.metric_slugs.is_some();
+            if !partial {
+                let deleted = self.dataset_of(&config).and_then(|dataset| {
+                    delete_experiment_tables(
+                        self.warehouse,
+                        &dataset,
+                        &slug,
+                        self.options.run.recreate_enrollments,
+                    )
+                });
+                match deleted {
+                    Ok(count) => observer.event(&Event::Deleted { slug: &slug, count }),
+                    Err(e) => {
+                        report.fail(&slug);
+                        let message = e.to_string();
+                        observer.event(&Event::Failed {
+                            slug: &slug,
+                            date: None,
+                            message: &message,
+                        });
+                        continue;
+                    }
+                }
+            }
+            let dates = Self::rerun_dates(&config, until);
+            self.analyse(&config, &dates, observer, &mut report);
+            analysed.push(config);
+        }
+        self.export(&analysed, started, observer, &mut report);
+        report
+    }
+
+    /// Create the enrollments tables of `slugs` (kept once created, unless recreated).
+    pub fn ensure_enrollments(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        date: NaiveDate,
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let mut report = JobReport::default();
+        for config in self.select_slugs(parsed, slugs, observer, &mut report) {
+            let slug = config.experiment.normandy_slug().to_string();
+            let result =
+                self.dataset_of(&config)
+                    .map_err(|e| e.to_string())
+                    .and_then(|dataset| {
+                        let options = RunOptions {
+                            dataset,
+                            ..self.options.run.clone()
+                        };
+                        ensure_enrollments(&config.experiment, date, self.warehouse, &options)
+                            .map_err(|e| match e {
+                                AnalysisError::NotRunnable(why) => format!("skip:{why}"),
+                                e => e.to_string(),
+                            })
+                    });
+            match result {
+                Ok(outcome) => {
+                    report.mark(&slug, Outcome::Ok);
+                    observer.event(&Event::Enrollments {
+                        slug: &slug,
+                        outcome: &outcome,
+                    });
+                }
+                Err(message) => match message.strip_prefix("skip:") {
+                    Some(reason) => {
+                        report.skipped += 1;
+                        report.mark(&slug, Outcome::Skipped);
+                        observer.event(&Event::Skipped {
+                            slug: &slug,
+                            date: Some(date),
+                            reason,
+                        });
+                    }
+                    None => {
+                        report.fail(&slug);
+                        observer.event(&Event::Failed {
+                            slug: &slug,
+                            date: Some(date),
+                            message: &message,
+                        });
+                    }
+                },
+            }
+        }
+        report
+    }
+
+    /// Export the statistics views of `slugs` (no experiment definitions needed).
+    pub fn export_statistics(&self, slugs: &[String], observer: &dyn Observer) -> JobReport {
+        let mut report = JobReport::default();
+        let Some(sink) = self.sink else {
+            return report;
+        };
+        for slug in slugs {
+            match export_statistics(self.warehouse, sink, &self.options.run.dataset, slug) {
+                Ok(keys) if keys.is_empty() => {
+                    report.mark(slug, Outcome::Skipped);
+                    observer.event(&Event::Skipped {
+                        slug,
+                        date: None,
+                        reason: &format!("no statistics views in {}", self.options.run.dataset),
+                    });
+                }
+                Ok(keys) => {
+                    report.mark(slug, Outcome::Ok);
+                    for k in keys {
+                        observer.event(&Event::Exported {
+                            slug,
+                            location: sink.location(&k),
+                            errors: None,
+                        });
+                    }
+                }
+                Err(e) => {
+                    report.fail(slug);
+                    observer.event(&Event::ExportFailed {
+                        slug,
+                        what: "statistics",
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        report
+    }
+
+    /// Export the logged errors of `slugs` since the start of `date` (the reference's
+    /// `export-experiment-logs-to-json`: no enrollment end, the window starts at the date).
+    pub fn export_logs(
+        &self,
+        slugs: &[String],
+        date: NaiveDate,
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let mut report = JobReport::default();
+        let (Some(sink), Some(logs)) = (self.sink, &self.options.log_table) else {
+            return report;
+        };
+        let start = date.and_time(chrono::NaiveTime::MIN);
+        for slug in slugs {
+            match export_errors(self.warehouse, sink, logs, slug, start, None) {
+                Ok((k, n)) => {
+                    report.mark(slug, Outcome::Ok);
+                    observer.event(&Event::Exported {
+                        slug,
+                        location: sink.location(&k),
+                        errors: Some(n),
+                    });
+                }
+                Err(e) => {
+                    report.fail(slug);
+                    observer.event(&Event::ExportFailed {
+                        slug,
+                        what: "errors",
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        report
+    }
+
+    /// Export the metadata of `slugs` (the reference's `export-metadata-to-json`).
+    pub fn export_metadata(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let mut report = JobReport::default();
+        let Some(sink) = self.sink else {
+            return report;
+        };
+        for config in self.select_slugs(parsed, slugs, observer, &mut report) {
+            let slug = config.experiment.normandy_slug();
+            match export_metadata(&config, &self.configs, sink, None) {
+                Ok(Some(k)) => {
+                    report.mark(slug, Outcome::Ok);
+                    observer.event(&Event::Exported {
+                        slug,
+                        location: sink.location(&k),
+                        errors: None,
+                    });
+                }
+                Ok(None) => {
+                    report.mark(slug, Outcome::Skipped);
+                    observer.event(&Event::Skipped {
+                        slug,
+                        date: None,
+                        reason: "private experiment: metadata is not exported",
+                    });
+                }
+                Err(e) => {
+                    report.fail(slug);
+                    observer.event(&Event::ExportFailed {
+                        slug,
+                        what: "metadata",
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        report
+    }
+
+    /// Run a query (BigQuery dialect) on the warehouse.
+    pub fn query(&self, sql: &str) -> Result<Columns, JobError> {
+        Ok(self.warehouse.query_columns(sql)?)
+    }
+
+    /// The headline rows of an experiment: the overall relative uplift of each metric's mean
+    /// against `control`, all clients, enrollments basis (`metric, branch, point, lower,
+    /// upper`).
+    pub fn headline(&self, config: &AnalysisConfiguration) -> Result<Columns, JobError> {
+        let slug = config.experiment.normandy_slug();
+        let view = naming::statistics_view(slug, AnalysisPeriod::Overall);
+        let sql = format!(
+            "SELECT metric, branch, point, lower, upper FROM `{}.{}.{view}`
+             WHERE statistic = 'mean' AND comparison = 'relative_uplift' AND segment = 'all'
+               AND analysis_basis = 'enrollments' AND comparison_to_branch = 'control'
+             ORDER BY metric, branch",
+            self.warehouse.project(),
+            self.dataset_of(config)?
+        );
+        self.query(&sql)
+    }
+}
+
+/// The selection overrides a config sets (`skip`, dates, enrollment period).
+fn overrides_of(spec: Option<&AnalysisSpec>) -> ConfigOverrides {
+    match spec {
+        Some(s) => ConfigOverrides {
+            skip: s.experiment.skip,
+            end_date: s.experiment.end_date,
+            start_date: s.experiment.start_date,
+            enrollment_period: s.experiment.enrollment_period,
+        },
+        None => ConfigOverrides::default(),
+    }
+}
+
+/// The daily selection on `date` (the reference's rule, with the configs' overrides): a
+/// decision per experiment, and the requested slugs that are not among the experiments.
+pub fn selection(
+    parsed: &Parsed,
+    date: NaiveDate,
+    slugs: &[String],
+    configs: &ConfigCollection,
+) -> (Vec<Decision>, Vec<String>) {
+    daily_selection(&parsed.experiments, date, slugs, |e| {
+        overrides_of(configs.spec_for_experiment(&e.normandy_slug))
+    })
+}
+
+/// Delete an experiment's metric and statistics tables and views (and its enrollments table
+/// with `enrollments`), as the reference's `delete_experiment_tables`. Returns how many.
+pub fn delete_experiment_tables(
+    warehouse: &dyn Warehouse,
+    dataset: &str,
+    slug: &str,
+    enrollments: bool,
+) -> Result<usize, JobError> {
+    let normalized = naming::bq_normalize_name(slug);
+    let mut deleted = 0;
+    for prefix in [
+        format!("{normalized}_"),
+        format!("statistics_{normalized}_"),
+    ] {
+        // DuckDB binds views lazily: dropping a table under a view is fine.
+        for t in warehouse.list_tables(dataset, &prefix)? {
+            warehouse.delete_table(&t)?;
+            deleted += 1;
+        }
+    }
+    if enrollments {
+        warehouse.delete_table(&TableName::new(dataset, &naming::enrollments_table(slug))?)?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,64 @@
+//! The daily job of jetstream as a library.
+//!
+//! Everything around one analysis: select the experiments of a date
+//! ([`Job::run_daily`]), resolve their configs, analyse experiments × dates, export the JSON
+//! files, rerun (delete, then analyse every date: [`Job::rerun`], the reference's date rule in
+//! [`Job::rerun_dates`]), ensure enrollments, and open the warehouse a spec names
+//! ([`WarehouseSpec`]). The warehouse, the output sink, the experiment source and the config
+//! source are traits ([`jetstream_warehouse::Warehouse`], [`jetstream_output::OutputSink`],
+//! [`ExperimentSource`], [`ConfigSource`]), so the CLI, an Argo pod and another Rust tool run
+//! the very same code; `examples/daily.rs` shows the whole API in a few lines.
+//!
+//! ```no_run
+//! use jetstream_job::{ConfigSource, ExperimentSource, ExperimentsFile, Job, JobOptions,
+//!     LocalConfigRepos, Quiet, WarehouseSpec};
+//! let warehouse = WarehouseSpec::new("duckdb:jetstream.duckdb").open()?;
+//! let configs = LocalConfigRepos { public: vec!["metric-hub".into()], private: vec![] }.configs()?;
+//! let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 28).unwrap();
+//! let experiments = ExperimentsFile("experiments.json".into()).experiments(&[], date)?;
+//! let job = Job::new(warehouse.as_ref(), configs, JobOptions::default())?;
+//! let report = job.run_daily(&experiments, date, &[], &Quiet);
+//! assert!(report.success());
+//! # Ok::<(), jetstream_job::JobError>(())
+//! ```
+
+mod job;
+mod sources;
+mod warehouse_spec;
+
+pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
+pub use jetstream_config::ConfigCollection;
+pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER_URL;
+pub use jetstream_experimenter::select::{Decision, with_slug};
+pub use jetstream_experimenter::{Parsed, parse_recipes};
+pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
+pub use jetstream_warehouse::{Column, Columns, TableName, Warehouse, WarehouseError};
+pub use job::{
+    Event, Job, JobOptions, JobReport, Observer, Outcome, Quiet, delete_experiment_tables,
+    selection,
+};
+pub use sources::{
+    ConfigSource, ExperimentSource, ExperimenterApi, ExperimentsFile, LocalConfigRepos,
+    custom_config,
+};
+pub use warehouse_spec::{DEFAULT_PROJECT, WarehouseSpec};
+
+/// Why the job could not start or an experiment could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// An input (file, repository, option, API) is unusable; names it.
+    #[error("{what}: {message}")]
+    Input {
+        /// What was read.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The warehouse failed.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
