@@ -269,3 +269,54 @@ fn a_private_experiment_writes_to_its_own_dataset_only() {
     );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
+
+#[test]
+fn every_generated_query_is_kept_and_glean_ids_reach_the_sql() {
+    let dir = scratch("sql");
+    let (wh, parsed) = simulated(&dir, |_, t| t);
+    let configs = LocalConfigRepos {
+        public: vec![dir.clone()],
+        private: Vec::new(),
+    }
+    .configs()
+    .expect("configs");
+    let sql = dir.join("sql");
+    let mut options = JobOptions::default();
+    options.run.sql_output_dir = Some(sql.clone());
+    let job = Job::new(&wh, configs.clone(), options.clone()).expect("job");
+    let slug = "jetstream-sim-two-branches".to_string();
+    let report = job.run_daily(
+        &parsed,
+        d("2026-01-28"),
+        std::slice::from_ref(&slug),
+        &Events::default(),
+    );
+    assert!(report.success());
+    let read = |name: &str| {
+        std::fs::read_to_string(sql.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let enrollments = read("enrollments_jetstream_sim_two_branches.sql");
+    assert!(enrollments.contains("telemetry.events"), "{enrollments}");
+    let metrics = read("jetstream_sim_two_branches_enrollments_sim_clients_daily_overall_1.sql");
+    assert!(metrics.contains("active_hours_sum"), "{metrics}");
+    assert!(
+        sql.join("jetstream_sim_two_branches_exposures_sim_search_overall_1.sql")
+            .is_file()
+    );
+
+    // With Glean ids the desktop enrollments come from the Glean events stream (the query is
+    // kept even though this warehouse has no such table).
+    options.run.use_glean_ids = true;
+    options.run.recreate_enrollments = true;
+    let glean = Job::new(&wh, configs, options).expect("job");
+    let report = glean.ensure_enrollments(
+        &parsed,
+        std::slice::from_ref(&slug),
+        d("2026-01-28"),
+        &Events::default(),
+    );
+    assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
+    let enrollments = read("enrollments_jetstream_sim_two_branches.sql");
+    assert!(enrollments.contains("events_stream"), "{enrollments}");
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
