@@ -161,7 +161,8 @@ pub enum Enrollments {
 }
 
 /// Create `<dataset>.enrollments_<slug>` once (the reference's `ensure_enrollments`, with the
-/// DAY time limits of `date`); with `recreate`, the existing table is replaced first.
+/// DAY time limits of `date`); with `options.recreate_enrollments`, an existing table is
+/// replaced atomically (kept as it was if the new query fails, or no day window is ready).
 pub fn ensure_enrollments(
     conf: &ExperimentConfiguration,
     date: NaiveDate,
@@ -182,9 +183,6 @@ pub fn ensure_enrollments(
         return Ok(Enrollments::NotReady);
     };
     let table = TableName::new(dataset, &naming::enrollments_table(&slug))?;
-    if recreate {
-        warehouse.delete_table(&table)?;
-    }
     let ctx = options.query_context(conf)?;
     let query = enrollments_query(
         &ctx,
@@ -195,7 +193,9 @@ pub fn ensure_enrollments(
     )
     .map_err(|e| sql_err(e.to_string()))?;
     options.write_sql(&table, &query)?;
-    if warehouse.table_exists(&table)? {
+    // Recreating replaces the table atomically: until the new one is complete the old one
+    // stays readable, and a failing query leaves it as it was.
+    if !recreate && warehouse.table_exists(&table)? {
         return Ok(Enrollments::Kept);
     }
     let rows = warehouse.write_table(&table, &query, &TableMetadata::now(&slug))?;

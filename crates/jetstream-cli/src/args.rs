@@ -121,8 +121,36 @@ pub(crate) struct WarehouseArgs {
     pub(crate) data: Option<PathBuf>,
     /// Memory DuckDB may use before spilling to disk, e.g. `2GB` (default: DuckDB's, 80% of
     /// the machine's memory).
-    #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT")]
+    #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT", value_parser = memory_size)]
     pub(crate) memory_limit: Option<String>,
+}
+
+/// A memory size as DuckDB takes it (`512MB`, `2GB`, `1.5GiB`); the error names the variable
+/// too, since the value may come from the environment.
+pub(crate) fn memory_size(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit = unit.trim().to_ascii_uppercase();
+    let units = ["", "B", "KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"];
+    match number.parse::<f64>() {
+        Ok(n) if n > 0.0 && units.contains(&unit.as_str()) => Ok(t.to_string()),
+        _ => Err(format!(
+            "expected a size like 512MB or 2GB (from --memory-limit or JETSTREAM_MEMORY_LIMIT), got {s:?}"
+        )),
+    }
+}
+
+/// A number of statistics threads; the error names the variable too.
+pub(crate) fn thread_count(s: &str) -> Result<usize, String> {
+    s.trim().parse::<usize>().map_err(|_| {
+        format!(
+            "expected a whole number of threads, 0 for every CPU (from --processes or \
+             JETSTREAM_PROCESSES), got {s:?}"
+        )
+    })
 }
 
 impl WarehouseArgs {
@@ -318,7 +346,7 @@ pub(crate) struct AnalysisArgs {
     )]
     pub(crate) analysis_periods: Vec<String>,
     /// Threads for statistics (default: every CPU).
-    #[arg(long, value_name = "N", env = "JETSTREAM_PROCESSES")]
+    #[arg(long, value_name = "N", env = "JETSTREAM_PROCESSES", value_parser = thread_count)]
     pub(crate) processes: Option<usize>,
     /// Replace the enrollments tables.
     #[arg(long, alias = "recreate_enrollments")]

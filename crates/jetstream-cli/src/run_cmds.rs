@@ -187,7 +187,8 @@ pub(crate) struct SimulateArgs {
     #[arg(long, value_name = "DIR", required_if_eq("format", "parquet"))]
     output: Option<PathBuf>,
     /// Memory DuckDB may use before spilling to disk, e.g. `4GB` (default: DuckDB's).
-    #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT")]
+    #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT",
+          value_parser = crate::args::memory_size)]
     memory_limit: Option<String>,
 }
 

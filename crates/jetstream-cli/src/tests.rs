@@ -395,3 +395,21 @@ fn the_export_and_rerun_commands_take_the_reference_options() {
         "--bucket=None",
     ]);
 }
+
+#[test]
+fn environment_values_are_checked_like_the_options_and_name_the_variable() {
+    // (the variables are read by clap; the parsers are what both paths share)
+    for bad in ["abc", "-1", "1.5"] {
+        let err = crate::args::thread_count(bad).expect_err(bad);
+        assert!(err.contains("JETSTREAM_PROCESSES"), "{err}");
+    }
+    assert_eq!(crate::args::thread_count("4"), Ok(4));
+    for bad in ["zz", "GB", "-2GB", "2XB"] {
+        let err = crate::args::memory_size(bad).expect_err(bad);
+        assert!(err.contains("JETSTREAM_MEMORY_LIMIT"), "{err}");
+    }
+    for good in ["2GB", "512MB", "1.5GiB", "100000"] {
+        assert!(crate::args::memory_size(good).is_ok(), "{good}");
+    }
+    assert!(rejects(&["run", "--processes", "x"]).contains("JETSTREAM_PROCESSES"));
+}

@@ -8,7 +8,7 @@ use jetstream_analysis::{
     error_record, run_analysis,
 };
 use jetstream_config::ConfigCollection;
-use jetstream_config::enums::AnalysisPeriod;
+use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
 use jetstream_config::experiment::Experiment;
 use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
 use jetstream_config::spec::AnalysisSpec;
@@ -403,6 +403,7 @@ impl<'a> Job<'a> {
                 return;
             }
         };
+        let mut options = options;
         for date in dates {
             let result = self.pool.install(|| {
                 run_analysis(
@@ -416,6 +417,10 @@ impl<'a> Job<'a> {
             });
             match result {
                 Ok(r) => {
+                    // Enrollments are recreated once per job: on the first date they are ready.
+                    if matches!(r.enrollments, Enrollments::Created(_)) {
+                        options.recreate_enrollments = false;
+                    }
                     report.analyses += 1;
                     report.tables += r.periods.len();
                     report.failures += r.errors.len() + r.lost_logs;
@@ -466,6 +471,16 @@ impl<'a> Job<'a> {
         let Some(sink) = self.sink else { return };
         for config in configs {
             let slug = config.experiment.normandy_slug();
+            if config.experiment.spec.is_private {
+                // Private results stay in their own dataset: nothing of theirs goes to the
+                // shared output (the reference does not export private metadata either).
+                observer.event(&Event::Skipped {
+                    slug,
+                    date: None,
+                    reason: "private experiment: no JSON export to the shared output",
+                });
+                continue;
+            }
             let mut fail = |what: &'static str, message: String| {
                 report.fail(slug);
                 observer.event(&Event::ExportFailed {
@@ -578,7 +593,7 @@ impl<'a> Job<'a> {
                         self.warehouse,
                         &dataset,
                         &slug,
-                        self.options.run.recreate_enrollments,
+                        self.options.run.periods.as_deref(),
                     )
                 });
                 match deleted {
@@ -827,29 +842,58 @@ pub fn selection(
     })
 }
 
-/// Delete an experiment's metric and statistics tables and views (and its enrollments table
-/// with `enrollments`), as the reference's `delete_experiment_tables`. Returns how many.
+/// Delete an experiment's result tables before a rerun (the reference's
+/// `delete_experiment_tables`, without its prefix and regex pitfalls): the window tables
+/// (metrics and statistics) whose recorded description is `slug` and whose name is one of
+/// `slug`'s window tables of a selected period (`None`: every period), the scratch tables of an
+/// interrupted partial run, and the views of those periods. Tables of other experiments —
+/// `x-v2` next to `x`, whatever their names — are never touched. The enrollments table is not
+/// deleted here: a rerun that recreates it replaces it atomically when the new one is ready.
+/// Returns how many tables and views were deleted.
 pub fn delete_experiment_tables(
     warehouse: &dyn Warehouse,
     dataset: &str,
     slug: &str,
-    enrollments: bool,
+    periods: Option<&[AnalysisPeriod]>,
 ) -> Result<usize, JobError> {
-    let normalized = naming::bq_normalize_name(slug);
+    let selected = |p: AnalysisPeriod| periods.is_none_or(|only| only.contains(&p));
+    let norm = naming::bq_normalize_name(slug);
     let mut deleted = 0;
-    for prefix in [
-        format!("{normalized}_"),
-        format!("statistics_{normalized}_"),
-    ] {
-        // DuckDB binds views lazily: dropping a table under a view is fine.
-        for t in warehouse.list_tables(dataset, &prefix)? {
-            warehouse.delete_table(&t)?;
+    for table in warehouse.list_tables(dataset, "")? {
+        let ours = warehouse
+            .table_metadata(&table)?
+            .is_some_and(|m| m.description == slug);
+        if !ours {
+            continue;
+        }
+        let doomed = match naming::window_table_period(slug, &table.table) {
+            Some(period) => selected(period),
+            None => {
+                periods.is_none()
+                    && table.table.ends_with("__partial")
+                    && (table.table.starts_with(&format!("{norm}_"))
+                        || table.table.starts_with(&format!("statistics_{norm}_")))
+            }
+        };
+        if doomed {
+            warehouse.delete_table(&table)?;
             deleted += 1;
         }
     }
-    if enrollments {
-        warehouse.delete_table(&TableName::new(dataset, &naming::enrollments_table(slug))?)?;
-        deleted += 1;
+    for period in AnalysisPeriod::ALL.iter().copied().filter(|p| selected(*p)) {
+        let mut views = vec![naming::statistics_view(slug, period)];
+        views.extend(
+            AnalysisBasis::ALL
+                .iter()
+                .map(|b| naming::metrics_view(slug, *b, period)),
+        );
+        for view in views {
+            let name = TableName::new(dataset, &view)?;
+            if warehouse.table_exists(&name)? {
+                warehouse.delete_table(&name)?;
+                deleted += 1;
+            }
+        }
     }
     Ok(deleted)
 }

@@ -238,7 +238,10 @@ fn a_private_experiment_writes_to_its_own_dataset_only() {
     }
     .configs()
     .expect("configs");
-    let job = Job::new(&wh, configs, JobOptions::default()).expect("job");
+    let sink = LocalFolder::new(dir.join("shared-out"));
+    let job = Job::new(&wh, configs, JobOptions::default())
+        .expect("job")
+        .with_sink(&sink);
     let slug = "jetstream-sim-two-branches".to_string();
     let events = Events::default();
     let report = job.run_daily(
@@ -248,6 +251,10 @@ fn a_private_experiment_writes_to_its_own_dataset_only() {
         &events,
     );
     assert!(report.success(), "{report:?} {:?}", events.0.lock());
+    assert!(
+        !dir.join("shared-out").exists(),
+        "no statistics, metadata or errors file of a private experiment in the shared output"
+    );
     let private = wh.list_tables("private_results", "").expect("list");
     assert!(
         private
@@ -318,5 +325,219 @@ fn every_generated_query_is_kept_and_glean_ids_reach_the_sql() {
     assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
     let enrollments = read("enrollments_jetstream_sim_two_branches.sql");
     assert!(enrollments.contains("events_stream"), "{enrollments}");
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// Every table and view of a dataset with its rows (and metadata), in a canonical order.
+fn snapshot(wh: &dyn jetstream_job::Warehouse, dataset: &str, skip: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in wh.list_tables(dataset, "").expect("list") {
+        if t.table.contains(skip) {
+            continue;
+        }
+        let rows = wh
+            .query_columns(&format!(
+                "SELECT * FROM `{}.{dataset}.{}` ORDER BY ALL",
+                wh.project(),
+                t.table
+            ))
+            .expect("read");
+        out.push(format!(
+            "{t} {:?} {rows:?}",
+            wh.table_metadata(&t).expect("meta")
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_rerun_deletes_only_its_experiments_tables_of_the_chosen_periods() {
+    let wh = WarehouseSpec::new("duckdb::memory:")
+        .open_duckdb()
+        .expect("warehouse");
+    let meta = |slug: &str| jetstream_warehouse::TableMetadata::now(slug);
+    let name = |t: &str| TableName::new("mozanalysis", t).expect("name");
+    // x, and experiments whose normalized slugs start with x's: every one has a week and an
+    // overall window table of each kind, views, enrollments.
+    for slug in ["x", "x-v2", "x-2024"] {
+        let n = jetstream_sql::naming::bq_normalize_name(slug);
+        for t in [
+            format!("statistics_{n}_week_1"),
+            format!("statistics_{n}_week_2"),
+            format!("statistics_{n}_overall_1"),
+            format!("statistics_{n}_preenrollment_week_1"),
+            format!("{n}_enrollments_clients_daily_week_1"),
+            format!("{n}_exposures_week_1"),
+            format!("{n}_enrollments_events_overall_1"),
+            format!("enrollments_{n}"),
+        ] {
+            wh.write_table(&name(&t), &format!("SELECT '{t}' AS t"), &meta(slug))
+                .expect("table");
+        }
+        wh.publish_window_view(
+            &name(&format!("statistics_{n}_weekly")),
+            &format!("statistics_{n}_week"),
+        )
+        .expect("view");
+    }
+    // A table of another tool that only looks like x's.
+    wh.write_table(
+        &name("statistics_x_week_9"),
+        "SELECT 1 AS t",
+        &meta("someone-else"),
+    )
+    .expect("foreign");
+    let others = |wh: &jetstream_warehouse::DuckDbWarehouse| {
+        let mut all = snapshot(wh, "mozanalysis", "\u{0}");
+        all.retain(|l| {
+            !l.starts_with("mozanalysis.statistics_x_w")
+                && !l.starts_with("mozanalysis.x_")
+                && !l.starts_with("mozanalysis.statistics_x_o")
+                && !l.starts_with("mozanalysis.statistics_x_p")
+                && !l.starts_with("mozanalysis.enrollments_x ")
+        });
+        all
+    };
+    let before = others(&wh);
+    assert!(before.iter().any(|l| l.contains("statistics_x_v2_week_1")));
+
+    // Only the week period of x.
+    let n = jetstream_job::delete_experiment_tables(
+        &wh,
+        "mozanalysis",
+        "x",
+        Some(&[jetstream_config::enums::AnalysisPeriod::Week]),
+    )
+    .expect("delete");
+    assert_eq!(n, 5, "4 week tables and the weekly statistics view");
+    let left: Vec<String> = wh
+        .list_tables("mozanalysis", "")
+        .expect("list")
+        .into_iter()
+        .map(|t| t.table)
+        .filter(|t| {
+            t.ends_with("x_overall_1")
+                || t.starts_with("statistics_x_")
+                || t.starts_with("x_")
+                || t == "enrollments_x"
+        })
+        .filter(|t| !t.contains("x_v2") && !t.contains("x_2024"))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "enrollments_x",
+            "statistics_x_overall_1",
+            "statistics_x_preenrollment_week_1",
+            "statistics_x_week_9",
+            "x_enrollments_events_overall_1"
+        ]
+    );
+    // Every period of x.
+    let n = jetstream_job::delete_experiment_tables(&wh, "mozanalysis", "x", None).expect("delete");
+    assert_eq!(n, 3);
+    assert_eq!(
+        others(&wh),
+        before,
+        "x-v2, x-2024 and the foreign table are untouched"
+    );
+    assert!(
+        wh.table_exists(&name("enrollments_x")).expect("exists"),
+        "enrollments are kept"
+    );
+}
+
+#[test]
+fn rerunning_one_experiment_leaves_the_others_identical_and_recreates_enrollments_once() {
+    let dir = scratch("isolation");
+    let (wh, parsed) = simulated(&dir, |_, t| t);
+    let configs = LocalConfigRepos {
+        public: vec![dir.clone()],
+        private: Vec::new(),
+    }
+    .configs()
+    .expect("configs");
+    let sink = LocalFolder::new(dir.join("out"));
+    let job = Job::new(&wh, configs.clone(), JobOptions::default())
+        .expect("job")
+        .with_sink(&sink);
+    let report = job.run_daily(&parsed, d("2026-01-28"), &[], &Events::default());
+    assert!(report.success());
+    let exports = |slug: &str| {
+        std::fs::read(dir.join(format!("out/statistics/statistics_{slug}_overall.json")))
+            .expect("export")
+    };
+    let others = snapshot(&wh, "mozanalysis", "two_branches");
+    let fenix = exports("jetstream_sim_fenix");
+    let three = exports("jetstream_sim_three_branches");
+
+    let mut options = JobOptions::default();
+    options.run.recreate_enrollments = true;
+    let rerun = Job::new(&wh, configs, options)
+        .expect("job")
+        .with_sink(&sink);
+    let created = Mutex::new(0);
+    struct Count<'a>(&'a Mutex<usize>);
+    impl Progress for Count<'_> {}
+    impl Observer for Count<'_> {
+        fn event(&self, event: &Event<'_>) {
+            if let Event::Analysed(r) = event
+                && matches!(r.enrollments, jetstream_job::Enrollments::Created(_))
+            {
+                *self.0.lock().expect("lock") += 1;
+            }
+        }
+    }
+    let slug = "jetstream-sim-two-branches".to_string();
+    let report = rerun.rerun(
+        &parsed,
+        std::slice::from_ref(&slug),
+        d("2026-11-30"),
+        &Count(&created),
+    );
+    assert!(report.success());
+    assert_eq!(
+        *created.lock().expect("lock"),
+        1,
+        "the enrollments are recreated once per rerun"
+    );
+    assert_eq!(snapshot(&wh, "mozanalysis", "two_branches"), others);
+    assert_eq!(exports("jetstream_sim_fenix"), fenix);
+    assert_eq!(exports("jetstream_sim_three_branches"), three);
+
+    // Recreating with a query that fails keeps the previous enrollments readable.
+    let count = || {
+        wh.query_columns(
+            "SELECT COUNT(*) AS n FROM mozanalysis.enrollments_jetstream_sim_two_branches",
+        )
+        .expect("enrollments readable")
+    };
+    let before = count();
+    let mut options = JobOptions::default();
+    options.run.recreate_enrollments = true;
+    options.run.use_glean_ids = true; // no Glean events in this warehouse: the query fails
+    let failing = Job::new(
+        &wh,
+        LocalConfigRepos {
+            public: vec![dir.clone()],
+            private: vec![],
+        }
+        .configs()
+        .expect("configs"),
+        options,
+    )
+    .expect("job");
+    let report = failing.ensure_enrollments(
+        &parsed,
+        std::slice::from_ref(&slug),
+        d("2026-01-28"),
+        &Events::default(),
+    );
+    assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
+    assert_eq!(
+        count(),
+        before,
+        "the old enrollments survive a failed replacement"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }

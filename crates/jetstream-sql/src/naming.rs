@@ -67,9 +67,81 @@ pub fn statistics_view(slug: &str, period: AnalysisPeriod) -> String {
     )
 }
 
+/// The analysis period of one of `slug`'s window tables — a statistics table
+/// `statistics_<slug>_<period>_<n>` or a metrics table `<slug>_<basis>[_<ds>]_<period>_<n>` —
+/// or `None` for any other name (enrollments, views, another experiment's look-alike names).
+/// Periods are matched whole: `preenrollment_week` is not `week`, `days28` is not `day`.
+pub fn window_table_period(slug: &str, table: &str) -> Option<AnalysisPeriod> {
+    let norm = bq_normalize_name(slug);
+    let rest = table
+        .strip_prefix(&format!("statistics_{norm}_"))
+        .map(|r| (r, false))
+        .or_else(|| table.strip_prefix(&format!("{norm}_")).map(|r| (r, true)))?;
+    let (rest, metrics) = rest;
+    let rest = if metrics {
+        AnalysisBasis::ALL
+            .iter()
+            .find_map(|b| rest.strip_prefix(&format!("{}_", b.as_str())))?
+    } else {
+        rest
+    };
+    // `<...>_<period>_<digits>`: the window index, then the longest period that ends the rest.
+    let (head, window) = rest.rsplit_once('_')?;
+    if window.is_empty() || !window.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut periods: Vec<AnalysisPeriod> = AnalysisPeriod::ALL.to_vec();
+    periods.sort_by_key(|p| std::cmp::Reverse(p.as_str().len()));
+    periods.into_iter().find(|p| {
+        let name = p.as_str();
+        if metrics {
+            // a data source may precede the period
+            head == name || head.ends_with(&format!("_{name}"))
+        } else {
+            head == name
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_tables_are_recognised_by_whole_period() {
+        use AnalysisPeriod::*;
+        let p = |t: &str| window_table_period("my-exp", t);
+        assert_eq!(p("statistics_my_exp_week_3"), Some(Week));
+        assert_eq!(
+            p("statistics_my_exp_preenrollment_week_1"),
+            Some(PreenrollmentWeek)
+        );
+        assert_eq!(p("statistics_my_exp_days28_2"), Some(Days28));
+        assert_eq!(p("statistics_my_exp_day_12"), Some(Day));
+        assert_eq!(p("my_exp_enrollments_week_1"), Some(Week));
+        assert_eq!(
+            p("my_exp_exposures_clients_daily_preenrollment_days28_1"),
+            Some(PreenrollmentDays28)
+        );
+        assert_eq!(
+            p("my_exp_enrollments_clients_daily_overall_1"),
+            Some(Overall)
+        );
+        assert_eq!(p("my_exp_enrollments_events_day_4"), Some(Day));
+        // not window tables of my-exp
+        for other in [
+            "enrollments_my_exp",
+            "statistics_my_exp_weekly",
+            "my_exp_enrollments_weekly",
+            "statistics_my_exp_v2_week_1",
+            "my_exp_v2_enrollments_week_1",
+            "statistics_my_exp_week_1_backup",
+            "statistics_my_exp_week_",
+            "my_exp_other_week_1",
+        ] {
+            assert_eq!(p(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn reference_names() {

@@ -400,3 +400,25 @@ fn the_library_example_equals_run_on_simulated_and_parquet_data() {
     );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
+
+#[test]
+fn an_invalid_environment_value_exits_2_naming_the_variable() {
+    for (var, value) in [
+        ("JETSTREAM_PROCESSES", "abc"),
+        ("JETSTREAM_MEMORY_LIMIT", "lots"),
+    ] {
+        let out = jetstream_env(
+            &[
+                "run",
+                "--warehouse",
+                "duckdb::memory:",
+                "--config-repos",
+                ".",
+            ],
+            &[(var, value.to_string())],
+        );
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{var}: {err}");
+    }
+}
