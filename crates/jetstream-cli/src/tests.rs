@@ -30,29 +30,12 @@ fn run_args(cli: Cli) -> crate::run_cmds::RunArgs {
     }
 }
 
-/// The container commands of the reference's `run.yaml`, with its placeholders filled as
-/// its `apply_parameters` and Argo fill them.
+#[path = "../tests/cli/workflow.rs"]
+mod workflow;
+
+/// The container commands of the reference's `run.yaml`, placeholders filled.
 fn workflow_commands(fill: &[(&str, &str)]) -> Vec<Vec<String>> {
-    let yaml = include_str!("../../../fixtures/jetstream/run.yaml");
-    let mut commands = Vec::new();
-    let mut rest = yaml;
-    while let Some(start) = rest.find("command: [") {
-        let body = &rest[start + "command: [".len()..];
-        let end = body.find(']').expect("closing bracket");
-        let mut words: Vec<String> = body[..end]
-            .split(',')
-            .map(|w| w.trim().trim_matches('"').to_string())
-            .filter(|w| !w.is_empty())
-            .collect();
-        for w in &mut words {
-            for (k, v) in fill {
-                *w = w.replace(&format!("{{{{{k}}}}}"), v);
-            }
-        }
-        commands.push(words);
-        rest = &body[end..];
-    }
-    commands
+    workflow::workflow_commands(include_str!("../../../fixtures/jetstream/run.yaml"), fill)
 }
 
 const FILL: &[(&str, &str)] = &[

@@ -9,6 +9,8 @@ mod reference;
 mod run;
 #[path = "../../jetstream-output/tests/schema.rs"]
 mod schema;
+#[path = "cli/workflow.rs"]
+mod workflow;
 
 fn jetstream(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jetstream"))

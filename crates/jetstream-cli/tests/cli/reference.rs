@@ -6,13 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::fixtures;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-ref-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
+use super::run::scratch;
 
 /// `jetstream` with `env` set (and nothing else from the parent's JETSTREAM_* variables).
 fn jetstream_env(args: &[&str], env: &[(&str, String)]) -> Output {
@@ -40,25 +34,7 @@ fn ok(out: Output, what: &str) -> String {
 /// The container commands of the reference's `run.yaml`, placeholders filled.
 fn workflow_commands(fill: &[(&str, &str)]) -> Vec<Vec<String>> {
     let yaml = std::fs::read_to_string(fixtures().join("jetstream/run.yaml")).expect("run.yaml");
-    let mut commands = Vec::new();
-    let mut rest = yaml.as_str();
-    while let Some(start) = rest.find("command: [") {
-        let body = &rest[start + "command: [".len()..];
-        let end = body.find(']').expect("closing bracket");
-        let mut words: Vec<String> = body[..end]
-            .split(',')
-            .map(|w| w.trim().trim_matches('"').to_string())
-            .filter(|w| !w.is_empty())
-            .collect();
-        for w in &mut words {
-            for (k, v) in fill {
-                *w = w.replace(&format!("{{{{{k}}}}}"), v);
-            }
-        }
-        commands.push(words);
-        rest = &body[end..];
-    }
-    commands
+    super::workflow::workflow_commands(&yaml, fill)
 }
 
 const SLUG: &str = "jetstream-sim-two-branches";
