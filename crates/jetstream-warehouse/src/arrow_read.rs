@@ -108,9 +108,23 @@ pub(crate) fn extend(column: &mut Column, array: &ArrayRef) -> bool {
         }
         (Column::Date(out), DataType::Date32) => {
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            out.extend(array.as_primitive::<Date32Type>().iter().map(|v| {
-                v.and_then(|d| epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(d))))
-            }));
+            let days = array.as_primitive::<Date32Type>();
+            let dates: Vec<Option<NaiveDate>> = days
+                .iter()
+                .map(|v| {
+                    v.and_then(|d| epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(d))))
+                })
+                .collect();
+            // A date chrono cannot hold is not NULL: leave the column to the cell-by-cell
+            // reader, which reports it as an error (as it does for every other path).
+            if dates
+                .iter()
+                .zip(days.iter())
+                .any(|(d, v)| d.is_none() && v.is_some())
+            {
+                return false;
+            }
+            out.extend(dates);
             true
         }
         (Column::Timestamp(out), DataType::Timestamp(unit, None)) => {
@@ -135,10 +149,23 @@ pub(crate) fn extend(column: &mut Column, array: &ArrayRef) -> bool {
                     .map(|v| v.map(|x| x / 1_000))
                     .collect(),
             };
-            out.extend(micros.into_iter().map(|v| {
-                v.and_then(DateTime::from_timestamp_micros)
-                    .map(|t| t.naive_utc())
-            }));
+            let raw_nulls: Vec<bool> = (0..array.len()).map(|i| array.is_null(i)).collect();
+            let times: Vec<_> = micros
+                .into_iter()
+                .map(|v| {
+                    v.and_then(DateTime::from_timestamp_micros)
+                        .map(|t| t.naive_utc())
+                })
+                .collect();
+            // Out of range is an error (through the cell reader), never a silent NULL.
+            if times
+                .iter()
+                .zip(&raw_nulls)
+                .any(|(t, null)| t.is_none() && !null)
+            {
+                return false;
+            }
+            out.extend(times);
             true
         }
         _ => false,

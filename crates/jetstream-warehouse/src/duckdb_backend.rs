@@ -547,7 +547,13 @@ fn cell(value: Value, column: &str) -> Result<Cell, WarehouseError> {
         Value::HugeInt(i) => int(i),
         Value::Float(x) => Cell::Float(x.into()),
         Value::Double(x) => Cell::Float(x),
-        Value::Decimal(d) => Cell::Float(d.to_string().parse().unwrap_or(f64::NAN)),
+        Value::Decimal(d) => {
+            Cell::Float(d.to_string().parse().map_err(|e| WarehouseError::Query {
+                what: column.to_string(),
+                message: format!("DECIMAL value {d} cannot be read as a number: {e}"),
+                excerpt: String::new(),
+            })?)
+        }
         Value::Text(s) | Value::Enum(s) => Cell::Text(s),
         Value::Date32(days) => Cell::Date(
             NaiveDate::from_ymd_opt(1970, 1, 1)

@@ -143,3 +143,22 @@ fn ragged_or_duplicate_columns_are_refused() {
         .is_err()
     );
 }
+
+#[test]
+fn a_date_out_of_range_is_an_error_on_every_read_path_not_a_null() {
+    let wh = DuckDbWarehouse::in_memory(PROJECT).expect("open");
+    // DuckDB holds dates far beyond chrono's ±262,143 years.
+    let err = wh
+        .query_columns("SELECT DATE '300000-01-01' AS d")
+        .expect_err("out of range");
+    assert!(err.to_string().contains("date out of range"), "{err}");
+    let err = wh
+        .query_columns("SELECT CAST('300000-01-01 00:00:00' AS TIMESTAMP) AS t")
+        .expect_err("out of range");
+    assert!(err.to_string().contains("out of range"), "{err}");
+    // In range, with NULLs: read as dates and NULLs.
+    let ok = wh
+        .query_columns("SELECT DATE '2026-01-02' AS d UNION ALL SELECT NULL")
+        .expect("in range");
+    assert_eq!(ok.rows(), 2);
+}
