@@ -122,10 +122,17 @@ fn fnv(s: &str) -> u64 {
 
 /// Stream id of a branch for a statistic: independent of the other branches and their order.
 fn stream(ctx: &Context, stat: &str, branch: &str) -> u64 {
-    fnv(&format!(
+    let mut key = format!(
         "{}\u{1f}{stat}\u{1f}{branch}\u{1f}{}\u{1f}{}",
         ctx.metric, ctx.segment, ctx.analysis_basis
-    ))
+    );
+    // The stream key (period and window) separates the analyses of one metric; an empty key
+    // leaves the streams as they are.
+    if !ctx.stream_key.is_empty() {
+        key.push('\u{1f}');
+        key.push_str(&ctx.stream_key);
+    }
+    fnv(&key)
 }
 
 impl Row {
