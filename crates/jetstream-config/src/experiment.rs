@@ -9,6 +9,7 @@ use crate::enums::{AnalysisUnit, EnrollmentsQueryType};
 use crate::platform::platform;
 use crate::resolve::{ExposureSignal, Segment};
 use crate::spec::ExperimentSpec;
+use crate::template::sql_escape;
 
 /// A branch and its ratio.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,29 +263,34 @@ impl ExperimentConfiguration {
     }
 
     /// The `experiment` variable of Jinja templates. Values that cannot be computed (a start
-    /// date string without a start date) are left out, so that using them fails.
+    /// date string without a start date) are left out, so that using them fails. Its text
+    /// values come from recipes and are spliced into SQL, so they are escaped for a SQL string
+    /// literal ([`crate::template::sql_escape`]): a hostile slug cannot end the literal.
     pub(crate) fn template_vars(&self) -> Value {
         let mut m: BTreeMap<String, Value> = BTreeMap::new();
         let e = &self.experiment;
-        m.insert("normandy_slug".into(), Value::from(e.normandy_slug.clone()));
-        m.insert("slug".into(), Value::from(e.normandy_slug.clone()));
+        m.insert(
+            "normandy_slug".into(),
+            Value::from(sql_escape(&e.normandy_slug)),
+        );
+        m.insert("slug".into(), Value::from(sql_escape(&e.normandy_slug)));
         m.insert(
             "experimenter_slug".into(),
             e.experimenter_slug
-                .clone()
-                .map(Value::from)
+                .as_deref()
+                .map(|s| Value::from(sql_escape(s)))
                 .unwrap_or(Value::from(())),
         );
-        m.insert("type".into(), Value::from(e.experiment_type.clone()));
-        m.insert("app_name".into(), Value::from(e.app_name.clone()));
+        m.insert("type".into(), Value::from(sql_escape(&e.experiment_type)));
+        m.insert("app_name".into(), Value::from(sql_escape(&e.app_name)));
         if let Some(app_id) = self.app_id() {
-            m.insert("app_id".into(), Value::from(app_id));
+            m.insert("app_id".into(), Value::from(sql_escape(&app_id)));
         }
         if let Some(s) = self.status() {
-            m.insert("status".into(), Value::from(s.to_string()));
+            m.insert("status".into(), Value::from(sql_escape(s)));
         }
         if let Some(rb) = self.reference_branch() {
-            m.insert("reference_branch".into(), Value::from(rb.to_string()));
+            m.insert("reference_branch".into(), Value::from(sql_escape(rb)));
         }
         m.insert(
             "enrollment_period".into(),

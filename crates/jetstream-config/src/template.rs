@@ -190,6 +190,25 @@ fn describe(e: minijinja::Error) -> String {
     msg
 }
 
+/// `s` escaped for use inside a SQL string literal (BigQuery syntax, either quote): a
+/// backslash, quotes, a backtick, line breaks cannot end the literal or the statement. Every
+/// value that a template splices into SQL passes through it.
+pub fn sql_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '`' => out.push_str("\\`"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

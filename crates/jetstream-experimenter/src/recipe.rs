@@ -12,6 +12,7 @@
 //!   `variants[{slug, ratio, is_control}]` (the control is the reference branch),
 //!   `is_high_population`, `outcomes[{slug}]`.
 
+use chrono::Datelike as _;
 use chrono::{DateTime, NaiveDate};
 use jetstream_config::experiment::{Branch, BucketConfig, Experiment};
 use serde::Deserialize;
@@ -284,8 +285,90 @@ fn v1(raw: V1Experiment) -> Result<Experiment, RecipeError> {
     })
 }
 
+/// Earliest and latest date a recipe may carry (Experimenter started in 2018).
+const DATE_RANGE: (i32, i32) = (2000, 2199);
+/// Longest proposed enrollment accepted, in days.
+const MAX_PROPOSED_ENROLLMENT: i64 = 3650;
+
+/// Whether `s` is a slug as real recipes have them: letters, digits, `-`, `_`, `.`. Nothing
+/// that could end a SQL literal or identifier (quotes, backticks, backslash, whitespace, `;`).
+pub fn is_safe_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The boundary check of a parsed recipe: slugs that reach SQL and table names are safe,
+/// dates and numbers are in range. The error names the recipe and the field.
+pub fn validate(e: &Experiment) -> Result<(), RecipeError> {
+    let bad = |field: String, message: String| RecipeError::Recipe {
+        slug: e.normandy_slug.clone(),
+        message: format!("field {field}: {message}"),
+    };
+    let slug = |field: String, value: &str| {
+        if is_safe_slug(value) {
+            Ok(())
+        } else {
+            Err(bad(
+                field,
+                format!("{value:?} is not a slug (letters, digits, '-', '_', '.')"),
+            ))
+        }
+    };
+    slug("slug".into(), &e.normandy_slug)?;
+    if let Some(s) = &e.experimenter_slug {
+        slug("experimenter_slug".into(), s)?;
+    }
+    for (i, b) in e.branches.iter().enumerate() {
+        slug(format!("branches[{i}].slug"), &b.slug)?;
+    }
+    if let Some(r) = &e.reference_branch {
+        slug("referenceBranch".into(), r)?;
+    }
+    for (i, o) in e.outcomes.iter().enumerate() {
+        slug(format!("outcomes[{i}].slug"), o)?;
+    }
+    for (i, o) in e.segments.iter().enumerate() {
+        slug(format!("segments[{i}].slug"), o)?;
+    }
+    slug("appName".into(), &e.app_name)?;
+    if let Some(a) = &e.app_id {
+        slug("appId".into(), a)?;
+    }
+    for (field, date) in [
+        ("startDate", e.start_date),
+        ("endDate", e.end_date),
+        ("enrollmentEndDate", e.enrollment_end_date),
+    ] {
+        if let Some(d) = date
+            && !(DATE_RANGE.0..=DATE_RANGE.1).contains(&d.year())
+        {
+            return Err(bad(
+                field.into(),
+                format!("{d} is outside {}..={}", DATE_RANGE.0, DATE_RANGE.1),
+            ));
+        }
+    }
+    if let Some(p) = e.proposed_enrollment
+        && !(0..=MAX_PROPOSED_ENROLLMENT).contains(&p)
+    {
+        return Err(bad(
+            "proposedEnrollment".into(),
+            format!("{p} is outside 0..={MAX_PROPOSED_ENROLLMENT} days"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parse one recipe object (Nimbus or legacy v1 shape). `today` decides `Live` vs `Complete`.
+/// The result is checked with [`validate`].
 pub fn parse_recipe(value: &Value, today: NaiveDate) -> Result<Experiment, RecipeError> {
+    let e = parse_unchecked(value, today)?;
+    validate(&e)?;
+    Ok(e)
+}
+
+fn parse_unchecked(value: &Value, today: NaiveDate) -> Result<Experiment, RecipeError> {
     let slug = slug_of(value);
     let wrap = |e: serde_json::Error| RecipeError::Recipe {
         slug: slug.clone(),

@@ -122,9 +122,11 @@ pub fn check(
     date: NaiveDate,
     overrides: &ConfigOverrides,
 ) -> Result<(), SkipReason> {
-    if !ended_after_or_live(e, date - Duration::days(ENDED_LOOKBACK_DAYS))
-        && overrides.end_date.is_none()
-    {
+    // (a date within 90 days of chrono's minimum has nothing that ended before the threshold)
+    let threshold = date
+        .checked_sub_signed(Duration::days(ENDED_LOOKBACK_DAYS))
+        .unwrap_or(NaiveDate::MIN);
+    if !ended_after_or_live(e, threshold) && overrides.end_date.is_none() {
         return Err(SkipReason::EndedLongAgo {
             end_date: e.end_date,
         });
@@ -207,23 +209,27 @@ pub fn daily_selection(
     (decisions, unknown)
 }
 
+/// At most this many rerun dates (274 years): more come only from dates no experiment has.
+pub const MAX_RERUN_DATES: usize = 100_000;
+
 /// Dates a rerun analyses: every day from the start date to the day after the end date (or
-/// `today`, whichever is earlier), inclusive. `today` is the last day with complete data
-/// (yesterday in UTC).
+/// `today`, whichever is earlier), inclusive, at most [`MAX_RERUN_DATES`]. `today` is the last
+/// day with complete data (yesterday in UTC).
 pub fn analysis_dates(
     start: NaiveDate,
     end: Option<NaiveDate>,
     today: NaiveDate,
 ) -> Vec<NaiveDate> {
     let last = match end {
-        Some(end) => (end + Duration::days(1)).min(today),
+        Some(end) => end.succ_opt().unwrap_or(end).min(today),
         None => today,
     };
     let mut out = Vec::new();
     let mut d = start;
-    while d <= last {
+    while d <= last && out.len() < MAX_RERUN_DATES {
         out.push(d);
-        d += Duration::days(1);
+        let Some(next) = d.succ_opt() else { break };
+        d = next;
     }
     out
 }

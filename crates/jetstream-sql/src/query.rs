@@ -58,11 +58,10 @@ pub fn string_literal(s: &str) -> String {
 }
 
 /// A value escaped for use *inside* a string literal written by a config (e.g.
-/// `event_string_value = '{experiment_slug}'`): quotes and backslashes are escaped, no quotes
-/// are added.
+/// `event_string_value = '{experiment_slug}'`): quotes, backticks, backslashes and line breaks
+/// are escaped, no quotes are added (the same escaping as the Jinja templates' values).
 pub fn escape_in_literal(s: &str) -> String {
-    let quoted = string_literal(s).replace('"', "\\\"");
-    quoted[1..quoted.len() - 1].to_string()
+    jetstream_config::template::sql_escape(s)
 }
 
 /// Check a plain identifier (`[A-Za-z_][A-Za-z0-9_]*`).

@@ -1,10 +1,10 @@
 //! Which analysis windows are ready on a date (jetstream `_get_timelimits_if_ready`).
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_config::experiment::ExperimentConfiguration;
 
-use crate::time_limits::{TimeLimits, TimeLimitsError};
+use crate::time_limits::{TimeLimits, TimeLimitsError, add, add_days};
 
 /// A window ready to be computed today.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ fn ready(tl: TimeLimits) -> Ready {
     let time_limits = tl.last_window_only();
     let last = time_limits.analysis_windows[0];
     Ready {
-        analysis_length_dates: last.end - last.start + 1,
+        analysis_length_dates: last.len(),
         window_index,
         time_limits,
     }
@@ -58,13 +58,13 @@ pub fn timelimits_if_ready(
     current_date: NaiveDate,
     conf: &ExperimentConfiguration,
 ) -> Result<Option<Ready>, ReadinessError> {
-    let dates_enrollment = conf.enrollment_period() + 1;
+    let dates_enrollment = add(conf.enrollment_period(), 1)?;
     let Some(first) = conf.start_date() else {
         return Err(ReadinessError::NoStartDate(
             conf.normandy_slug().to_string(),
         ));
     };
-    let prior = current_date - Duration::days(1);
+    let prior = add_days(current_date, -1)?;
     match period {
         AnalysisPeriod::Day | AnalysisPeriod::Week | AnalysisPeriod::Days28 => {
             let label = period.mozanalysis_label();
@@ -79,7 +79,7 @@ pub fn timelimits_if_ready(
             }
         }
         AnalysisPeriod::PreenrollmentWeek | AnalysisPeriod::PreenrollmentDays28 => {
-            if first + Duration::days(dates_enrollment) != current_date {
+            if add_days(first, dates_enrollment)? != current_date {
                 return Ok(None);
             }
             let len = if period == AnalysisPeriod::PreenrollmentWeek {
@@ -103,7 +103,7 @@ pub fn timelimits_if_ready(
             if end != current_date {
                 return Ok(None);
             }
-            let len = (end - first).num_days() - dates_enrollment + 1;
+            let len = add((end - first).num_days(), add(1, -dates_enrollment)?)?;
             if len < 0 {
                 return Err(ReadinessError::EnrollmentLongerThanAnalysis {
                     slug: conf.normandy_slug().to_string(),

@@ -22,7 +22,7 @@ impl AnalysisWindow {
 
     /// Number of days.
     pub fn len(&self) -> i64 {
-        self.end - self.start + 1
+        self.end.saturating_sub(self.start).saturating_add(1)
     }
 
     /// Whether the window is empty (never, for a valid window).
@@ -87,10 +87,29 @@ pub enum TimeLimitsError {
     /// Unknown period label.
     #[error("Unsupported time series period {0}")]
     UnsupportedPeriod(String),
+    /// Dates or day counts beyond what can be represented (a malformed recipe or config).
+    #[error("dates out of range: {0}")]
+    OutOfRange(String),
 }
 
-fn days(n: i64) -> Duration {
-    Duration::days(n)
+/// At most this many windows (270 years of daily windows): a longer series comes from dates
+/// no real experiment has.
+pub const MAX_WINDOWS: i64 = 100_000;
+
+fn range(what: String) -> TimeLimitsError {
+    TimeLimitsError::OutOfRange(what)
+}
+
+/// `date + n days`, checked.
+pub(crate) fn add_days(date: NaiveDate, n: i64) -> Result<NaiveDate, TimeLimitsError> {
+    Duration::try_days(n)
+        .and_then(|d| date.checked_add_signed(d))
+        .ok_or_else(|| range(format!("{date} + {n} days")))
+}
+
+/// `a + b`, checked.
+pub(crate) fn add(a: i64, b: i64) -> Result<i64, TimeLimitsError> {
+    a.checked_add(b).ok_or_else(|| range(format!("{a} + {b}")))
 }
 
 impl TimeLimits {
@@ -104,14 +123,17 @@ impl TimeLimits {
     ) -> Result<Self, TimeLimitsError> {
         let window = AnalysisWindow::new(
             analysis_start_days,
-            analysis_start_days + analysis_length_dates - 1,
+            add(add(analysis_start_days, analysis_length_dates)?, -1)?,
         )?;
         let last_enrollment_date = match num_dates_enrollment {
-            None => last_date_full_data - days(window.end),
-            Some(n) => first_enrollment_date + days(n - 1),
+            None => add_days(
+                last_date_full_data,
+                window.end.checked_neg().unwrap_or(i64::MAX),
+            )?,
+            Some(n) => add_days(first_enrollment_date, add(n, -1)?)?,
         };
-        let first_date_data_required = first_enrollment_date + days(window.start);
-        let last_date_data_required = last_enrollment_date + days(window.end);
+        let first_date_data_required = add_days(first_enrollment_date, window.start)?;
+        let last_date_data_required = add_days(last_enrollment_date, window.end)?;
         if last_date_data_required > last_date_full_data {
             return Err(TimeLimitsError::NeedMoreData {
                 num_dates_enrollment: num_dates_enrollment.unwrap_or(0),
@@ -150,11 +172,16 @@ impl TimeLimits {
         if num_dates_enrollment <= 0 {
             return Err(TimeLimitsError::NoEnrollmentDays);
         }
-        let last_enrollment_date = first_enrollment_date + days(num_dates_enrollment - 1);
+        let last_enrollment_date = add_days(first_enrollment_date, num_dates_enrollment - 1)?;
         let max_dates_of_data = (last_date_full_data - last_enrollment_date).num_days() + 1;
         let num_periods = max_dates_of_data.div_euclid(period);
         if num_periods <= 0 {
             return Err(TimeLimitsError::InsufficientData);
+        }
+        if num_periods > MAX_WINDOWS {
+            return Err(range(format!(
+                "{num_periods} {time_series_period} windows from {first_enrollment_date} to {last_date_full_data}"
+            )));
         }
         let analysis_windows: Vec<AnalysisWindow> = (0..num_periods)
             .map(|i| AnalysisWindow {
@@ -167,7 +194,7 @@ impl TimeLimits {
             first_enrollment_date,
             last_enrollment_date,
             first_date_data_required: first_enrollment_date,
-            last_date_data_required: last_enrollment_date + days(last.end),
+            last_date_data_required: add_days(last_enrollment_date, last.end)?,
             analysis_windows,
         })
     }
@@ -181,7 +208,9 @@ impl TimeLimits {
             .unwrap_or(&AnalysisWindow { start: 0, end: 0 });
         Self {
             analysis_windows: vec![last],
-            first_date_data_required: self.first_enrollment_date + days(last.start),
+            // The window was built from these dates, so the sum is in range.
+            first_date_data_required: add_days(self.first_enrollment_date, last.start)
+                .unwrap_or(self.first_date_data_required),
             ..self.clone()
         }
     }
