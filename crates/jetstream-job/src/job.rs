@@ -294,8 +294,14 @@ impl<'a> Job<'a> {
         report: &mut JobReport,
     ) -> Vec<AnalysisConfiguration> {
         for (slug, reason) in &parsed.rejected {
+            // As the reference: a recipe that cannot be read is logged and skipped; the other
+            // experiments of the day run.
             tracing::warn!(experiment = %slug, "unreadable recipe: {reason}");
             observer.event(&Event::Unreadable { slug, reason });
+            report.skipped += 1;
+            report.mark(slug, Outcome::Skipped);
+            let message = format!("unreadable recipe: {reason}");
+            self.log(slug, &message, "InvalidRecipe", "ERROR", report);
         }
         let (decisions, unknown) =
             daily_selection(&parsed.experiments, date, slugs, |e| self.overrides(e));
@@ -307,30 +313,59 @@ impl<'a> Job<'a> {
         for d in decisions {
             let slug = d.experiment.normandy_slug.clone();
             if let Err(why) = d.verdict {
-                report.skipped += 1;
-                report.mark(&slug, Outcome::Skipped);
-                observer.event(&Event::Skipped {
-                    slug: &slug,
-                    date: Some(date),
-                    reason: &why.to_string(),
-                });
+                skipped(report, observer, &slug, Some(date), &why.to_string());
                 continue;
             }
             match self.resolve(&d.experiment) {
                 Ok(config) => configs.push(config),
                 Err(e) => {
-                    report.fail(&slug);
                     let message = e.to_string();
-                    observer.event(&Event::Failed {
-                        slug: &slug,
-                        date: None,
-                        message: &message,
-                    });
+                    failed(report, observer, &slug, None, &message);
                     self.log(&slug, &message, "ConfigError", "ERROR", report);
                 }
             }
         }
+        self.without_conflicts(parsed, configs, observer, report)
+    }
+
+    /// Leave out (as failures) experiments whose slugs normalise to the same table names as
+    /// another experiment's (`a-b` and `a_b` would write each other's tables).
+    fn without_conflicts(
+        &self,
+        parsed: &Parsed,
+        configs: Vec<AnalysisConfiguration>,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<AnalysisConfiguration> {
+        let mut by_name: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for e in &parsed.experiments {
+            let slugs = by_name
+                .entry(naming::bq_normalize_name(&e.normandy_slug))
+                .or_default();
+            if !slugs.contains(&e.normandy_slug.as_str()) {
+                slugs.push(&e.normandy_slug);
+            }
+        }
         configs
+            .into_iter()
+            .filter(|c| {
+                let slug = c.experiment.normandy_slug();
+                let norm = naming::bq_normalize_name(slug);
+                match by_name.get(&norm) {
+                    Some(slugs) if slugs.len() > 1 => {
+                        let message = format!(
+                            "experiments {} all write tables named {norm}: none of them is \
+                             analysed until the conflict is resolved",
+                            slugs.join(", ")
+                        );
+                        failed(report, observer, slug, None, &message);
+                        self.log(slug, &message, "SlugConflict", "ERROR", report);
+                        false
+                    }
+                    _ => true,
+                }
+            })
+            .collect()
     }
 
     /// The experiments named by `slugs`, resolved (reruns, ensure-enrollments, exports).
@@ -344,24 +379,29 @@ impl<'a> Job<'a> {
         let mut configs = Vec::new();
         for slug in slugs {
             let Some(experiment) = with_slug(&parsed.experiments, slug) else {
-                report.fail(slug);
-                observer.event(&Event::NotFound { slug });
+                match parsed.rejected.iter().find(|(s, _)| s == slug) {
+                    Some((_, reason)) => failed(
+                        report,
+                        observer,
+                        slug,
+                        None,
+                        &format!("unreadable recipe: {reason}"),
+                    ),
+                    None => {
+                        report.fail(slug);
+                        observer.event(&Event::NotFound { slug });
+                    }
+                }
                 continue;
             };
             match self.resolve(experiment) {
                 Ok(c) => configs.push(c),
                 Err(e) => {
-                    report.fail(slug);
-                    let message = e.to_string();
-                    observer.event(&Event::Failed {
-                        slug,
-                        date: None,
-                        message: &message,
-                    });
+                    failed(report, observer, slug, None, &e.to_string());
                 }
             }
         }
-        configs
+        self.without_conflicts(parsed, configs, observer, report)
     }
 
     /// The dataset an experiment's results go to: the shared one, or a private experiment's
@@ -378,6 +418,14 @@ impl<'a> Job<'a> {
         Ok(self.options.run.dataset.clone())
     }
 
+    /// The run options of an experiment: the job's, in the experiment's dataset.
+    fn run_options_for(&self, config: &AnalysisConfiguration) -> Result<RunOptions, JobError> {
+        Ok(RunOptions {
+            dataset: self.dataset_of(config)?,
+            ..self.options.run.clone()
+        })
+    }
+
     /// Analyse `config` on each date; failures are reported and logged, never fatal.
     pub fn analyse(
         &self,
@@ -387,23 +435,13 @@ impl<'a> Job<'a> {
         report: &mut JobReport,
     ) {
         let slug = config.experiment.normandy_slug().to_string();
-        let options = match self.dataset_of(config) {
-            Ok(dataset) => RunOptions {
-                dataset,
-                ..self.options.run.clone()
-            },
+        let mut options = match self.run_options_for(config) {
+            Ok(o) => o,
             Err(e) => {
-                report.fail(&slug);
-                let message = e.to_string();
-                observer.event(&Event::Failed {
-                    slug: &slug,
-                    date: None,
-                    message: &message,
-                });
+                failed(report, observer, &slug, None, &e.to_string());
                 return;
             }
         };
-        let mut options = options;
         for date in dates {
             let result = self.pool.install(|| {
                 run_analysis(
@@ -435,25 +473,14 @@ impl<'a> Job<'a> {
                     observer.event(&Event::Analysed(&r));
                 }
                 Err(AnalysisError::NotRunnable(why)) => {
-                    report.skipped += 1;
-                    report.mark(&slug, Outcome::Skipped);
                     tracing::info!(experiment = %slug, %date, "skipped: {why}");
                     let reason = why.to_string();
-                    observer.event(&Event::Skipped {
-                        slug: &slug,
-                        date: Some(*date),
-                        reason: &reason,
-                    });
+                    skipped(report, observer, &slug, Some(*date), &reason);
                     self.log(&slug, &reason, why.exception_type(), "WARNING", report);
                 }
                 Err(e) => {
-                    report.fail(&slug);
                     let message = e.to_string();
-                    observer.event(&Event::Failed {
-                        slug: &slug,
-                        date: Some(*date),
-                        message: &message,
-                    });
+                    failed(report, observer, &slug, Some(*date), &message);
                     self.log(&slug, &message, "AnalysisException", "ERROR", report);
                 }
             }
@@ -599,13 +626,7 @@ impl<'a> Job<'a> {
                 match deleted {
                     Ok(count) => observer.event(&Event::Deleted { slug: &slug, count }),
                     Err(e) => {
-                        report.fail(&slug);
-                        let message = e.to_string();
-                        observer.event(&Event::Failed {
-                            slug: &slug,
-                            date: None,
-                            message: &message,
-                        });
+                        failed(&mut report, observer, &slug, None, &e.to_string());
                         continue;
                     }
                 }
@@ -629,21 +650,14 @@ impl<'a> Job<'a> {
         let mut report = JobReport::default();
         for config in self.select_slugs(parsed, slugs, observer, &mut report) {
             let slug = config.experiment.normandy_slug().to_string();
-            let result =
-                self.dataset_of(&config)
-                    .map_err(|e| e.to_string())
-                    .and_then(|dataset| {
-                        let options = RunOptions {
-                            dataset,
-                            ..self.options.run.clone()
-                        };
-                        ensure_enrollments(&config.experiment, date, self.warehouse, &options)
-                            .map_err(|e| match e {
-                                AnalysisError::NotRunnable(why) => format!("skip:{why}"),
-                                e => e.to_string(),
-                            })
-                    });
-            match result {
+            let options = match self.run_options_for(&config) {
+                Ok(o) => o,
+                Err(e) => {
+                    failed(&mut report, observer, &slug, None, &e.to_string());
+                    continue;
+                }
+            };
+            match ensure_enrollments(&config.experiment, date, self.warehouse, &options) {
                 Ok(outcome) => {
                     report.mark(&slug, Outcome::Ok);
                     observer.event(&Event::Enrollments {
@@ -651,25 +665,10 @@ impl<'a> Job<'a> {
                         outcome: &outcome,
                     });
                 }
-                Err(message) => match message.strip_prefix("skip:") {
-                    Some(reason) => {
-                        report.skipped += 1;
-                        report.mark(&slug, Outcome::Skipped);
-                        observer.event(&Event::Skipped {
-                            slug: &slug,
-                            date: Some(date),
-                            reason,
-                        });
-                    }
-                    None => {
-                        report.fail(&slug);
-                        observer.event(&Event::Failed {
-                            slug: &slug,
-                            date: Some(date),
-                            message: &message,
-                        });
-                    }
-                },
+                Err(AnalysisError::NotRunnable(why)) => {
+                    skipped(&mut report, observer, &slug, Some(date), &why.to_string());
+                }
+                Err(e) => failed(&mut report, observer, &slug, Some(date), &e.to_string()),
             }
         }
         report
@@ -814,6 +813,35 @@ impl<'a> Job<'a> {
         );
         self.query(&sql)
     }
+}
+
+/// Count a skip of `slug` and tell the observer.
+fn skipped(
+    report: &mut JobReport,
+    observer: &dyn Observer,
+    slug: &str,
+    date: Option<NaiveDate>,
+    reason: &str,
+) {
+    report.skipped += 1;
+    report.mark(slug, Outcome::Skipped);
+    observer.event(&Event::Skipped { slug, date, reason });
+}
+
+/// Count a failure of `slug` and tell the observer.
+fn failed(
+    report: &mut JobReport,
+    observer: &dyn Observer,
+    slug: &str,
+    date: Option<NaiveDate>,
+    message: &str,
+) {
+    report.fail(slug);
+    observer.event(&Event::Failed {
+        slug,
+        date,
+        message,
+    });
 }
 
 /// The selection overrides a config sets (`skip`, dates, enrollment period).

@@ -56,6 +56,16 @@ fn simulated(
     (wh, parsed)
 }
 
+/// The configs of a metric-hub folder.
+fn hub(dir: &Path) -> jetstream_job::ConfigCollection {
+    LocalConfigRepos {
+        public: vec![dir.to_path_buf()],
+        private: Vec::new(),
+    }
+    .configs()
+    .expect("configs")
+}
+
 /// Remembers the events' kinds.
 #[derive(Default)]
 struct Events(Mutex<Vec<String>>);
@@ -79,12 +89,7 @@ impl Observer for Events {
 fn the_daily_run_analyses_every_experiment_of_the_date_and_exports() {
     let dir = scratch("daily");
     let (wh, parsed) = simulated(&dir, |_, t| t);
-    let configs = LocalConfigRepos {
-        public: vec![dir.clone()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect("configs");
+    let configs = hub(&dir);
     let sink = LocalFolder::new(dir.join("out"));
     let job = Job::new(&wh, configs, JobOptions::default())
         .expect("job")
@@ -119,12 +124,7 @@ fn the_daily_run_analyses_every_experiment_of_the_date_and_exports() {
 fn a_rerun_deletes_then_analyses_every_date_of_the_reference_rule() {
     let dir = scratch("rerun");
     let (wh, parsed) = simulated(&dir, |_, t| t);
-    let configs = LocalConfigRepos {
-        public: vec![dir.clone()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect("configs");
+    let configs = hub(&dir);
     let job = Job::new(&wh, configs, JobOptions::default()).expect("job");
     let slug = "jetstream-sim-two-branches".to_string();
     let events = Events::default();
@@ -232,12 +232,7 @@ fn a_private_experiment_writes_to_its_own_dataset_only() {
             t
         }
     });
-    let configs = LocalConfigRepos {
-        public: vec![dir.clone()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect("configs");
+    let configs = hub(&dir);
     let sink = LocalFolder::new(dir.join("shared-out"));
     let job = Job::new(&wh, configs, JobOptions::default())
         .expect("job")
@@ -281,12 +276,7 @@ fn a_private_experiment_writes_to_its_own_dataset_only() {
 fn every_generated_query_is_kept_and_glean_ids_reach_the_sql() {
     let dir = scratch("sql");
     let (wh, parsed) = simulated(&dir, |_, t| t);
-    let configs = LocalConfigRepos {
-        public: vec![dir.clone()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect("configs");
+    let configs = hub(&dir);
     let sql = dir.join("sql");
     let mut options = JobOptions::default();
     options.run.sql_output_dir = Some(sql.clone());
@@ -451,12 +441,7 @@ fn a_rerun_deletes_only_its_experiments_tables_of_the_chosen_periods() {
 fn rerunning_one_experiment_leaves_the_others_identical_and_recreates_enrollments_once() {
     let dir = scratch("isolation");
     let (wh, parsed) = simulated(&dir, |_, t| t);
-    let configs = LocalConfigRepos {
-        public: vec![dir.clone()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect("configs");
+    let configs = hub(&dir);
     let sink = LocalFolder::new(dir.join("out"));
     let job = Job::new(&wh, configs.clone(), JobOptions::default())
         .expect("job")
@@ -516,17 +501,7 @@ fn rerunning_one_experiment_leaves_the_others_identical_and_recreates_enrollment
     let mut options = JobOptions::default();
     options.run.recreate_enrollments = true;
     options.run.use_glean_ids = true; // no Glean events in this warehouse: the query fails
-    let failing = Job::new(
-        &wh,
-        LocalConfigRepos {
-            public: vec![dir.clone()],
-            private: vec![],
-        }
-        .configs()
-        .expect("configs"),
-        options,
-    )
-    .expect("job");
+    let failing = Job::new(&wh, hub(&dir), options).expect("job");
     let report = failing.ensure_enrollments(
         &parsed,
         std::slice::from_ref(&slug),
@@ -539,5 +514,68 @@ fn rerunning_one_experiment_leaves_the_others_identical_and_recreates_enrollment
         before,
         "the old enrollments survive a failed replacement"
     );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+#[test]
+fn slugs_that_share_table_names_are_a_conflict_not_a_merge() {
+    let dir = scratch("conflict");
+    let (wh, mut parsed) = simulated(&dir, |_, t| t);
+    // Another experiment whose slug normalises like the two-branch one's.
+    let mut twin = jetstream_job::with_slug(&parsed.experiments, "jetstream-sim-two-branches")
+        .expect("experiment")
+        .clone();
+    twin.normandy_slug = "jetstream_sim_two_branches".into();
+    parsed.experiments.push(twin);
+    let job = Job::new(&wh, hub(&dir), JobOptions::default()).expect("job");
+    let events = Events::default();
+    let report = job.run_daily(&parsed, d("2026-01-28"), &[], &events);
+    assert_eq!(
+        report.experiments.get("jetstream-sim-two-branches"),
+        Some(&Outcome::Failed)
+    );
+    assert_eq!(
+        report.experiments.get("jetstream_sim_two_branches"),
+        Some(&Outcome::Failed)
+    );
+    assert_eq!(
+        report.experiments.get("jetstream-sim-fenix"),
+        Some(&Outcome::Ok)
+    );
+    let lines = events.0.lock().expect("lock").join("\n");
+    assert!(
+        lines.contains("all write tables named jetstream_sim_two_branches"),
+        "{lines}"
+    );
+    assert!(
+        wh.list_tables("mozanalysis", "jetstream_sim_two_branches")
+            .expect("list")
+            .is_empty(),
+        "nothing written for either"
+    );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+#[test]
+fn log_rows_that_cannot_be_written_make_the_job_fail() {
+    let dir = scratch("lostlogs");
+    let (wh, parsed) = simulated(&dir, |_, t| t);
+    let mut spy = jetstream_warehouse::conformance::Spy::new(&wh);
+    spy.refuse_logs = true;
+    let job = Job::new(&spy, hub(&dir), JobOptions::default()).expect("job");
+    // The two-branch experiment logs warnings (no pre-enrollment table for its covariate).
+    let slug = "jetstream-sim-two-branches".to_string();
+    let report = job.run_daily(
+        &parsed,
+        d("2026-01-28"),
+        std::slice::from_ref(&slug),
+        &Events::default(),
+    );
+    assert_eq!(report.analyses, 1);
+    assert!(
+        !report.success(),
+        "lost log records are a failure: {report:?}"
+    );
+    assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
     std::fs::remove_dir_all(dir).expect("cleanup");
 }

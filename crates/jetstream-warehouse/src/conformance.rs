@@ -601,3 +601,122 @@ macro_rules! warehouse_conformance {
         )*
     };
 }
+
+/// A warehouse around another that records the tables written and can refuse log rows: the
+/// tests of the layers above see what they ask of a warehouse, and what they do when the
+/// monitoring table cannot be written.
+pub struct Spy<'a> {
+    /// The real warehouse.
+    pub inner: &'a dyn Warehouse,
+    /// Tables written (`write_table`, `write_columns`), in order.
+    pub written: std::sync::Mutex<Vec<String>>,
+    /// Fail every `append_logs`.
+    pub refuse_logs: bool,
+}
+
+impl<'a> Spy<'a> {
+    /// A spy that lets everything through.
+    pub fn new(inner: &'a dyn Warehouse) -> Self {
+        Self {
+            inner,
+            written: std::sync::Mutex::new(Vec::new()),
+            refuse_logs: false,
+        }
+    }
+
+    /// The tables written so far.
+    pub fn written(&self) -> Vec<String> {
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, name: &TableName) {
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(name.table.clone());
+    }
+}
+
+impl Warehouse for Spy<'_> {
+    fn execute(&self, sql: &str) -> Result<(), crate::WarehouseError> {
+        self.inner.execute(sql)
+    }
+    fn write_table(
+        &self,
+        name: &TableName,
+        query: &str,
+        metadata: &TableMetadata,
+    ) -> Result<u64, crate::WarehouseError> {
+        self.record(name);
+        self.inner.write_table(name, query, metadata)
+    }
+    fn write_columns(
+        &self,
+        name: &TableName,
+        columns: &Columns,
+        metadata: &TableMetadata,
+    ) -> Result<u64, crate::WarehouseError> {
+        self.record(name);
+        self.inner.write_columns(name, columns, metadata)
+    }
+    fn table_exists(&self, name: &TableName) -> Result<bool, crate::WarehouseError> {
+        self.inner.table_exists(name)
+    }
+    fn create_view(&self, name: &TableName, query: &str) -> Result<(), crate::WarehouseError> {
+        self.inner.create_view(name, query)
+    }
+    fn publish_window_view(
+        &self,
+        view: &TableName,
+        table_prefix: &str,
+    ) -> Result<usize, crate::WarehouseError> {
+        self.inner.publish_window_view(view, table_prefix)
+    }
+    fn publish_joined_window_view(
+        &self,
+        view: &TableName,
+        sources: &[(String, Vec<String>)],
+        keys: &[&str],
+    ) -> Result<usize, crate::WarehouseError> {
+        self.inner.publish_joined_window_view(view, sources, keys)
+    }
+    fn project(&self) -> &str {
+        self.inner.project()
+    }
+    fn delete_table(&self, name: &TableName) -> Result<(), crate::WarehouseError> {
+        self.inner.delete_table(name)
+    }
+    fn list_tables(
+        &self,
+        dataset: &str,
+        prefix: &str,
+    ) -> Result<Vec<TableName>, crate::WarehouseError> {
+        self.inner.list_tables(dataset, prefix)
+    }
+    fn table_metadata(
+        &self,
+        name: &TableName,
+    ) -> Result<Option<TableMetadata>, crate::WarehouseError> {
+        self.inner.table_metadata(name)
+    }
+    fn query_columns(&self, query: &str) -> Result<Columns, crate::WarehouseError> {
+        self.inner.query_columns(query)
+    }
+    fn append_logs(
+        &self,
+        table: &TableName,
+        records: &[LogRecord],
+    ) -> Result<(), crate::WarehouseError> {
+        if self.refuse_logs {
+            return Err(crate::WarehouseError::Query {
+                what: table.to_string(),
+                message: "the monitoring table refuses writes (test)".into(),
+                excerpt: String::new(),
+            });
+        }
+        self.inner.append_logs(table, records)
+    }
+}

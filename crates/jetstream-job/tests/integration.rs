@@ -1,0 +1,5 @@
+//! The daily job over the embedded warehouse, and property tests of what it does with
+//! arbitrary recipes.
+
+mod job;
+mod recipes;
