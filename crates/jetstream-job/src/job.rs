@@ -306,8 +306,12 @@ impl<'a> Job<'a> {
         let (decisions, unknown) =
             daily_selection(&parsed.experiments, date, slugs, |e| self.overrides(e));
         for slug in &unknown {
+            // A requested experiment whose recipe was rejected is a failure (with its reason,
+            // reported above), not "not found".
             report.fail(slug);
-            observer.event(&Event::NotFound { slug });
+            if !parsed.rejected.iter().any(|(s, _)| s == slug) {
+                observer.event(&Event::NotFound { slug });
+            }
         }
         let mut configs = Vec::new();
         for d in decisions {
