@@ -579,3 +579,79 @@ fn log_rows_that_cannot_be_written_make_the_job_fail() {
     assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
+
+/// Experiments `x`, `x-v2` and `x-2024`, analysed for real (their enrollments are the
+/// simulated two-branch experiment's, through a custom enrollment query), then `x` rerun:
+/// the other two experiments' tables, views and exports are byte-identical afterwards.
+#[test]
+fn rerunning_x_leaves_x_v2_and_x_2024_identical() {
+    let dir = scratch("xfamily");
+    let (wh, mut parsed) = simulated(&dir, |_, t| t);
+    let base = jetstream_job::with_slug(&parsed.experiments, "jetstream-sim-two-branches")
+        .expect("experiment")
+        .clone();
+    let config = std::fs::read_to_string(dir.join("jetstream/jetstream-sim-two-branches.toml"))
+        .expect("config");
+    let family = ["x", "x-v2", "x-2024"];
+    for slug in family {
+        let mut e = base.clone();
+        e.normandy_slug = slug.to_string();
+        parsed.experiments.push(e);
+        let custom = config.replacen(
+            "[experiment]",
+            "[experiment]\nenrollment_query = \"SELECT analysis_id, branch, \
+             enrollment_date, num_enrollment_events FROM \
+             `moz-fx-data-experiments.mozanalysis.enrollments_jetstream_sim_two_branches`\"",
+            1,
+        );
+        std::fs::write(dir.join(format!("jetstream/{slug}.toml")), custom).expect("config");
+    }
+    let sink = LocalFolder::new(dir.join("out"));
+    let job = Job::new(&wh, hub(&dir), JobOptions::default())
+        .expect("job")
+        .with_sink(&sink);
+    let date = d("2026-01-28");
+    let first = job.run_daily(
+        &parsed,
+        date,
+        &["jetstream-sim-two-branches".to_string()],
+        &Events::default(),
+    );
+    assert!(first.success(), "{first:?}");
+    let family_slugs: Vec<String> = family.iter().map(|s| s.to_string()).collect();
+    let events = Events::default();
+    let report = job.run_daily(&parsed, date, &family_slugs, &events);
+    assert!(report.success(), "{report:?} {:?}", events.0.lock());
+    assert_eq!(
+        report.tables, 3,
+        "each of x, x-v2, x-2024 has its statistics"
+    );
+    let others = |wh: &jetstream_warehouse::DuckDbWarehouse| {
+        let mut rows = snapshot(wh, "mozanalysis", "\u{0}");
+        rows.retain(|l| l.contains(".x_v2_") || l.contains("_x_v2_") || l.contains("x_2024"));
+        rows
+    };
+    let before = others(&wh);
+    assert!(before.len() >= 10, "{}", before.len());
+    let exports = |slug: &str| {
+        std::fs::read(dir.join(format!("out/statistics/statistics_{slug}_overall.json")))
+            .expect("export")
+    };
+    let (v2, y2024) = (exports("x_v2"), exports("x_2024"));
+
+    let report = job.rerun(
+        &parsed,
+        &["x".to_string()],
+        d("2026-11-30"),
+        &Events::default(),
+    );
+    assert!(report.success(), "{report:?}");
+    assert_eq!(
+        others(&wh),
+        before,
+        "x-v2 and x-2024 untouched by the rerun of x"
+    );
+    assert_eq!(exports("x_v2"), v2);
+    assert_eq!(exports("x_2024"), y2024);
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
