@@ -169,8 +169,8 @@ pub(crate) struct SimulateArgs {
     /// First date of data (experiments start a week later).
     #[arg(long, value_name = "YYYY-MM-DD", default_value = "2026-01-01")]
     start_date: NaiveDate,
-    /// Days of data (at least 21).
-    #[arg(long, default_value_t = 28)]
+    /// Days of data (21 to 3,660).
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(21..=3660))]
     days: u32,
     /// Seed: the same seed gives the same data.
     #[arg(long, default_value_t = 42)]

@@ -412,14 +412,32 @@ impl<'a> Job<'a> {
     /// own `dataset_id`.
     pub fn dataset_of(&self, config: &AnalysisConfiguration) -> Result<String, JobError> {
         let spec = &config.experiment.spec;
-        if spec.is_private {
-            return spec.dataset_id.clone().ok_or_else(|| JobError::Input {
-                what: format!("the config of {}", config.experiment.normandy_slug()),
+        let what = || format!("the config of {}", config.experiment.normandy_slug());
+        let dataset = if spec.is_private {
+            spec.dataset_id.clone().ok_or_else(|| JobError::Input {
+                what: what(),
                 message: "a private experiment needs `dataset_id` in its [experiment] section"
                     .into(),
+            })?
+        } else {
+            self.options.run.dataset.clone()
+        };
+        // Dataset names reach SQL as parts of table names: only what BigQuery allows.
+        let valid = !dataset.is_empty()
+            && dataset
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(JobError::Input {
+                what: if spec.is_private {
+                    format!("{}: experiment.dataset_id", what())
+                } else {
+                    "--dataset-id".into()
+                },
+                message: format!("{dataset:?} is not a dataset name (letters, digits, '_')"),
             });
         }
-        Ok(self.options.run.dataset.clone())
+        Ok(dataset)
     }
 
     /// The run options of an experiment: the job's, in the experiment's dataset.

@@ -655,3 +655,36 @@ fn rerunning_x_leaves_x_v2_and_x_2024_identical() {
     assert_eq!(exports("x_2024"), y2024);
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
+
+#[test]
+fn a_dataset_name_that_could_change_the_sql_is_refused() {
+    let dir = scratch("baddataset");
+    let (wh, parsed) = simulated(&dir, |slug, t| {
+        if slug == "jetstream-sim-two-branches" {
+            t.replacen(
+                "[experiment]",
+                "[experiment]\nis_private = true\ndataset_id = \"x`; DROP TABLE y; --\"",
+                1,
+            )
+        } else {
+            t
+        }
+    });
+    let job = Job::new(&wh, hub(&dir), JobOptions::default()).expect("job");
+    let events = Events::default();
+    let report = job.run_daily(&parsed, d("2026-01-28"), &[], &events);
+    assert_eq!(
+        report.experiments.get("jetstream-sim-two-branches"),
+        Some(&Outcome::Failed)
+    );
+    assert_eq!(
+        report.experiments.get("jetstream-sim-fenix"),
+        Some(&Outcome::Ok)
+    );
+    let lines = events.0.lock().expect("lock").join("\n");
+    assert!(
+        lines.contains("experiment.dataset_id") && lines.contains("not a dataset name"),
+        "{lines}"
+    );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}

@@ -708,3 +708,30 @@ pub fn dedupe(rows: Vec<Row>) -> Vec<Row> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_key_separates_the_random_streams_of_a_metric() {
+        let week = |key: &str| Context {
+            stream_key: key.into(),
+            ..Context::new("active_hours")
+        };
+        let (w1, w2) = (week("week_1"), week("week_2"));
+        assert_ne!(
+            stream(&w1, "mean", "control"),
+            stream(&w2, "mean", "control")
+        );
+        assert_eq!(
+            stream(&w1, "mean", "control"),
+            stream(&week("week_1"), "mean", "control")
+        );
+        // Without a key the streams are those of the metric, statistic, branch, segment, basis.
+        assert_eq!(
+            stream(&week(""), "mean", "control"),
+            fnv("active_hours\u{1f}mean\u{1f}control\u{1f}all\u{1f}enrollments")
+        );
+    }
+}

@@ -398,3 +398,18 @@ fn an_invalid_environment_value_exits_2_naming_the_variable() {
         assert!(err.contains(var), "{var}: {err}");
     }
 }
+
+#[test]
+fn demo_stops_when_it_cannot_remove_its_old_database() {
+    let dir = scratch("demo-stale");
+    // A directory where the database file goes: removing it as a file fails (not "absent").
+    std::fs::create_dir_all(dir.join("jetstream.duckdb/inside")).expect("mkdir");
+    let out = jetstream_env(&["demo", "--output-dir", dir.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("removing") && err.contains("jetstream.duckdb"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
