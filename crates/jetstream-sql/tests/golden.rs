@@ -344,3 +344,17 @@ fn hostile_values_cannot_change_the_sql_of_real_templates() {
         "only {checked} templated queries were checked"
     );
 }
+
+#[test]
+fn a_missing_golden_file_fails_and_is_not_written() {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        return; // regenerating on purpose: this check does not apply
+    }
+    let name = format!("missing_on_purpose_{}", std::process::id());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.sql"));
+    let outcome = std::panic::catch_unwind(|| golden(&name, "SELECT 1"));
+    assert!(outcome.is_err(), "a missing golden file must fail the test");
+    assert!(!path.exists(), "and must not be written");
+}
