@@ -67,3 +67,36 @@ fn keys_must_be_plain_relative_paths() {
         );
     }
 }
+
+/// Files whose names differ only by extension (`x.json`, `x.toml`) are written concurrently
+/// without sharing a temporary file (the CLI's old `write_atomic` used `x.tmp` for both).
+#[test]
+fn files_differing_by_extension_do_not_share_a_temporary_file() {
+    let root = scratch("extensions");
+    let sink = LocalFolder::new(&root);
+    std::thread::scope(|s| {
+        for (key, byte) in [("x.json", b'j'), ("x.toml", b't')] {
+            let sink = &sink;
+            s.spawn(move || {
+                for n in 1..200 {
+                    sink.put(key, &vec![byte; n]).expect("put");
+                }
+            });
+        }
+    });
+    assert_eq!(
+        std::fs::read(root.join("x.json")).expect("json"),
+        vec![b'j'; 199]
+    );
+    assert_eq!(
+        std::fs::read(root.join("x.toml")).expect("toml"),
+        vec![b't'; 199]
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x.json", "x.toml"], "no temporary file left");
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
