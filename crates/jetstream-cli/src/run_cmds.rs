@@ -44,7 +44,6 @@ pub(crate) struct RerunArgs {
 fn with_job<T>(
     args: &AnalysisArgs,
     log: &LogArgs,
-    today: NaiveDate,
     analyses: bool,
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
@@ -64,7 +63,7 @@ fn with_job<T>(
         );
     }
     let configs = args.configs.load()?;
-    let parsed = args.source.load(&args.slugs, today)?;
+    let parsed = args.source.load(&args.slugs, Utc::now().date_naive())?;
     let warehouse = args.warehouse.spec().open()?;
     let options = JobOptions {
         run: args.run_options(log)?,
@@ -85,16 +84,10 @@ fn with_job<T>(
 pub(crate) fn run_cmd(args: RunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     let date = args.date.unwrap_or_else(yesterday);
     let printer = Printer::new();
-    with_job(
-        &args.analysis,
-        log,
-        Utc::now().date_naive(),
-        true,
-        |job, parsed| {
-            let report = job.run_daily(parsed, date, &args.analysis.slugs, &printer);
-            printer.finish(&report)
-        },
-    )
+    with_job(&args.analysis, log, true, |job, parsed| {
+        let report = job.run_daily(parsed, date, &args.analysis.slugs, &printer);
+        printer.finish(&report)
+    })
 }
 
 pub(crate) fn rerun_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
@@ -103,16 +96,10 @@ pub(crate) fn rerun_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Result<ExitCo
     }
     let until = args.until.unwrap_or_else(yesterday);
     let printer = Printer::new();
-    with_job(
-        &args.analysis,
-        log,
-        Utc::now().date_naive(),
-        true,
-        |job, parsed| {
-            let report = job.rerun(parsed, &args.analysis.slugs, until, &printer);
-            printer.finish(&report)
-        },
-    )
+    with_job(&args.analysis, log, true, |job, parsed| {
+        let report = job.rerun(parsed, &args.analysis.slugs, until, &printer);
+        printer.finish(&report)
+    })
 }
 
 /// Arguments of `ensure-enrollments`.
@@ -134,16 +121,10 @@ pub(crate) fn ensure_enrollments_cmd(
     }
     let date = args.date.unwrap_or_else(yesterday);
     let printer = Printer::new();
-    with_job(
-        &args.analysis,
-        log,
-        Utc::now().date_naive(),
-        false,
-        |job, parsed| {
-            let report = job.ensure_enrollments(parsed, &args.analysis.slugs, date, &printer);
-            crate::printer::exit_code(&report)
-        },
-    )
+    with_job(&args.analysis, log, false, |job, parsed| {
+        let report = job.ensure_enrollments(parsed, &args.analysis.slugs, date, &printer);
+        crate::printer::exit_code(&report)
+    })
 }
 
 /// Arguments of `simulate`.

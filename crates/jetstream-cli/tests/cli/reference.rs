@@ -21,7 +21,7 @@ fn jetstream_env(args: &[&str], env: &[(&str, String)]) -> Output {
     cmd.output().expect("run jetstream")
 }
 
-fn ok(out: Output, what: &str) -> String {
+pub(crate) fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what}\nstdout: {}\nstderr: {}",

@@ -15,14 +15,7 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = jetstream(args);
-    assert!(
-        out.status.success(),
-        "jetstream {args:?}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    super::reference::ok(jetstream(args), &format!("jetstream {args:?}"))
 }
 
 fn rows_where<'a>(rows: &'a Value, pairs: &[(&str, &str)]) -> Vec<&'a Value> {
