@@ -3,7 +3,7 @@
 //! read them — keys in the reference's order, NULL fields omitted, `window_index` as a string
 //! (BigQuery's INT64 export), numbers as numbers (the nimbus `Statistics` schema).
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta, Timelike};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_sql::naming;
 use jetstream_sql::query::string_literal;
@@ -113,17 +113,74 @@ fn check_name(what: &str, name: &str) -> Result<(), OutputError> {
     Ok(())
 }
 
-/// Export every statistics view of `slug` in `dataset` to `statistics/<view>.json`. Returns the
-/// keys written. Views that do not exist (periods not analysed yet) are skipped; a failing view
-/// does not stop the others — the first error is returned after all were tried.
+/// What [`export_statistics`] did with each statistics view that exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatisticsExport {
+    /// Keys written.
+    pub written: Vec<String>,
+    /// Keys left as they were: their object is at least as new as every window table of the
+    /// view.
+    pub unchanged: Vec<String>,
+}
+
+impl StatisticsExport {
+    /// No statistics view was found (nothing written, nothing unchanged).
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty() && self.unchanged.is_empty()
+    }
+}
+
+/// The newest `last_updated` of the window tables `statistics_<slug>_<period>_<n>` of
+/// `dataset` — the tables the period's statistics view covers (see
+/// [`Warehouse::publish_window_view`]). `None` when there is none, or when one of them has no
+/// metadata (its age is unknown).
+fn newest_window_update(
+    warehouse: &dyn Warehouse,
+    dataset: &str,
+    slug: &str,
+    period: AnalysisPeriod,
+) -> Result<Option<DateTime<Utc>>, jetstream_warehouse::WarehouseError> {
+    let prefix = format!(
+        "statistics_{}_{}_",
+        naming::bq_normalize_name(slug),
+        period.as_str()
+    );
+    let mut newest: Option<DateTime<Utc>> = None;
+    for table in warehouse.list_tables(dataset, &prefix)? {
+        let is_window = table
+            .table
+            .strip_prefix(&prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_window {
+            continue;
+        }
+        match warehouse.table_metadata(&table)? {
+            Some(meta) => newest = newest.max(Some(meta.last_updated)),
+            None => return Ok(None),
+        }
+    }
+    Ok(newest)
+}
+
+/// Export every statistics view of `slug` in `dataset` to `statistics/<view>.json`.
+///
+/// As the reference, a view is written only when there is no object under its key yet, or
+/// when one of its window tables was updated (`last_updated`) after the object was
+/// ([`OutputSink::modified`]); otherwise it is reported as unchanged (logged at INFO). When
+/// the window tables' age is unknown (no metadata), the view is written. `force` writes every
+/// view regardless.
+///
+/// Views that do not exist (periods not analysed yet) are skipped; a failing view does not
+/// stop the others — the first error is returned after all were tried.
 pub fn export_statistics(
     warehouse: &dyn Warehouse,
     sink: &dyn OutputSink,
     dataset: &str,
     slug: &str,
-) -> Result<Vec<String>, OutputError> {
+    force: bool,
+) -> Result<StatisticsExport, OutputError> {
     check_name("dataset", dataset)?;
-    let mut written = Vec::new();
+    let mut export = StatisticsExport::default();
     let mut first_error = None;
     for period in AnalysisPeriod::ALL {
         let view = naming::statistics_view(slug, *period);
@@ -139,17 +196,32 @@ pub fn export_statistics(
             if !warehouse.table_exists(&name).map_err(wh)? {
                 return Ok(None);
             }
+            let key = format!("statistics/{view}.json");
+            if !force && let Some(exported) = sink.modified(&key)? {
+                let updated =
+                    newest_window_update(warehouse, dataset, slug, *period).map_err(wh)?;
+                if let Some(updated) = updated.filter(|u| *u <= exported) {
+                    tracing::info!(
+                        view = %name,
+                        to = %sink.location(&key),
+                        %exported,
+                        tables_updated = %updated,
+                        "statistics unchanged since the last export: not exported again"
+                    );
+                    return Ok(Some((key, false)));
+                }
+            }
             let columns = warehouse
                 .query_columns(&format!("SELECT * FROM `{dataset}.{view}`"))
                 .map_err(wh)?;
             let json = statistics_json(&name.to_string(), &columns)?;
-            let key = format!("statistics/{view}.json");
             sink.put(&key, json.as_bytes())?;
             tracing::info!(view = %name, rows = columns.rows(), to = %sink.location(&key), "exported statistics");
-            Ok(Some(key))
+            Ok(Some((key, true)))
         })();
         match result {
-            Ok(Some(key)) => written.push(key),
+            Ok(Some((key, true))) => export.written.push(key),
+            Ok(Some((key, false))) => export.unchanged.push(key),
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(view = %view, error = %e, "statistics export failed");
@@ -159,7 +231,7 @@ pub fn export_statistics(
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok(written),
+        None => Ok(export),
     }
 }
 

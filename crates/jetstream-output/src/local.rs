@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
+
 use crate::{OutputError, OutputSink, check_key};
 
 /// Files under a root folder (created on first write).
@@ -25,6 +27,57 @@ impl LocalFolder {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn read_err(path: &Path, source: std::io::Error) -> OutputError {
+    OutputError::Read {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Errors that mean "no file at this key": absent, or a folder where a file would be (a
+/// folder is not an object), or a file where a folder would be.
+fn is_absent(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
+    matches!(e.kind(), NotFound | NotADirectory | IsADirectory)
+}
+
+/// Whether `name` is one of [`LocalFolder::put`]'s temporary files (`.<name>.<pid>.<n>.tmp`).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Every file below `dir` whose key (`<base>/<name>...`) starts with `prefix`, appended to
+/// `keys`; temporary files and names that are not UTF-8 are left out. Symbolic links to
+/// folders are not followed.
+fn walk(dir: &Path, base: &str, prefix: &str, keys: &mut Vec<String>) -> Result<(), OutputError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if is_absent(&e) => return Ok(()),
+        Err(e) => return Err(read_err(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| read_err(dir, e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let key = format!("{base}{name}");
+        let kind = entry.file_type().map_err(|e| read_err(&entry.path(), e))?;
+        if kind.is_dir() {
+            let sub = format!("{key}/");
+            // Only folders that can hold a matching key.
+            if sub.starts_with(prefix) || prefix.starts_with(&sub) {
+                walk(&entry.path(), &sub, prefix, keys)?;
+            }
+        } else if !is_temporary(&name) && key.starts_with(prefix) && check_key(&key).is_ok() {
+            let is_file = kind.is_file() || entry.path().is_file();
+            if is_file {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(())
+}
 
 impl OutputSink for LocalFolder {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), OutputError> {
@@ -56,6 +109,40 @@ impl OutputSink for LocalFolder {
             return Err(io(&path, e));
         }
         Ok(())
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, OutputError> {
+        check_key(key)?;
+        let path = self.root.join(key);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(read_err(&path, e)),
+        }
+    }
+
+    /// The file's modification time.
+    fn modified(&self, key: &str) -> Result<Option<DateTime<Utc>>, OutputError> {
+        check_key(key)?;
+        let path = self.root.join(key);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                let time = meta.modified().map_err(|e| read_err(&path, e))?;
+                Ok(Some(DateTime::<Utc>::from(time)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(read_err(&path, e)),
+        }
+    }
+
+    /// Walks the folder (only the part that can hold matching keys), leaving out `put`'s
+    /// temporary files.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, OutputError> {
+        let mut keys = Vec::new();
+        walk(&self.root, "", prefix, &mut keys)?;
+        keys.sort();
+        Ok(keys)
     }
 
     fn location(&self, key: &str) -> String {

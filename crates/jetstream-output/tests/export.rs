@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use chrono::{TimeZone, Utc};
-use jetstream_output::LocalFolder;
 use jetstream_output::export::{export_errors, export_statistics, weekly_analysis_start};
+use jetstream_output::{LocalFolder, OutputSink};
 use jetstream_warehouse::{DuckDbWarehouse, LogRecord, TableMetadata, TableName, Warehouse};
 use serde_json::Value;
 
@@ -42,8 +42,10 @@ fn statistics_views_export_as_the_reference_json() {
 
     let root = scratch("export");
     let sink = LocalFolder::new(&root);
-    let keys = export_statistics(&wh, &sink, "mozanalysis", "my-slug").expect("export");
+    let export = export_statistics(&wh, &sink, "mozanalysis", "my-slug", false).expect("export");
+    let keys = export.written;
     assert_eq!(keys, ["statistics/statistics_my_slug_weekly.json"]);
+    assert!(export.unchanged.is_empty());
 
     let json = read_valid(&root.join(&keys[0]), "Statistics");
     let rows = json.as_array().expect("array");
@@ -71,11 +73,145 @@ fn statistics_views_export_as_the_reference_json() {
     std::fs::remove_dir_all(root).expect("cleanup");
 }
 
+/// Rows of a window table (the window view adds `window_index`).
+const WINDOW_ROWS: &str = "
+SELECT 'active_hours' AS metric, 'mean' AS statistic, 'control' AS branch, 1.5 AS point
+UNION ALL
+SELECT 'active_hours', 'mean', 'treatment', 1.7
+UNION ALL
+SELECT 'uri_count', 'mean', 'treatment', 3.0";
+
+/// The reference's rule: a view is exported again only when one of its window tables was
+/// updated after the exported object; `force` exports regardless.
+#[test]
+fn statistics_are_exported_again_only_when_a_window_table_is_newer() {
+    let wh = DuckDbWarehouse::in_memory("moz-fx-data-experiments").expect("warehouse");
+    let at = |t: chrono::DateTime<Utc>| TableMetadata {
+        last_updated: t,
+        ..meta()
+    };
+    let an_hour_ago = Utc::now() - chrono::TimeDelta::hours(1);
+    for window in [1, 2] {
+        let table = TableName::new("mozanalysis", &format!("statistics_my_slug_week_{window}"))
+            .expect("name");
+        wh.write_table(&table, WINDOW_ROWS, &at(an_hour_ago))
+            .expect("write");
+    }
+    // A table that only looks like a window table of the weekly view: never consulted.
+    let other = TableName::new("mozanalysis", "statistics_my_slug_week_1_backup").expect("name");
+    wh.write_table(
+        &other,
+        WINDOW_ROWS,
+        &at(Utc::now() + chrono::TimeDelta::days(1)),
+    )
+    .expect("look-alike");
+    let weekly = TableName::new("mozanalysis", "statistics_my_slug_weekly").expect("name");
+    assert_eq!(
+        wh.publish_window_view(&weekly, "statistics_my_slug_week")
+            .expect("view"),
+        2
+    );
+    let overall_table =
+        TableName::new("mozanalysis", "statistics_my_slug_overall_1").expect("name");
+    wh.write_table(&overall_table, WINDOW_ROWS, &at(an_hour_ago))
+        .expect("write");
+    let overall = TableName::new("mozanalysis", "statistics_my_slug_overall").expect("name");
+    wh.publish_window_view(&overall, "statistics_my_slug_overall")
+        .expect("view");
+    let weekly_key = "statistics/statistics_my_slug_weekly.json";
+    let overall_key = "statistics/statistics_my_slug_overall.json";
+
+    let root = scratch("reexport");
+    let sink = LocalFolder::new(&root);
+    let export =
+        |force| export_statistics(&wh, &sink, "mozanalysis", "my-slug", force).expect("export");
+    let first = export(false);
+    assert_eq!(
+        first.written,
+        [weekly_key, overall_key],
+        "no objects yet: all written"
+    );
+    assert!(first.unchanged.is_empty());
+
+    // Nothing changed: nothing written, the objects are untouched.
+    let modified = sink
+        .modified(weekly_key)
+        .expect("modified")
+        .expect("exported");
+    std::fs::write(root.join(weekly_key), b"[\"marker\"]").expect("mark");
+    let again = export(false);
+    assert!(again.written.is_empty(), "{again:?}");
+    assert_eq!(again.unchanged, [weekly_key, overall_key]);
+    assert_eq!(
+        sink.get(weekly_key).expect("get").as_deref(),
+        Some(&b"[\"marker\"]"[..]),
+        "an unchanged view is not rewritten"
+    );
+    assert!(
+        sink.modified(weekly_key)
+            .expect("modified")
+            .expect("still there")
+            >= modified
+    );
+
+    // One window table of the weekly view rewritten just after the object: the weekly view
+    // only (and once: its new object is newer than the table).
+    let object_time = sink.modified(weekly_key).expect("modified").expect("there");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let week_2 = TableName::new("mozanalysis", "statistics_my_slug_week_2").expect("name");
+    wh.write_table(
+        &week_2,
+        WINDOW_ROWS,
+        &at(object_time + chrono::TimeDelta::milliseconds(1)),
+    )
+    .expect("rewrite");
+    let third = export(false);
+    assert_eq!(third.written, [weekly_key]);
+    assert_eq!(third.unchanged, [overall_key]);
+    let json: Value = serde_json::from_slice(&sink.get(weekly_key).expect("get").expect("present"))
+        .expect("json");
+    assert_eq!(json.as_array().map(Vec::len), Some(6), "both windows' rows");
+    assert!(export(false).written.is_empty(), "exported once");
+
+    // A deleted object is written again; `force` writes everything.
+    std::fs::remove_file(root.join(overall_key)).expect("delete");
+    assert_eq!(export(false).written, [overall_key]);
+    let forced = export(true);
+    assert_eq!(forced.written, [weekly_key, overall_key]);
+    assert!(forced.unchanged.is_empty());
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
+
+/// A window table without metadata has an unknown age: its view is exported again.
+#[test]
+fn window_tables_of_unknown_age_are_exported_again() {
+    let wh = DuckDbWarehouse::in_memory("p").expect("warehouse");
+    let table = TableName::new("ds", "statistics_s_overall_1").expect("name");
+    wh.write_table(&table, WINDOW_ROWS, &meta()).expect("write");
+    // Written by something else than jetstream: no metadata.
+    wh.execute_native(
+        "DELETE FROM _jetstream.table_metadata WHERE table_name = 'statistics_s_overall_1'",
+    )
+    .expect("forget the metadata");
+    assert_eq!(wh.table_metadata(&table).expect("metadata"), None);
+    let view = TableName::new("ds", "statistics_s_overall").expect("name");
+    wh.publish_window_view(&view, "statistics_s_overall")
+        .expect("view");
+    let root = scratch("unknown-age");
+    let sink = LocalFolder::new(&root);
+    for _ in 0..2 {
+        let export = export_statistics(&wh, &sink, "ds", "s", false).expect("export");
+        assert_eq!(export.written, ["statistics/statistics_s_overall.json"]);
+    }
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
+
 #[test]
 fn a_hostile_dataset_name_is_refused() {
     let wh = DuckDbWarehouse::in_memory("p").expect("warehouse");
     let sink = LocalFolder::new(scratch("hostile"));
-    let err = export_statistics(&wh, &sink, "x`; DROP TABLE y; --", "slug").expect_err("refused");
+    let err =
+        export_statistics(&wh, &sink, "x`; DROP TABLE y; --", "slug", false).expect_err("refused");
     assert!(err.to_string().contains("dataset name"), "{err}");
 }
 
@@ -85,7 +221,7 @@ fn a_view_without_required_columns_is_an_error_naming_it() {
     let view = TableName::new("ds", "statistics_s_overall").expect("name");
     wh.create_view(&view, "SELECT 'm' AS metric").expect("view");
     let sink = LocalFolder::new(scratch("missing"));
-    let err = export_statistics(&wh, &sink, "ds", "s").expect_err("missing columns");
+    let err = export_statistics(&wh, &sink, "ds", "s", true).expect_err("missing columns");
     let msg = err.to_string();
     assert!(msg.contains("ds.statistics_s_overall"), "{msg}");
     assert!(msg.contains("\"statistic\""), "{msg}");

@@ -1,5 +1,6 @@
 //! Output sinks and exports against the real DuckDB warehouse and the nimbus schemas.
 
+mod conformance;
 mod export;
 mod local;
 mod metadata;

@@ -100,3 +100,30 @@ fn files_differing_by_extension_do_not_share_a_temporary_file() {
     assert_eq!(names, ["x.json", "x.toml"], "no temporary file left");
     std::fs::remove_dir_all(root).expect("cleanup");
 }
+
+/// `list` leaves out the temporary files of writes in progress (or of a crash), and a folder
+/// is not an object.
+#[test]
+fn listing_skips_temporary_files_and_folders_are_not_objects() {
+    let root = scratch("listing");
+    let sink = LocalFolder::new(&root);
+    sink.put("statistics/a.json", b"[]").expect("put");
+    std::fs::write(root.join("statistics/.b.json.123.4.tmp"), b"[").expect("stray tmp");
+    std::fs::create_dir_all(root.join("statistics/empty")).expect("empty folder");
+    assert_eq!(sink.list("").expect("list"), ["statistics/a.json"]);
+    assert_eq!(
+        sink.list("statistics/").expect("list"),
+        ["statistics/a.json"]
+    );
+    assert_eq!(sink.get("statistics").expect("get"), None);
+    assert_eq!(sink.modified("statistics/empty").expect("modified"), None);
+    assert_eq!(sink.get("statistics/a.json/x").expect("get"), None);
+    // A missing root is an empty sink.
+    assert_eq!(
+        LocalFolder::new(root.join("nowhere"))
+            .list("")
+            .expect("list"),
+        Vec::<String>::new()
+    );
+    std::fs::remove_dir_all(root).expect("cleanup");
+}

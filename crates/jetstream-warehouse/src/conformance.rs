@@ -719,4 +719,7 @@ impl Warehouse for Spy<'_> {
         }
         self.inner.append_logs(table, records)
     }
+    fn usage(&self) -> crate::QueryUsage {
+        self.inner.usage()
+    }
 }

@@ -131,6 +131,14 @@ pub enum WarehouseError {
     /// Columns that cannot be written together.
     #[error("invalid columns: {0}")]
     InvalidColumns(String),
+    /// The warehouse service refused or failed a request (HTTP status and reason).
+    #[error("{what}: {message}")]
+    Service {
+        /// The table, dataset or job concerned.
+        what: String,
+        /// The status, reason and the service's message.
+        message: String,
+    },
     /// Opening or attaching a database or data file failed.
     #[error("{path}: {message}")]
     Open {
@@ -259,4 +267,32 @@ pub trait Warehouse: Send + Sync {
 
     /// Append rows to a logs table (created with the monitoring schema when absent).
     fn append_logs(&self, table: &TableName, records: &[LogRecord]) -> Result<(), WarehouseError>;
+
+    /// What the queries run so far cost, summed since the warehouse was opened (zero for
+    /// backends that do not bill).
+    fn usage(&self) -> QueryUsage {
+        QueryUsage::default()
+    }
+}
+
+/// Cost of queries: jobs run, bytes processed and slot time (BigQuery's billing measures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryUsage {
+    /// Query jobs run.
+    pub queries: u64,
+    /// Bytes processed.
+    pub bytes_processed: u64,
+    /// Slot time, milliseconds.
+    pub slot_millis: u64,
+}
+
+impl QueryUsage {
+    /// `self - earlier`, per field (saturating): the cost of what ran in between.
+    pub fn since(&self, earlier: &QueryUsage) -> QueryUsage {
+        QueryUsage {
+            queries: self.queries.saturating_sub(earlier.queries),
+            bytes_processed: self.bytes_processed.saturating_sub(earlier.bytes_processed),
+            slot_millis: self.slot_millis.saturating_sub(earlier.slot_millis),
+        }
+    }
 }
