@@ -545,13 +545,20 @@ impl<'a> Job<'a> {
                     continue;
                 }
             };
-            match export_statistics(self.warehouse, sink, &dataset, slug) {
-                Ok(keys) => {
-                    for k in keys {
+            match export_statistics(self.warehouse, sink, &dataset, slug, false) {
+                Ok(export) => {
+                    for k in export.written {
                         observer.event(&Event::Exported {
                             slug,
                             location: sink.location(&k),
                             errors: None,
+                        });
+                    }
+                    for k in export.unchanged {
+                        observer.event(&Event::Skipped {
+                            slug,
+                            date: None,
+                            reason: &format!("{} is up to date", sink.location(&k)),
                         });
                     }
                 }
@@ -703,8 +710,8 @@ impl<'a> Job<'a> {
             return report;
         };
         for slug in slugs {
-            match export_statistics(self.warehouse, sink, &self.options.run.dataset, slug) {
-                Ok(keys) if keys.is_empty() => {
+            match export_statistics(self.warehouse, sink, &self.options.run.dataset, slug, false) {
+                Ok(export) if export.is_empty() => {
                     report.mark(slug, Outcome::Skipped);
                     observer.event(&Event::Skipped {
                         slug,
@@ -712,13 +719,20 @@ impl<'a> Job<'a> {
                         reason: &format!("no statistics views in {}", self.options.run.dataset),
                     });
                 }
-                Ok(keys) => {
+                Ok(export) => {
                     report.mark(slug, Outcome::Ok);
-                    for k in keys {
+                    for k in export.written {
                         observer.event(&Event::Exported {
                             slug,
                             location: sink.location(&k),
                             errors: None,
+                        });
+                    }
+                    for k in export.unchanged {
+                        observer.event(&Event::Skipped {
+                            slug,
+                            date: None,
+                            reason: &format!("{} is up to date", sink.location(&k)),
                         });
                     }
                 }

@@ -1,0 +1,185 @@
+//! Retries with exponential backoff, shared by the BigQuery and GCS clients.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How often and how patiently a retryable failure is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all (the first one included); at least 1.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled after each retry.
+    pub initial_backoff: Duration,
+    /// Upper bound of one wait.
+    pub max_backoff: Duration,
+    /// Deadline of one HTTP request (connect, send, answer).
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Six attempts, 1 s doubling up to 32 s, 120 s per request (Google's client defaults).
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(32),
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0-based): exponential with up to 25 % jitter,
+    /// bounded by `max_backoff`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let base = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(20)))
+            .min(self.max_backoff);
+        // Jitter from the clock: enough to keep parallel workers apart, no RNG needed.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        (base + jitter).min(self.max_backoff.max(base))
+    }
+}
+
+/// What one attempt gave.
+#[derive(Debug)]
+pub(crate) enum Attempt<T, E> {
+    /// Done (success or a failure not worth retrying).
+    Done(Result<T, E>),
+    /// A failure that may pass: retried while attempts remain.
+    Retry(E),
+}
+
+/// Run `attempt` until it is done or the attempts run out; each attempt is bounded by the
+/// request timeout (`on_timeout` builds that error). Retries are logged at WARN with `what`.
+pub(crate) async fn retry<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    on_timeout: impl Fn(Duration) -> E,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Attempt<T, E>>,
+{
+    let attempts = policy.max_attempts.max(1);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let outcome = match tokio::time::timeout(policy.request_timeout, attempt()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Attempt::Retry(on_timeout(policy.request_timeout)),
+        };
+        match outcome {
+            Attempt::Done(result) => return result,
+            Attempt::Retry(e) if n >= attempts => return Err(e),
+            Attempt::Retry(e) => {
+                let wait = policy.backoff(n - 1);
+                tracing::warn!(%what, attempt = n, of = attempts, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// HTTP statuses worth retrying: 408, 429 and 5xx.
+pub(crate) fn retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+            request_timeout: Duration::from_secs(1),
+        };
+        let b0 = p.backoff(0);
+        assert!(b0 >= Duration::from_millis(100) && b0 <= Duration::from_millis(125));
+        let b1 = p.backoff(1);
+        assert!(b1 >= Duration::from_millis(200) && b1 <= Duration::from_millis(250));
+        assert_eq!(p.backoff(5), Duration::from_millis(350));
+        assert_eq!(p.backoff(u32::MAX), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(retryable_status(s), "{s}");
+        }
+        for s in [200, 400, 401, 403, 404, 409] {
+            assert!(!retryable_status(s), "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_until_done_and_gives_up() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            request_timeout: Duration::from_secs(1),
+        };
+        let mut calls = 0;
+        let r: Result<u32, String> = retry(
+            &p,
+            "t",
+            |_| "timeout".to_string(),
+            || {
+                calls += 1;
+                let c = calls;
+                async move {
+                    if c < 3 {
+                        Attempt::Retry(format!("fail {c}"))
+                    } else {
+                        Attempt::Done(Ok(c))
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(r, Ok(3));
+        let mut calls = 0;
+        let r: Result<u32, String> = retry(
+            &p,
+            "t",
+            |_| "timeout".to_string(),
+            || {
+                calls += 1;
+                let c = calls;
+                async move { Attempt::Retry(format!("fail {c}")) }
+            },
+        )
+        .await;
+        assert_eq!(
+            r,
+            Err("fail 3".to_string()),
+            "the last error after 3 attempts"
+        );
+        let slow = RetryPolicy {
+            request_timeout: Duration::from_millis(5),
+            ..p
+        };
+        let r: Result<u32, String> = retry(
+            &slow,
+            "t",
+            |d| format!("timed out after {d:?}"),
+            || async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Attempt::Done(Ok(1))
+            },
+        )
+        .await;
+        assert_eq!(r, Err("timed out after 5ms".to_string()));
+    }
+}

@@ -1,0 +1,5 @@
+//! jetstream-gcp against emulators and mock servers.
+
+mod bigquery;
+mod faults;
+mod gcs;
