@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_job::{
     ConfigSource as _, ExperimentSource, ExperimenterApi, ExperimentsFile, LocalConfigRepos,
-    RunOptions, TableName, WarehouseSpec,
+    ProjectAlias, ProjectAliases, RunOptions, TableName, WarehouseSpec,
 };
 
 /// Yesterday in UTC: the last day with complete data.
@@ -21,10 +21,11 @@ pub(crate) fn yesterday() -> NaiveDate {
 /// after the command.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LogArgs {
-    /// Project of the monitoring logs table (on DuckDB every dataset lives in the one
-    /// results database, so only the dataset and table matter there).
-    #[arg(long, alias = "log_project_id", global = true, default_value = jetstream_job::DEFAULT_PROJECT)]
-    pub(crate) log_project_id: String,
+    /// Project of the monitoring logs table; default: the results project (the reference's
+    /// `moz-fx-data-experiments` by default). On BigQuery it must be the results project; on
+    /// DuckDB every dataset lives in the one results database.
+    #[arg(long, alias = "log_project_id", global = true, value_name = "PROJECT")]
+    pub(crate) log_project_id: Option<String>,
     /// Dataset of the monitoring logs table.
     #[arg(
         long,
@@ -78,7 +79,7 @@ impl LogArgs {
     #[cfg(test)]
     pub(crate) fn default_for_tests() -> Self {
         Self {
-            log_project_id: jetstream_job::DEFAULT_PROJECT.into(),
+            log_project_id: None,
             log_dataset_id: "monitoring".into(),
             log_table_id: "logs".into(),
             log_to_bigquery: false,
@@ -104,10 +105,11 @@ impl LogArgs {
 /// Where results live.
 #[derive(Debug, clap::Args)]
 pub(crate) struct WarehouseArgs {
-    /// The warehouse: `duckdb:PATH` or `duckdb::memory:`.
+    /// The warehouse: `duckdb:PATH`, `duckdb::memory:`, or `bigquery:PROJECT` (BigQuery with
+    /// Application Default Credentials, or the emulator named by `BIGQUERY_EMULATOR_HOST`).
     #[arg(
         long,
-        value_name = "duckdb:PATH",
+        value_name = "duckdb:PATH|bigquery:PROJECT",
         default_value = "duckdb:jetstream.duckdb",
         env = "JETSTREAM_WAREHOUSE"
     )]
@@ -123,6 +125,17 @@ pub(crate) struct WarehouseArgs {
     /// the machine's memory).
     #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT", value_parser = memory_size)]
     pub(crate) memory_limit: Option<String>,
+    /// Read project FROM's tables and routines from project TO (BigQuery), e.g.
+    /// `mozfun=my-udfs` or `moz-fx-data-shared-prod=my-telemetry`; repeatable.
+    #[arg(
+        long = "project-alias",
+        alias = "project_alias",
+        value_name = "FROM=TO"
+    )]
+    pub(crate) project_aliases: Vec<ProjectAlias>,
+    /// BigQuery: fail any query that would bill more than this many bytes.
+    #[arg(long, alias = "maximum_bytes_billed", value_name = "BYTES")]
+    pub(crate) maximum_bytes_billed: Option<u64>,
 }
 
 /// A memory size as DuckDB takes it (`512MB`, `2GB`, `1.5GiB`); the error names the variable
@@ -161,16 +174,39 @@ impl WarehouseArgs {
             project_id: jetstream_job::DEFAULT_PROJECT.into(),
             data: None,
             memory_limit: None,
+            project_aliases: Vec::new(),
+            maximum_bytes_billed: None,
         }
     }
 
-    pub(crate) fn spec(&self) -> WarehouseSpec {
-        WarehouseSpec {
+    pub(crate) fn spec(&self) -> anyhow::Result<WarehouseSpec> {
+        Ok(WarehouseSpec {
             url: self.warehouse.clone(),
             project: self.project_id.clone(),
+            aliases: ProjectAliases::new(self.project_aliases.clone())
+                .context("--project-alias")?,
+            maximum_bytes_billed: self.maximum_bytes_billed,
             data: self.data.clone(),
             memory_limit: self.memory_limit.clone(),
+        })
+    }
+
+    /// Refuse a logs table in another project than BigQuery's results project: the log rows
+    /// and the errors export go through the results warehouse.
+    pub(crate) fn check_log_project(&self, log: &LogArgs) -> anyhow::Result<()> {
+        let spec = self.spec()?;
+        if let Some(project) = &log.log_project_id
+            && spec.url.starts_with("bigquery:")
+            && !log.no_log_to_bigquery
+            && project != spec.results_project()
+        {
+            bail!(
+                "--log-project-id {project} differs from the results project {}: the monitoring \
+                 table must be in the results project (or pass --no-log-to-bigquery)",
+                spec.results_project()
+            );
         }
+        Ok(())
     }
 }
 
@@ -252,25 +288,18 @@ impl ConfigArgs {
 /// The reference's `--bucket` (`none`/`null` mean no bucket).
 #[derive(Debug, clap::Args)]
 pub(crate) struct BucketArgs {
-    /// GCS bucket of the JSON exports (`none` or `null`: no export). GCS is not available in
-    /// this build: give `--output-dir` for a local folder.
+    /// GCS bucket of the JSON exports (`none` or `null`: no bucket). Application Default
+    /// Credentials, or the emulator named by `STORAGE_EMULATOR_HOST`.
     #[arg(long, value_name = "NAME")]
     pub(crate) bucket: Option<String>,
 }
 
 impl BucketArgs {
-    /// Refuse a real bucket (GCS arrives with its backend); `none`/`null` are no bucket.
-    pub(crate) fn check(&self) -> anyhow::Result<()> {
+    /// The bucket, if any (`none`/`null` are no bucket, as in the reference).
+    pub(crate) fn name(&self) -> Option<&str> {
         match self.bucket.as_deref() {
-            None => Ok(()),
-            Some(b) if b.eq_ignore_ascii_case("none") || b.eq_ignore_ascii_case("null") => {
-                tracing::warn!("no bucket: the JSON exports go only to --output-dir, if given");
-                Ok(())
-            }
-            Some(b) => bail!(
-                "--bucket {b:?}: GCS is not available in this build; use --output-dir DIR \
-                 for a local folder (or --bucket none)"
-            ),
+            Some(b) if b.eq_ignore_ascii_case("none") || b.eq_ignore_ascii_case("null") => None,
+            other => other,
         }
     }
 }

@@ -52,8 +52,8 @@ fn export_job<T>(
     configs: jetstream_job::ConfigCollection,
     f: impl FnOnce(&Job<'_>, &[String]) -> T,
 ) -> anyhow::Result<T> {
-    target.bucket.check()?;
-    let wh = warehouse.spec().open()?;
+    warehouse.check_log_project(log)?;
+    let wh = warehouse.spec()?.open()?;
     let options = JobOptions {
         run: RunOptions {
             dataset: dataset.to_string(),
@@ -65,8 +65,13 @@ fn export_job<T>(
         )?),
         processes: None,
     };
-    let sink = LocalFolder::new(&target.output_dir);
-    let job = Job::new(wh.as_ref(), configs, options)?.with_sink(&sink);
+    // A bucket, when given, takes the place of the output folder.
+    let sink: Box<dyn jetstream_job::OutputSink> = match target.bucket.name() {
+        Some(b) => jetstream_job::open_sink(Some(b), None)?
+            .ok_or_else(|| anyhow::anyhow!("--bucket {b}: no sink"))?,
+        None => Box::new(LocalFolder::new(&target.output_dir)),
+    };
+    let job = Job::new(wh.as_ref(), configs, options)?.with_sink(sink.as_ref());
     Ok(f(&job, &target.experiments.slugs))
 }
 
@@ -175,7 +180,7 @@ pub(crate) struct QueryArgs {
 
 /// Run a query on the warehouse and print the result as tab-separated values or JSON.
 pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let wh = args.warehouse.spec().open()?;
+    let wh = args.warehouse.spec()?.open()?;
     let job = Job::new(
         wh.as_ref(),
         jetstream_job::ConfigCollection::new(),

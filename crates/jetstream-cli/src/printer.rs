@@ -32,6 +32,16 @@ impl Printer {
             report.skipped,
             report.failures
         );
+        for (slug, usage) in &report.usage {
+            if usage.bytes_processed > 0 || usage.slot_millis > 0 {
+                out!(
+                    "{slug}: {} queries, {:.3} GB processed, {:.1} slot-seconds",
+                    usage.queries,
+                    usage.bytes_processed as f64 / 1e9,
+                    usage.slot_millis as f64 / 1e3
+                );
+            }
+        }
         exit_code(report)
     }
 }

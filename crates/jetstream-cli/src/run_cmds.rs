@@ -47,7 +47,7 @@ fn with_job<T>(
     analyses: bool,
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
-    args.bucket.check()?;
+    args.warehouse.check_log_project(log)?;
     if args.config_file.is_some() && args.slugs.len() != 1 {
         bail!("--config-file needs exactly one --experiment-slug");
     }
@@ -64,16 +64,16 @@ fn with_job<T>(
     }
     let configs = args.configs.load()?;
     let parsed = args.source.load(&args.slugs, Utc::now().date_naive())?;
-    let warehouse = args.warehouse.spec().open()?;
+    let warehouse = args.warehouse.spec()?.open()?;
     let options = JobOptions {
         run: args.run_options(log)?,
         log_table: log.table()?,
         processes: args.processes,
     };
-    let sink = args.output_dir.as_ref().map(LocalFolder::new);
+    let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
     let mut job = Job::new(warehouse.as_ref(), configs, options)?;
     if let Some(sink) = &sink {
-        job = job.with_sink(sink);
+        job = job.with_sink(sink.as_ref());
     }
     if let Some(path) = &args.config_file {
         job = job.with_custom_config(&args.slugs[0], custom_config(path, &args.slugs[0])?);
@@ -312,7 +312,7 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
     let last = sim.start_date + chrono::Duration::days(i64::from(sim.days) - 1);
     simulate_cmd(sim)?;
     let exports = dir.join("exports");
-    let warehouse = WarehouseArgs::with_url(&url).spec().open()?;
+    let warehouse = WarehouseArgs::with_url(&url).spec()?.open()?;
     let configs = jetstream_job::LocalConfigRepos {
         public: vec![dir.join("configs")],
         private: Vec::new(),

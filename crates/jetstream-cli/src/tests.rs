@@ -94,7 +94,7 @@ fn every_run_yaml_container_command_parses_with_its_meaning() {
                 assert_eq!(an.dataset_id, "eggs");
                 assert_eq!(an.warehouse.project_id, "spam");
                 assert_eq!(an.bucket.bucket.as_deref(), Some("None"));
-                assert!(an.bucket.check().is_ok(), "None means no bucket");
+                assert_eq!(an.bucket.name(), None, "None means no bucket");
                 let periods = crate::args::periods(&an.analysis_periods).expect("periods");
                 let names: Vec<&str> = periods.iter().flatten().map(|p| p.as_str()).collect();
                 assert_eq!(names, ["day", "week", "days28", "overall"]);
@@ -154,7 +154,7 @@ fn group_options_in_both_spellings_before_or_after_the_command() {
         ],
     ] {
         let cli = parse(args);
-        assert_eq!(cli.log.log_project_id, "p");
+        assert_eq!(cli.log.log_project_id.as_deref(), Some("p"));
         assert_eq!(cli.log.log_dataset_id, "d");
         assert_eq!(cli.log.log_table_id, "t");
         assert_eq!(cli.log.log_source, "sizing");
@@ -174,7 +174,7 @@ fn group_options_in_both_spellings_before_or_after_the_command() {
     assert!(rejects(&["--log-source=SIZING", "run"]).contains("SIZING"));
     assert!(rejects(&["--log_to_bigquery=true", "run"]).contains("value"));
     let defaults = parse(&["run"]);
-    assert_eq!(defaults.log.log_project_id, "moz-fx-data-experiments");
+    assert_eq!(defaults.log.log_project_id, None, "the results project");
     assert_eq!(defaults.log.log_dataset_id, "monitoring");
     assert_eq!(defaults.log.log_table_id, "logs");
     assert_eq!(defaults.log.log_source, "jetstream");
@@ -265,7 +265,7 @@ fn shared_options_in_both_spellings() {
         assert!(a.use_glean_ids);
         assert!(a.no_discrete_metrics);
         assert_eq!(a.metric_slug, ["m1", "m2"]);
-        assert!(a.bucket.check().is_ok());
+        assert_eq!(a.bucket.name(), None);
         let options = a
             .run_options(&crate::args::LogArgs::default_for_tests())
             .expect("options");
@@ -319,10 +319,54 @@ fn shared_options_in_both_spellings() {
 }
 
 #[test]
-fn a_real_bucket_is_refused_until_gcs_arrives() {
-    let a = run_args(parse(&["run", "--bucket=mozanalysis"]));
-    let err = a.analysis.bucket.check().expect_err("no GCS in this build");
-    assert!(err.to_string().contains("--output-dir"), "{err}");
+fn buckets_aliases_and_the_bytes_cap_are_parsed() {
+    let a = run_args(parse(&[
+        "run",
+        "--bucket=mozanalysis",
+        "--warehouse=bigquery:my-proj",
+        "--project-alias=mozfun=my-udfs",
+        "--project_alias",
+        "moz-fx-data-shared-prod=my-data",
+        "--maximum-bytes-billed=1000000000",
+    ]));
+    assert_eq!(a.analysis.bucket.name(), Some("mozanalysis"));
+    let spec = a.analysis.warehouse.spec().expect("spec");
+    assert_eq!(spec.results_project(), "my-proj");
+    assert_eq!(spec.maximum_bytes_billed, Some(1_000_000_000));
+    assert_eq!(
+        spec.aliases
+            .apply("SELECT mozfun.map.get_key(x, 'k') FROM moz-fx-data-shared-prod.a.b"),
+        "SELECT `my-udfs.map.get_key`(x, 'k') FROM `my-data.a.b`"
+    );
+    for spelling in ["null", "NONE"] {
+        let a = run_args(parse(&["run", &format!("--bucket={spelling}")]));
+        assert_eq!(a.analysis.bucket.name(), None, "{spelling}");
+    }
+    assert!(rejects(&["run", "--project-alias=mozfun"]).contains("mozfun"));
+    let twice = run_args(parse(&[
+        "run",
+        "--project-alias=a=b",
+        "--project-alias=a=c",
+    ]));
+    let err = twice
+        .analysis
+        .warehouse
+        .spec()
+        .expect_err("same FROM twice");
+    assert!(format!("{err:#}").contains("\"a\""), "{err:#}");
+    // The monitoring table lives in BigQuery's results project.
+    let elsewhere = crate::args::LogArgs {
+        log_project_id: Some("other".into()),
+        ..crate::args::LogArgs::default_for_tests()
+    };
+    let err = a_bq()
+        .check_log_project(&elsewhere)
+        .expect_err("other log project");
+    assert!(err.to_string().contains("--log-project-id other"), "{err}");
+}
+
+fn a_bq() -> crate::args::WarehouseArgs {
+    crate::args::WarehouseArgs::with_url("bigquery:p")
 }
 
 #[test]

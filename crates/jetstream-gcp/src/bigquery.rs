@@ -704,18 +704,53 @@ impl BigQueryWarehouse {
         columns: &Columns,
         disposition: &str,
     ) -> Result<(), WarehouseError> {
+        self.load_bytes(
+            name,
+            ndjson(columns),
+            Some(load_schema(columns)),
+            disposition,
+        )
+        .await
+    }
+
+    /// Load newline-delimited JSON rows into a new table `name`, its schema detected from the
+    /// rows when `schema` is `None` (a BigQuery `{"fields": [...]}` otherwise): test data,
+    /// one-off imports. Fails if the table exists.
+    pub fn load_json(
+        &self,
+        name: &TableName,
+        rows: Vec<u8>,
+        schema: Option<Value>,
+    ) -> Result<(), WarehouseError> {
+        self.runtime.block_on(async {
+            self.ensure_dataset(&name.dataset).await?;
+            self.load_bytes(name, rows, schema, "WRITE_EMPTY").await
+        })
+    }
+
+    async fn load_bytes(
+        &self,
+        name: &TableName,
+        rows: Vec<u8>,
+        schema: Option<Value>,
+        disposition: &str,
+    ) -> Result<(), WarehouseError> {
         let what = format!("load job into {}", self.qualified(name));
         let job_id = unique_id("load");
-        let config = json!({
+        let mut config = json!({
             "jobReference": {"projectId": self.config.project, "jobId": job_id, "location": self.config.location},
             "configuration": {"load": {
                 "destinationTable": {"projectId": self.config.project, "datasetId": name.dataset, "tableId": name.table},
                 "sourceFormat": "NEWLINE_DELIMITED_JSON",
-                "schema": load_schema(columns),
+                "schema": schema,
+                "autodetect": schema.is_none(),
                 "writeDisposition": disposition,
                 "createDisposition": "CREATE_IF_NEEDED",
             }}
         });
+        if let Some(load) = config["configuration"]["load"].as_object_mut() {
+            load.retain(|_, v| !v.is_null());
+        }
         let boundary = format!("jetstream_{}", unique_id("boundary"));
         let mut body = Vec::new();
         body.extend_from_slice(
@@ -724,7 +759,7 @@ impl BigQueryWarehouse {
             )
             .as_bytes(),
         );
-        body.extend_from_slice(&ndjson(columns));
+        body.extend_from_slice(&rows);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let url = format!(
             "{}/projects/{}/jobs?uploadType=multipart",

@@ -253,6 +253,26 @@ impl GcsBucket {
         .await
     }
 
+    /// Create the bucket in `project` (emulators, tests, first set-up); an existing bucket
+    /// is fine.
+    pub fn create_bucket(&self, project: &str) -> Result<(), OutputError> {
+        let location = format!("gs://{}", self.bucket);
+        let url = self.url(&["storage", "v1", "b"], &[("project", project)]);
+        let body = serde_json::json!({ "name": self.bucket }).to_string();
+        let make = || {
+            self.client
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        };
+        let (status, answer) = self.runtime.block_on(self.call(&location, &make))?;
+        if status.is_success() || status == StatusCode::CONFLICT {
+            Ok(())
+        } else {
+            Err(remote(location, status_message(status, &answer)))
+        }
+    }
+
     /// The body of a GET of `url`; `None` on 404.
     fn get_optional(&self, location: &str, url: Url) -> Result<Option<Vec<u8>>, OutputError> {
         let make = || self.client.get(url.clone());

@@ -18,7 +18,7 @@ use jetstream_output::OutputSink;
 use jetstream_output::export::{export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
-use jetstream_warehouse::{Columns, TableName, Warehouse};
+use jetstream_warehouse::{Columns, QueryUsage, TableName, Warehouse};
 
 use crate::JobError;
 
@@ -150,6 +150,9 @@ pub struct JobReport {
     pub failures: usize,
     /// The worst outcome per experiment, by slug.
     pub experiments: BTreeMap<String, Outcome>,
+    /// What the warehouse's queries cost per experiment (BigQuery: bytes processed, slot
+    /// time; zero on DuckDB).
+    pub usage: BTreeMap<String, QueryUsage>,
 }
 
 impl JobReport {
@@ -464,13 +467,40 @@ impl<'a> Job<'a> {
                 return;
             }
         };
+        let before = self.warehouse.usage();
+        self.analyse_dates(config, dates, &mut options, observer, report);
+        let cost = self.warehouse.usage().since(&before);
+        if cost.queries > 0 {
+            tracing::info!(
+                experiment = %slug,
+                queries = cost.queries,
+                bytes_processed = cost.bytes_processed,
+                slot_ms = cost.slot_millis,
+                "warehouse usage"
+            );
+            let total = report.usage.entry(slug).or_default();
+            total.queries += cost.queries;
+            total.bytes_processed += cost.bytes_processed;
+            total.slot_millis += cost.slot_millis;
+        }
+    }
+
+    fn analyse_dates(
+        &self,
+        config: &AnalysisConfiguration,
+        dates: &[NaiveDate],
+        options: &mut RunOptions,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        let slug = config.experiment.normandy_slug().to_string();
         for date in dates {
             let result = self.pool.install(|| {
                 run_analysis(
                     config,
                     *date,
                     self.warehouse,
-                    &options,
+                    options,
                     self.options.log_table.as_ref(),
                     observer,
                 )

@@ -32,6 +32,8 @@ pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER
 pub use jetstream_experimenter::select::{Decision, with_slug};
 pub use jetstream_experimenter::{Parsed, parse_recipes};
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
+pub use jetstream_sql::alias::{AliasError, ProjectAlias, ProjectAliases};
+pub use jetstream_warehouse::QueryUsage;
 pub use jetstream_warehouse::{Column, Columns, TableName, Warehouse, WarehouseError};
 pub use job::{
     Event, Job, JobOptions, JobReport, Observer, Outcome, Quiet, delete_experiment_tables,
@@ -41,7 +43,7 @@ pub use sources::{
     ConfigSource, ExperimentSource, ExperimenterApi, ExperimentsFile, LocalConfigRepos,
     custom_config,
 };
-pub use warehouse_spec::{DEFAULT_PROJECT, WarehouseSpec};
+pub use warehouse_spec::{DEFAULT_PROJECT, WarehouseSpec, open_sink};
 
 /// Why the job could not start or an experiment could not be prepared.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,11 @@
-//! Which warehouse to open: `duckdb:PATH` or `duckdb::memory:` (BigQuery arrives with its
-//! backend).
+//! Which warehouse to open (`duckdb:PATH`, `duckdb::memory:`, `bigquery:PROJECT`) and where the
+//! JSON exports go (a local folder or a GCS bucket).
 
 use std::path::{Path, PathBuf};
 
+use jetstream_gcp::{BigQueryConfig, BigQueryWarehouse, GcsBucket};
+use jetstream_output::{LocalFolder, OutputSink};
+use jetstream_sql::alias::ProjectAliases;
 use jetstream_warehouse::{DuckDbWarehouse, Warehouse};
 
 use crate::JobError;
@@ -13,10 +16,16 @@ pub const DEFAULT_PROJECT: &str = "moz-fx-data-experiments";
 /// How to open the warehouse.
 #[derive(Debug, Clone)]
 pub struct WarehouseSpec {
-    /// `duckdb:PATH` (a database file) or `duckdb::memory:`.
+    /// `duckdb:PATH` (a database file), `duckdb::memory:`, or `bigquery:PROJECT` (BigQuery, or
+    /// the emulator of `BIGQUERY_EMULATOR_HOST`; `bigquery:` alone uses `project`).
     pub url: String,
-    /// The results project (DuckDB: the catalog name of the results database).
+    /// The results project (DuckDB: the catalog name of the results database; BigQuery: the
+    /// project of the URL when it names one).
     pub project: String,
+    /// Source projects read from elsewhere (BigQuery: `--project-alias FROM=TO`).
+    pub aliases: ProjectAliases,
+    /// BigQuery: the `maximumBytesBilled` of every query job.
+    pub maximum_bytes_billed: Option<u64>,
     /// Telemetry as Parquet, `DIR/<project>/<dataset>/<table>.parquet` or `.../<table>/*.parquet`.
     pub data: Option<PathBuf>,
     /// Memory the warehouse may use before spilling to disk (`2GB`).
@@ -29,6 +38,8 @@ impl WarehouseSpec {
         Self {
             url: url.to_string(),
             project: DEFAULT_PROJECT.into(),
+            aliases: ProjectAliases::default(),
+            maximum_bytes_billed: None,
             data: None,
             memory_limit: None,
         }
@@ -39,9 +50,7 @@ impl WarehouseSpec {
         let Some(path) = self.url.strip_prefix("duckdb:") else {
             return Err(JobError::Input {
                 what: format!("warehouse {:?}", self.url),
-                message: "expected duckdb:PATH or duckdb::memory: (BigQuery is not available \
-                          in this build)"
-                    .into(),
+                message: "expected duckdb:PATH or duckdb::memory:".into(),
             });
         };
         let opened = if path == ":memory:" {
@@ -82,6 +91,77 @@ impl WarehouseSpec {
 
     /// Open the warehouse this spec names.
     pub fn open(&self) -> Result<Box<dyn Warehouse>, JobError> {
+        if let Some(project) = self.url.strip_prefix("bigquery:") {
+            return Ok(Box::new(self.open_bigquery(project)?));
+        }
+        if !self.aliases.is_empty() {
+            return Err(JobError::Input {
+                what: "--project-alias".into(),
+                message: "project aliases apply to BigQuery; on DuckDB, lay the Parquet data out \
+                          under the project folder the queries name"
+                    .into(),
+            });
+        }
         Ok(Box::new(self.open_duckdb()?))
+    }
+
+    /// The results project of this spec (`bigquery:PROJECT` names it in the URL).
+    pub fn results_project(&self) -> &str {
+        match self.url.strip_prefix("bigquery:") {
+            Some(p) if !p.is_empty() => p,
+            _ => &self.project,
+        }
+    }
+
+    fn open_bigquery(&self, project: &str) -> Result<BigQueryWarehouse, JobError> {
+        let project = if project.is_empty() {
+            self.project.as_str()
+        } else {
+            project
+        };
+        if self.data.is_some() || self.memory_limit.is_some() {
+            return Err(JobError::Input {
+                what: format!("warehouse {}", self.url),
+                message: "--data and --memory-limit are DuckDB's; BigQuery reads its own tables"
+                    .into(),
+            });
+        }
+        let mut config = BigQueryConfig::from_env(project);
+        config.aliases = self.aliases.clone();
+        config.maximum_bytes_billed = self.maximum_bytes_billed;
+        let endpoint = config.endpoint.clone();
+        let wh = BigQueryWarehouse::with_config(config).map_err(|e| JobError::Input {
+            what: format!("warehouse {}", self.url),
+            message: e.to_string(),
+        })?;
+        match endpoint {
+            Some(e) => {
+                tracing::info!(%project, emulator = %e, "BigQuery emulator (no credentials)")
+            }
+            None => tracing::info!(%project, "BigQuery (Application Default Credentials)"),
+        }
+        Ok(wh)
+    }
+}
+
+/// Where the JSON exports go: a GCS bucket, a local folder, or nowhere.
+pub fn open_sink(
+    bucket: Option<&str>,
+    output_dir: Option<&Path>,
+) -> Result<Option<Box<dyn OutputSink>>, JobError> {
+    match (bucket, output_dir) {
+        (Some(b), Some(d)) => Err(JobError::Input {
+            what: format!("--bucket {b} and --output-dir {}", d.display()),
+            message: "give one place for the JSON exports".into(),
+        }),
+        (Some(b), None) => {
+            let sink = GcsBucket::from_env(b).map_err(|e| JobError::Input {
+                what: format!("--bucket {b}"),
+                message: e.to_string(),
+            })?;
+            Ok(Some(Box::new(sink)))
+        }
+        (None, Some(d)) => Ok(Some(Box::new(LocalFolder::new(d)))),
+        (None, None) => Ok(None),
     }
 }

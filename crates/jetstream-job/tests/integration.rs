@@ -1,5 +1,6 @@
 //! The daily job over the embedded warehouse, and property tests of what it does with
 //! arbitrary recipes.
 
+mod bigquery;
 mod job;
 mod recipes;

@@ -10,11 +10,11 @@ use jetstream_job::{
     LocalFolder, Observer, Outcome, Progress, TableName, Warehouse as _, WarehouseSpec,
 };
 
-fn d(s: &str) -> NaiveDate {
+pub(crate) fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jetstream-job-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("jetstream")).expect("mkdir");
@@ -23,7 +23,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Simulated telemetry in an in-memory warehouse; the recipes and a metric-hub folder with the
 /// simulated experiments' configs (each passed through `edit`).
-fn simulated(
+pub(crate) fn simulated(
     dir: &Path,
     edit: impl Fn(&str, String) -> String,
 ) -> (jetstream_warehouse::DuckDbWarehouse, jetstream_job::Parsed) {
@@ -57,7 +57,7 @@ fn simulated(
 }
 
 /// The configs of a metric-hub folder.
-fn hub(dir: &Path) -> jetstream_job::ConfigCollection {
+pub(crate) fn hub(dir: &Path) -> jetstream_job::ConfigCollection {
     LocalConfigRepos {
         public: vec![dir.to_path_buf()],
         private: Vec::new(),
