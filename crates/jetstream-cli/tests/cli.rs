@@ -319,12 +319,17 @@ fn exports_read_a_duckdb_warehouse_and_write_the_output_folder() {
     let out = jetstream(&[
         "export-statistics-to-json",
         "--warehouse",
-        "bigquery:somewhere",
+        "sqlite:somewhere",
         "--experiment-slug",
         "x",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bigquery:somewhere"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sqlite:somewhere"), "{stderr}");
+    assert!(
+        stderr.contains("bigquery:PROJECT"),
+        "names what is accepted: {stderr}"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 

@@ -31,6 +31,7 @@ pub use jetstream_config::ConfigCollection;
 pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER_URL;
 pub use jetstream_experimenter::select::{Decision, with_slug};
 pub use jetstream_experimenter::{Parsed, parse_recipes};
+pub use jetstream_gcp::{BigQueryWarehouse, GcsBucket};
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
 pub use jetstream_sql::alias::{AliasError, ProjectAlias, ProjectAliases};
 pub use jetstream_warehouse::QueryUsage;

@@ -50,7 +50,7 @@ impl WarehouseSpec {
         let Some(path) = self.url.strip_prefix("duckdb:") else {
             return Err(JobError::Input {
                 what: format!("warehouse {:?}", self.url),
-                message: "expected duckdb:PATH or duckdb::memory:".into(),
+                message: "expected duckdb:PATH, duckdb::memory: or bigquery:PROJECT".into(),
             });
         };
         let opened = if path == ":memory:" {

@@ -172,15 +172,27 @@ fn the_run_yaml_containers_run_as_the_reference_does() {
         before, after,
         "statistics only: the metric tables are untouched"
     );
-    // A real bucket is refused, clearly, until GCS arrives.
+    // A real bucket: the export step writes to GCS (fake-gcs-server, started by
+    // `cargo xtask test`, reached through STORAGE_EMULATOR_HOST as Google's clients do).
+    assert!(
+        std::env::var_os("STORAGE_EMULATOR_HOST").is_some(),
+        "STORAGE_EMULATOR_HOST is not set: run the tests with `cargo xtask test`"
+    );
+    let gcs = jetstream_job::GcsBucket::from_env("mozanalysis").expect("bucket");
+    gcs.create_bucket("jetstream-test")
+        .expect("create the bucket");
     let mut bucket = fill.to_vec();
     bucket.retain(|(k, _)| !k.ends_with("bucket"));
     bucket.push(("workflow.parameters.bucket", "mozanalysis"));
     let words = &workflow_commands(&bucket)[2];
     let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
-    let out = jetstream_env(&args, &env);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--output-dir"));
+    let out = ok(jetstream_env(&args, &env), "export to the bucket");
+    assert!(out.contains("gs://mozanalysis/statistics/"), "{out}");
+    let keys = jetstream_job::OutputSink::list(&gcs, "statistics/").expect("list");
+    assert!(
+        keys.contains(&"statistics/statistics_jetstream_sim_two_branches_overall.json".to_string()),
+        "{keys:?}"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
