@@ -511,7 +511,7 @@ mod tests {
         check(
             &a,
             "SELECT mozfun.map.get_key(e.m, 'k'), udfs.a.b(1)\nFROM `moz-fx-data-shared-prod.telemetry.events` AS e\nJOIN moz-fx-data-shared-prod.telemetry.clients c USING (client_id)\nJOIN `moz-fx-data-shared-prod`.search.s USING (client_id)",
-            "SELECT `udfs`.map.get_key(e.m, 'k'), `other`.a.b(1)\nFROM `mozfun.telemetry.events` AS e\nJOIN `mozfun`.telemetry.clients c USING (client_id)\nJOIN `mozfun`.search.s USING (client_id)",
+            "SELECT `udfs.map.get_key`(e.m, 'k'), `other.a.b`(1)\nFROM `mozfun.telemetry.events` AS e\nJOIN `mozfun.telemetry.clients` c USING (client_id)\nJOIN `mozfun`.search.s USING (client_id)",
         );
     }
 
