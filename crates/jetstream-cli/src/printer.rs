@@ -33,7 +33,7 @@ impl Printer {
             report.failures
         );
         for (slug, usage) in &report.usage {
-            if usage.bytes_processed > 0 || usage.slot_millis > 0 {
+            if usage.queries > 0 {
                 out!(
                     "{slug}: {} queries, {:.3} GB processed, {:.1} slot-seconds",
                     usage.queries,
