@@ -18,7 +18,7 @@ use jetstream_output::OutputSink;
 use jetstream_output::export::{export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
-use jetstream_warehouse::{Columns, QueryUsage, TableName, Warehouse};
+use jetstream_warehouse::{Columns, LogRecord, QueryUsage, TableName, Warehouse};
 
 use crate::JobError;
 
@@ -187,6 +187,9 @@ pub struct Job<'a> {
     custom: Option<(String, AnalysisSpec)>,
     options: JobOptions,
     pool: rayon::ThreadPool,
+    /// Log rows of the job itself (skips, failures), written in batches: one load per
+    /// selection and per analysed experiment (BigQuery limits load jobs per table and day).
+    pending_logs: std::sync::Mutex<Vec<LogRecord>>,
 }
 
 impl<'a> Job<'a> {
@@ -211,6 +214,7 @@ impl<'a> Job<'a> {
             custom: None,
             options,
             pool,
+            pending_logs: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -264,11 +268,11 @@ impl<'a> Job<'a> {
         })
     }
 
-    /// Append one row to the monitoring table (when configured).
+    /// Buffer one row for the monitoring table (when configured); see `flush_logs`.
     fn log(&self, slug: &str, message: &str, kind: &str, level: &str, report: &mut JobReport) {
-        let Some(table) = &self.options.log_table else {
+        if self.options.log_table.is_none() {
             return;
-        };
+        }
         let mut record = error_record(
             &self.options.run.source,
             LogContext {
@@ -280,9 +284,30 @@ impl<'a> Job<'a> {
             "run",
         );
         record.log_level = level.to_string();
-        if let Err(e) = self.warehouse.append_logs(table, &[record]) {
-            tracing::error!(experiment = %slug, error = %e, "could not write the logs table");
-            report.failures += 1;
+        match self.pending_logs.lock() {
+            Ok(mut pending) => pending.push(record),
+            Err(_) => {
+                tracing::error!(experiment = %slug, "log buffer unavailable: row lost");
+                report.failures += 1;
+            }
+        }
+    }
+
+    /// Write the buffered log rows in one append; rows that cannot be written are failures.
+    fn flush_logs(&self, report: &mut JobReport) {
+        let records = match self.pending_logs.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        let Some(table) = &self.options.log_table else {
+            return;
+        };
+        if records.is_empty() {
+            return;
+        }
+        if let Err(e) = self.warehouse.append_logs(table, &records) {
+            tracing::error!(rows = records.len(), error = %e, "could not write the logs table");
+            report.failures += records.len();
         }
     }
 
@@ -353,7 +378,7 @@ impl<'a> Job<'a> {
                 slugs.push(&e.normandy_slug);
             }
         }
-        configs
+        let selected = configs
             .into_iter()
             .filter(|c| {
                 let slug = c.experiment.normandy_slug();
@@ -372,7 +397,9 @@ impl<'a> Job<'a> {
                     _ => true,
                 }
             })
-            .collect()
+            .collect();
+        self.flush_logs(report);
+        selected
     }
 
     /// The experiments named by `slugs`, resolved (reruns, ensure-enrollments, exports).
@@ -469,6 +496,7 @@ impl<'a> Job<'a> {
         };
         let before = self.warehouse.usage();
         self.analyse_dates(config, dates, &mut options, observer, report);
+        self.flush_logs(report);
         let cost = self.warehouse.usage().since(&before);
         if cost.queries > 0 {
             tracing::info!(
