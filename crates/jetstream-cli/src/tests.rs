@@ -440,3 +440,56 @@ fn environment_values_are_checked_like_the_options_and_name_the_variable() {
     }
     assert!(rejects(&["run", "--processes", "x"]).contains("JETSTREAM_PROCESSES"));
 }
+
+/// Our own workflow (`workflows/run.yaml`): every container command parses, with its meaning.
+#[test]
+fn every_container_command_of_our_workflow_parses() {
+    let fill: &[(&str, &str)] = &[
+        ("inputs.parameters.slug", "my-exp"),
+        ("inputs.parameters.date", "2026-01-28"),
+        (
+            "inputs.parameters.discrete_metrics",
+            "--no-discrete-metrics",
+        ),
+        ("workflow.parameters.dataset_id", "eggs"),
+        ("workflow.parameters.project_id", "spam"),
+        ("workflow.parameters.bucket", "mozanalysis"),
+        (
+            "workflow.parameters.analysis_periods",
+            "day,week,days28,overall,preenrollment_week,preenrollment_days28",
+        ),
+        ("workflow.parameters.statistics_only", "false"),
+    ];
+    let commands = workflow::workflow_commands(include_str!("../../../workflows/run.yaml"), fill);
+    let names: Vec<&str> = commands.iter().map(|w| w[1].as_str()).collect();
+    assert_eq!(
+        names,
+        ["ensure-enrollments", "run", "export-statistics-to-json"]
+    );
+    for words in &commands {
+        assert!(
+            !words.iter().any(|w| w.contains("{{")),
+            "unfilled: {words:?}"
+        );
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let cli = parse(&args);
+        match cli.command {
+            Command::Run(a) => {
+                let an = &a.analysis;
+                assert_eq!(an.slugs, ["my-exp"]);
+                assert_eq!(an.dataset_id, "eggs");
+                assert!(an.no_discrete_metrics);
+                assert!(!an.statistics_only);
+                assert_eq!(an.warehouse.spec().unwrap().results_project(), "spam");
+                let periods = crate::args::periods(&an.analysis_periods).unwrap();
+                assert_eq!(periods.map(|p| p.len()), Some(6));
+            }
+            Command::EnsureEnrollments(a) => {
+                assert_eq!(a.analysis.slugs, ["my-exp"]);
+                assert_eq!(a.analysis.warehouse.warehouse, "bigquery:spam");
+            }
+            Command::ExportStatisticsToJson(_) => {}
+            other => panic!("unexpected command {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Rendered workflows against Argo's JSON schema (vendored in `fixtures/argo/schema.json`).
+
+mod schema;
