@@ -73,6 +73,10 @@ enum Command {
     Run(run_cmds::RunArgs),
     /// Delete an experiment's result tables and analyse every date up to yesterday.
     Rerun(run_cmds::RerunArgs),
+    /// The daily run as one Argo Workflow (experiments fan out, dates in parallel); with
+    /// --dry-run, print the rendered workflow (YAML) and submit nothing.
+    #[command(alias = "run_argo")]
+    RunArgo(run_cmds::RunArgoArgs),
     /// Write synthetic telemetry with planted effects, with recipes and configs.
     Simulate(run_cmds::SimulateArgs),
     /// Simulate a small dataset, analyse every date, export, and show the headline results.
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         Command::Query(args) => export_cmds::query_cmd(args),
         Command::Run(args) => run_cmds::run_cmd(args, log),
         Command::Rerun(args) => run_cmds::rerun_cmd(args, log),
+        Command::RunArgo(args) => run_cmds::run_argo_cmd(args, log),
         Command::Simulate(args) => run_cmds::simulate_cmd(args),
         Command::Demo(args) => run_cmds::demo_cmd(args, log),
         Command::EnsureEnrollments(args) => run_cmds::ensure_enrollments_cmd(args, log),

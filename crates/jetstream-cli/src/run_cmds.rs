@@ -383,3 +383,98 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
     out!("JSON exports: {}", exports.display());
     Ok(code)
 }
+
+/// Arguments of `run-argo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgoArgs {
+    /// The analysis date (default: yesterday, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) date: Option<NaiveDate>,
+    #[command(flatten)]
+    pub(crate) analysis: AnalysisArgs,
+    /// Container image, without tag.
+    #[arg(long, default_value = "gcr.io/moz-fx-data-experiments/jetstream")]
+    pub(crate) image: String,
+    /// Image tag, or digest (`sha256:…`).
+    #[arg(long, alias = "image_version", default_value = "latest")]
+    pub(crate) image_version: String,
+    /// Memory requested per container, in GB (1–60; `16`, `16G`, `16Gi`).
+    #[arg(long, alias = "memory_request", default_value = "16", value_parser = memory_gb)]
+    pub(crate) memory_request: u32,
+    /// Print the rendered Argo Workflow (YAML) on stdout and submit nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// `16`, `16G`, `16GB`, `16Gi` → 16, within 1–60.
+fn memory_gb(s: &str) -> Result<u32, String> {
+    let digits = s.trim_end_matches(['G', 'B', 'i', 'g', 'b']);
+    match digits.parse::<u32>() {
+        Ok(n) if (1..=60).contains(&n) => Ok(n),
+        _ => Err(format!("expected 1 to 60 GB (e.g. 16 or 16Gi), got {s:?}")),
+    }
+}
+
+pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    if args.analysis.config_file.is_some() {
+        bail!(
+            "--config-file cannot be used with Argo: the containers read the config repositories"
+        );
+    }
+    if !args.analysis.metric_slug.is_empty() {
+        bail!("--metric-slug cannot be used with Argo");
+    }
+    if !args.dry_run {
+        bail!(
+            "submitting to a cluster is not available yet: pass --dry-run to print the workflow \
+             (e.g. `jetstream run-argo --dry-run … | argo submit -`)"
+        );
+    }
+    let date = args.date.unwrap_or_else(yesterday);
+    let spec = args.analysis.warehouse.spec()?;
+    let project = spec.results_project().to_string();
+    let image = if args.image_version.starts_with("sha256:") {
+        format!("{}@{}", args.image, args.image_version)
+    } else {
+        format!("{}:{}", args.image, args.image_version)
+    };
+    let configs = args.analysis.configs.load()?;
+    let parsed = args
+        .analysis
+        .source
+        .load(&args.analysis.slugs, Utc::now().date_naive())?;
+    // The selection reads recipes and configs only: no warehouse is touched.
+    let scratch = jetstream_job::WarehouseSpec::new("duckdb::memory:").open()?;
+    let options = JobOptions {
+        run: args.analysis.run_options(log)?,
+        log_table: None,
+        processes: Some(1),
+    };
+    let job = Job::new(scratch.as_ref(), configs, options)?;
+    // Stdout carries the manifest only; skips and failures go to the log (stderr).
+    let mut report = jetstream_job::JobReport::default();
+    let items = job.daily_workflow(
+        &parsed,
+        date,
+        &args.analysis.slugs,
+        &image,
+        &jetstream_job::Quiet,
+        &mut report,
+    );
+    tracing::warn!(
+        experiments = items.len(),
+        skipped = report.skipped,
+        failed = report.failures,
+        "workflow for {date}"
+    );
+    let mut params = jetstream_job::WorkflowParams::new(&project, items);
+    params.dataset_id.clone_from(&args.analysis.dataset_id);
+    params.bucket = args.analysis.bucket.name().map(str::to_string);
+    params.analysis_periods = (!args.analysis.analysis_periods.is_empty())
+        .then(|| args.analysis.analysis_periods.clone());
+    params.statistics_only = args.analysis.statistics_only;
+    params.memory_request_gb = args.memory_request;
+    let manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
+    out!("{}", jetstream_job::workflow_yaml(&manifest)?);
+    Ok(crate::printer::exit_code(&report))
+}

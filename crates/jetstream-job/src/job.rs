@@ -671,6 +671,28 @@ impl<'a> Job<'a> {
         report
     }
 
+    /// The Argo workflow of a daily run on `date`: one item per experiment the selection keeps
+    /// (skipped experiments never become pods), each with `date`, run by `image`.
+    pub fn daily_workflow(
+        &self,
+        parsed: &Parsed,
+        date: NaiveDate,
+        slugs: &[String],
+        image: &str,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<jetstream_argo::ExperimentItem> {
+        self.select(parsed, date, slugs, observer, report)
+            .iter()
+            .map(|config| jetstream_argo::ExperimentItem {
+                slug: config.experiment.normandy_slug().to_string(),
+                dates: vec![date],
+                image: image.to_string(),
+                discrete_metrics: self.options.run.discrete,
+            })
+            .collect()
+    }
+
     /// Every date a rerun analyses `config` on, up to `until` (the reference's rule: from the
     /// start date to the day after the end date, at most `until`).
     pub fn rerun_dates(config: &AnalysisConfiguration, until: NaiveDate) -> Vec<NaiveDate> {

@@ -27,6 +27,10 @@ mod sources;
 mod warehouse_spec;
 
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
+pub use jetstream_argo::{
+    ExperimentItem, RUN_TEMPLATE, WorkflowParams, render as render_workflow,
+    to_yaml as workflow_yaml,
+};
 pub use jetstream_config::ConfigCollection;
 pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER_URL;
 pub use jetstream_experimenter::select::{Decision, with_slug};

@@ -399,3 +399,67 @@ fn the_desktop_and_fenix_default_metrics_run_on_simulated_telemetry() {
     assert_eq!(daily.lines().nth(1), Some("9"), "{daily}");
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
+
+#[test]
+fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
+    let dir = scratch("argo");
+    let db = format!("duckdb:{}", dir.join("db.duckdb").display());
+    let recipes = dir.join("experiments.json");
+    ok(&[
+        "simulate",
+        "--warehouse",
+        &db,
+        "--experiments-file",
+        recipes.to_str().unwrap(),
+        "--clients",
+        "200",
+    ]);
+    let yaml = ok(&[
+        "run-argo",
+        "--dry-run",
+        "--date",
+        "2026-01-09",
+        "--warehouse",
+        "bigquery:my-project",
+        "--experiments-file",
+        recipes.to_str().unwrap(),
+        "--config-repos",
+        dir.to_str().unwrap(),
+        "--image-version",
+        "sha256:0123abcd",
+        "--memory-request",
+        "20Gi",
+        "--bucket",
+        "none",
+    ]);
+    assert!(yaml.contains("kind: Workflow"), "{yaml}");
+    assert!(yaml.contains("my-project"), "{yaml}");
+    assert!(yaml.contains("20Gi"), "{yaml}");
+    assert!(
+        yaml.contains("gcr.io/moz-fx-data-experiments/jetstream@sha256:0123abcd"),
+        "{yaml}"
+    );
+    // On 2026-01-09 the two-branch and Fenix experiments are live; the three-branch one
+    // starts on 2026-01-10: it never becomes a pod.
+    assert!(yaml.contains("jetstream-sim-two-branches"), "{yaml}");
+    assert!(yaml.contains("jetstream-sim-fenix"), "{yaml}");
+    assert!(!yaml.contains("jetstream-sim-three-branches"), "{yaml}");
+    assert!(
+        yaml.contains("{{inputs.parameters.slug}}"),
+        "Argo placeholders kept"
+    );
+    // Submission is not there yet, and says so; the reference's Argo restrictions hold.
+    let out = jetstream(&[
+        "run-argo",
+        "--experiments-file",
+        recipes.to_str().unwrap(),
+        "--config-repos",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+    let out = jetstream(&["run-argo", "--dry-run", "--metric-slug", "m"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metric-slug"));
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
