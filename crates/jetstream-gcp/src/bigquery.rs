@@ -235,6 +235,10 @@ struct QueryResult {
 }
 
 /// The warehouse on BigQuery (or an emulator of it).
+///
+/// A synchronous facade over its own tokio runtime: call it from ordinary threads (rayon's
+/// included). From async code, call it inside `tokio::task::spawn_blocking` and drop it there
+/// too: blocking on, or dropping, a runtime inside another runtime's worker panics.
 pub struct BigQueryWarehouse {
     config: BigQueryConfig,
     runtime: tokio::runtime::Runtime,

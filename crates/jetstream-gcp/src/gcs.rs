@@ -46,7 +46,8 @@ impl GcsConfig {
     }
 }
 
-/// A GCS bucket as an [`OutputSink`]: a synchronous facade over a private runtime.
+/// A GCS bucket as an [`OutputSink`]: a synchronous facade over a private runtime (from async
+/// code, use it inside `tokio::task::spawn_blocking`, as [`crate::BigQueryWarehouse`]).
 pub struct GcsBucket {
     bucket: String,
     base: Url,
