@@ -34,6 +34,7 @@ use gcp_bigquery_client::model::table_row::TableRow;
 use gcp_bigquery_client::model::table_schema::TableSchema;
 use gcp_bigquery_client::table::ListOptions;
 use jetstream_sql::alias::ProjectAliases;
+use jetstream_sql::query::string_literal;
 use jetstream_warehouse::{
     Column, Columns, LOG_COLUMNS, LogRecord, QueryUsage, TableMetadata, TableName, Warehouse,
     WarehouseError,
@@ -164,13 +165,7 @@ fn classify(e: &BQError) -> (bool, ApiError) {
                 || re.is_request()
                 || re.is_body()
                 || re.is_decode();
-            let mut message = re.to_string();
-            let mut source = std::error::Error::source(re);
-            while let Some(s) = source {
-                message.push_str(": ");
-                message.push_str(&s.to_string());
-                source = s.source();
-            }
+            let message = crate::retry::describe(re);
             (
                 retryable,
                 ApiError {
@@ -186,16 +181,6 @@ fn classify(e: &BQError) -> (bool, ApiError) {
                 message: other.to_string(),
             },
         ),
-    }
-}
-
-/// The start of a query, for error messages.
-fn excerpt(sql: &str) -> String {
-    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 300 {
-        format!("{}…", flat.chars().take(300).collect::<String>())
-    } else {
-        flat
     }
 }
 
@@ -454,7 +439,7 @@ impl BigQueryWarehouse {
         WarehouseError::Query {
             what: what.to_string(),
             message,
-            excerpt: excerpt(sql),
+            excerpt: jetstream_warehouse::sql_excerpt(sql),
         }
     }
 
@@ -902,21 +887,8 @@ impl BigQueryWarehouse {
         dataset: &str,
         prefix: &str,
     ) -> Result<Vec<(u64, TableName)>, WarehouseError> {
-        let start = format!("{prefix}_");
-        let mut windows: Vec<(u64, TableName)> = self
-            .list_async(dataset, &start)
-            .await?
-            .into_iter()
-            .filter_map(|t| {
-                let n = t.table.strip_prefix(&start)?;
-                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| n.parse().ok())
-                    .flatten()
-                    .map(|n| (n, t))
-            })
-            .collect();
-        windows.sort();
-        Ok(windows)
+        let listed = self.list_async(dataset, &format!("{prefix}_")).await?;
+        Ok(jetstream_warehouse::window_tables(listed, prefix))
     }
 
     /// `SELECT <columns>, window_index FROM <prefix>_*` restricted to numeric suffixes.
@@ -948,11 +920,6 @@ impl BigQueryWarehouse {
             .map(|f| f.name)
             .collect())
     }
-}
-
-/// `'…'` with BigQuery escapes.
-fn string_literal(s: &str) -> String {
-    jetstream_sql::query::string_literal(s)
 }
 
 /// One URL path segment.
@@ -1222,12 +1189,6 @@ impl Warehouse for BigQueryWarehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn excerpts_are_flat_and_short() {
-        assert_eq!(excerpt("SELECT\n  1"), "SELECT 1");
-        assert_eq!(excerpt(&"x ".repeat(400)).chars().count(), 301);
-    }
 
     #[test]
     fn path_segments_are_encoded() {

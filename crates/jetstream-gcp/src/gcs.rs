@@ -16,7 +16,7 @@ use jetstream_output::{OutputError, OutputSink, check_key};
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::retry::{Attempt, retry, retryable_status};
+use crate::retry::{Attempt, describe, retry, retryable_status};
 use crate::{Credentials, RetryPolicy};
 
 /// The public GCS endpoint.
@@ -92,18 +92,6 @@ fn check_bucket(bucket: &str) -> Result<(), OutputError> {
             "invalid bucket name: expected 3-222 lowercase letters, digits, '-', '_' or '.'",
         ))
     }
-}
-
-/// A transport error with its causes (`error sending request for url (…): connection refused`).
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// `HTTP 403 Forbidden: <the server's error.message>` (GCS errors are

@@ -87,6 +87,18 @@ where
     }
 }
 
+/// An error with its causes, `: `-separated (reqwest puts the useful part in the sources).
+pub(crate) fn describe(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
 /// HTTP statuses worth retrying: 408, 429 and 5xx.
 pub(crate) fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)

@@ -141,19 +141,13 @@ fn newest_window_update(
     period: AnalysisPeriod,
 ) -> Result<Option<DateTime<Utc>>, jetstream_warehouse::WarehouseError> {
     let prefix = format!(
-        "statistics_{}_{}_",
+        "statistics_{}_{}",
         naming::bq_normalize_name(slug),
         period.as_str()
     );
+    let listed = warehouse.list_tables(dataset, &format!("{prefix}_"))?;
     let mut newest: Option<DateTime<Utc>> = None;
-    for table in warehouse.list_tables(dataset, &prefix)? {
-        let is_window = table
-            .table
-            .strip_prefix(&prefix)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if !is_window {
-            continue;
-        }
+    for (_, table) in jetstream_warehouse::window_tables(listed, &prefix) {
         match warehouse.table_metadata(&table)? {
             Some(meta) => newest = newest.max(Some(meta.last_updated)),
             None => return Ok(None),

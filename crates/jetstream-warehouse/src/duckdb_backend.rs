@@ -63,19 +63,11 @@ fn qualified(name: &TableName) -> String {
     )
 }
 
-fn excerpt(sql: &str) -> String {
-    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
-    }
-}
-
 fn query_error(what: &str, sql: &str, e: &duckdb::Error) -> WarehouseError {
     WarehouseError::Query {
         what: what.to_string(),
         message: e.to_string(),
-        excerpt: excerpt(sql),
+        excerpt: crate::sql_excerpt(sql),
     }
 }
 
@@ -175,19 +167,10 @@ impl DuckDbWarehouse {
         table_prefix: &str,
         select: &str,
     ) -> Result<Option<(usize, String)>, WarehouseError> {
-        let prefix = format!("{table_prefix}_");
-        let mut windows: Vec<(u64, TableName)> = self
-            .list_tables(dataset, &prefix)?
-            .into_iter()
-            .filter_map(|t| {
-                let n = t.table.strip_prefix(&prefix)?;
-                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| n.parse().ok())
-                    .flatten()
-                    .map(|n| (n, t))
-            })
-            .collect();
-        windows.sort();
+        let windows = crate::window_tables(
+            self.list_tables(dataset, &format!("{table_prefix}_"))?,
+            table_prefix,
+        );
         if windows.is_empty() {
             return Ok(None);
         }

@@ -71,6 +71,37 @@ impl std::fmt::Display for TableName {
     }
 }
 
+/// The window tables `<table_prefix>_<n>` among `tables`, sorted by window number `n` (digits
+/// only: look-alikes such as `<table_prefix>_1_backup` are left out). Backends and exports
+/// filter a listing (`Warehouse::list_tables(dataset, "<table_prefix>_")`) with it.
+pub fn window_tables(
+    tables: impl IntoIterator<Item = TableName>,
+    table_prefix: &str,
+) -> Vec<(u64, TableName)> {
+    let start = format!("{table_prefix}_");
+    let mut windows: Vec<(u64, TableName)> = tables
+        .into_iter()
+        .filter_map(|t| {
+            let n = t.table.strip_prefix(&start)?;
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse().ok())
+                .flatten()
+                .map(|n| (n, t))
+        })
+        .collect();
+    windows.sort();
+    windows
+}
+
+/// A query on one line, cut after 300 characters, for error messages.
+pub fn sql_excerpt(sql: &str) -> String {
+    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
 /// Metadata kept with every result table (BigQuery: description and labels).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableMetadata {
@@ -294,5 +325,34 @@ impl QueryUsage {
             bytes_processed: self.bytes_processed.saturating_sub(earlier.bytes_processed),
             slot_millis: self.slot_millis.saturating_sub(earlier.slot_millis),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_flat_and_short() {
+        assert_eq!(sql_excerpt("SELECT\n  1"), "SELECT 1");
+        assert_eq!(sql_excerpt(&"x ".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn window_tables_are_numbered_suffixes_only() {
+        let names = [
+            "s_week_10",
+            "s_week_2",
+            "s_week_1_backup",
+            "s_week_",
+            "s_weekly",
+            "s_week_x",
+        ]
+        .map(|t| TableName::new("d", t).unwrap());
+        let windows: Vec<(u64, String)> = window_tables(names, "s_week")
+            .into_iter()
+            .map(|(n, t)| (n, t.table))
+            .collect();
+        assert_eq!(windows, [(2, "s_week_2".into()), (10, "s_week_10".into())]);
     }
 }
