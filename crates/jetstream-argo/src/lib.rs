@@ -6,7 +6,19 @@
 //! (no text templating runs over them). The result is a JSON value ready to submit as an
 //! `argoproj.io/v1alpha1` Workflow, or to print as YAML (`--dry-run`).
 //!
-//! Submission to a cluster and watching a workflow are not here yet (see `docs/ARCHITECTURE.md`).
+//! [`cluster`] submits rendered workflows to a Kubernetes cluster and watches them;
+//! [`status`] reads a workflow's status (failed steps, retries); [`images`] chooses the image
+//! each experiment runs.
+
+pub mod cluster;
+pub mod images;
+pub mod status;
+
+pub use cluster::{
+    ArgoCluster, ClusterError, ClusterOptions, GkeCluster, GkeEndpoint, GoogleCloud,
+};
+pub use images::{Image, ImageChoice, ImageRegistry};
+pub use status::{FailedStep, Phase, WorkflowStatus};
 
 use chrono::NaiveDate;
 use serde::Serialize;

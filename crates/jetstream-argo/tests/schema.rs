@@ -78,3 +78,69 @@ fn the_schema_catches_a_broken_workflow() {
         "a string where Argo wants a number must fail"
     );
 }
+
+/// The daily `CronWorkflow` (`workflows/daily.yaml`) validates against Argo's schema too.
+#[test]
+fn the_daily_cron_workflow_validates() {
+    let yaml = include_str!("../../../workflows/daily.yaml");
+    let manifest = jetstream_argo::parse_template(yaml).expect("daily.yaml");
+    assert_eq!(manifest["kind"], "CronWorkflow");
+    let errors = violations(&argo_schema("CronWorkflow"), &manifest);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(manifest["spec"]["timezone"], "UTC");
+    let command = &manifest["spec"]["workflowSpec"]["templates"][0]["container"]["command"];
+    assert_eq!(command[1], "run-argo");
+}
+
+/// The RBAC manifests: every document parses, and the submitter may create workflows.
+#[test]
+fn rbac_documents_parse() {
+    let yaml = include_str!("../../../workflows/rbac.yaml");
+    let docs: Vec<Value> = yaml
+        .split("\n---")
+        .map(|d| serde_saphyr::from_str::<Value>(d).expect("a YAML document"))
+        .filter(|d| !d.is_null())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert!(
+        kinds.contains(&"ServiceAccount") && kinds.contains(&"RoleBinding"),
+        "{kinds:?}"
+    );
+    let submitter = docs
+        .iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "jetstream-submitter")
+        .expect("the submitter role");
+    let rules = submitter["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| {
+        r["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("workflows"))
+            && r["verbs"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("create"))
+    }));
+}
+
+/// A snapshot of a rendered workflow (2 experiments × 2 dates): any change to the template
+/// or the rendering shows in review. Regenerate with `UPDATE_GOLDEN=1`.
+#[test]
+fn rendered_workflow_snapshot() {
+    let manifest = render(RUN_TEMPLATE, &params(2, 2)).expect("render");
+    let yaml = jetstream_argo::to_yaml(&manifest).expect("yaml");
+    let file = format!(
+        "{}/tests/snapshots/run-2x2.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(&file).parent().unwrap()).unwrap();
+        std::fs::write(&file, &yaml).unwrap();
+    }
+    let expected = std::fs::read_to_string(&file)
+        .unwrap_or_else(|_| panic!("missing snapshot {file} (write it with UPDATE_GOLDEN=1)"));
+    assert_eq!(
+        yaml, expected,
+        "the rendered workflow changed: review, then UPDATE_GOLDEN=1"
+    );
+}

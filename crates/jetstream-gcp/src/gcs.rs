@@ -16,7 +16,7 @@ use jetstream_output::{OutputError, OutputSink, check_key};
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::retry::{Attempt, describe, retry, retryable_status};
+use crate::retry::{describe, status_message};
 use crate::{Credentials, RetryPolicy};
 
 /// The public GCS endpoint.
@@ -91,34 +91,6 @@ fn check_bucket(bucket: &str) -> Result<(), OutputError> {
             format!("gs://{bucket}"),
             "invalid bucket name: expected 3-222 lowercase letters, digits, '-', '_' or '.'",
         ))
-    }
-}
-
-/// `HTTP 403 Forbidden: <the server's error.message>` (GCS errors are
-/// `{"error": {"code": 403, "message": "..."}}`; other bodies are quoted, shortened).
-fn status_message(status: StatusCode, body: &[u8]) -> String {
-    let head = format!(
-        "HTTP {} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    let head = head.trim_end();
-    let from_json = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_string));
-    let detail = from_json.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        let mut short: String = text.chars().take(300).collect();
-        if short.len() < text.len() {
-            short.push('…');
-        }
-        short
-    });
-    if detail.is_empty() {
-        head.to_string()
-    } else {
-        format!("{head}: {detail}")
     }
 }
 
@@ -213,33 +185,9 @@ impl GcsBucket {
         location: &str,
         make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
     ) -> Result<(StatusCode, Vec<u8>), OutputError> {
-        let on_timeout =
-            |d: std::time::Duration| remote(location, format!("no complete answer within {d:?}"));
-        retry(&self.retry, location, on_timeout, || async move {
-            let token = match self.credentials.token().await {
-                Ok(token) => token,
-                Err(e) => return Attempt::Retry(remote(location, e.to_string())),
-            };
-            let mut request = make();
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(e) => return Attempt::Retry(remote(location, describe(&e))),
-            };
-            let status = response.status();
-            let body = match response.bytes().await {
-                Ok(body) => body.to_vec(),
-                Err(e) => return Attempt::Retry(remote(location, describe(&e))),
-            };
-            if retryable_status(status.as_u16()) {
-                Attempt::Retry(remote(location, status_message(status, &body)))
-            } else {
-                Attempt::Done(Ok((status, body)))
-            }
-        })
-        .await
+        crate::retry::send(&self.retry, &self.credentials, location, make)
+            .await
+            .map_err(|message| remote(location, message))
     }
 
     /// Create the bucket in `project` (emulators, tests, first set-up); an existing bucket

@@ -5,6 +5,8 @@
 //! * [`GcsBucket`]: the [`OutputSink`](jetstream_output::OutputSink) on a GCS bucket (JSON API,
 //!   single-shot media uploads: an object appears complete or not at all).
 //! * [`Credentials`]: Application Default Credentials, or none for emulators.
+//! * [`GoogleApis`] (tokens and the GKE lookup of the Argo cluster connection) and
+//!   [`ArtifactRegistry`] (the images experiments are pinned to).
 //!
 //! Endpoints are found as Google's clients find them: `BIGQUERY_EMULATOR_HOST` and
 //! `STORAGE_EMULATOR_HOST` (`http://HOST:PORT`) switch to an emulator, without credentials.
@@ -13,12 +15,14 @@
 
 pub mod auth;
 mod bigquery;
+mod cloud;
 mod gcs;
 mod retry;
 mod values;
 
 pub use auth::{AuthError, Credentials};
 pub use bigquery::{BigQueryConfig, BigQueryWarehouse};
+pub use cloud::{ArtifactPath, ArtifactRegistry, GoogleApis};
 pub use gcs::{GcsBucket, GcsConfig};
 pub use retry::RetryPolicy;
 

@@ -104,6 +104,71 @@ pub(crate) fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
 }
 
+/// `HTTP 403 Forbidden: <the server's error.message>` (GCS errors are
+/// `{"error": {"code": 403, "message": "..."}}`; other bodies are quoted, shortened).
+pub(crate) fn status_message(status: reqwest::StatusCode, body: &[u8]) -> String {
+    let head = format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let head = head.trim_end();
+    let from_json = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_string));
+    let detail = from_json.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        let mut short: String = text.chars().take(300).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        short
+    });
+    if detail.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}: {detail}")
+    }
+}
+
+/// Send the request `make` builds (a fresh one per attempt, with a bearer token from
+/// `credentials` unless anonymous) until it is answered with a status not worth retrying;
+/// returns that status and the body. Errors are messages; `location` names the target in logs.
+pub(crate) async fn send(
+    policy: &RetryPolicy,
+    credentials: &crate::Credentials,
+    location: &str,
+    make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
+) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
+    let on_timeout = |d: Duration| format!("no complete answer within {d:?}");
+    retry(policy, location, on_timeout, || async move {
+        let token = match credentials.token().await {
+            Ok(token) => token,
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        let mut request = make();
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Attempt::Retry(describe(&e)),
+        };
+        let status = response.status();
+        let body = match response.bytes().await {
+            Ok(body) => body.to_vec(),
+            Err(e) => return Attempt::Retry(describe(&e)),
+        };
+        if retryable_status(status.as_u16()) {
+            Attempt::Retry(status_message(status, &body))
+        } else {
+            Attempt::Done(Ok((status, body)))
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

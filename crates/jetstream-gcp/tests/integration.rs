@@ -3,3 +3,4 @@
 mod bigquery;
 mod faults;
 mod gcs;
+mod google_apis;

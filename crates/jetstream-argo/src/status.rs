@@ -1,0 +1,277 @@
+//! A workflow's status as Argo reports it (`status` of the `Workflow` object), read into what a
+//! person on call needs: is it finished, did it succeed, which steps failed and why.
+//!
+//! Success follows the reference: the workflow has not failed as a whole, and no pod failed
+//! without a later attempt of the same step succeeding. Argo names retried attempts
+//! `<step>(0)`, `<step>(1)`, …, so an attempt that failed and was retried successfully is not
+//! a failure.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The phase of a workflow (`status.phase`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet (no phase, or `Pending`).
+    Pending,
+    /// Running.
+    Running,
+    /// Finished successfully (steps may still have failed under `continueOn`).
+    Succeeded,
+    /// Finished with a failed step.
+    Failed,
+    /// Finished because of an error of Argo itself or of the cluster.
+    Error,
+    /// A phase this version does not know.
+    Other(String),
+}
+
+impl Phase {
+    fn parse(phase: Option<&str>) -> Self {
+        match phase {
+            None | Some("" | "Pending") => Self::Pending,
+            Some("Running") => Self::Running,
+            Some("Succeeded") => Self::Succeeded,
+            Some("Failed") => Self::Failed,
+            Some("Error") => Self::Error,
+            Some(other) => Self::Other(other.to_string()),
+        }
+    }
+
+    /// Whether the workflow is over.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Error)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::Error => "Error",
+            Self::Other(p) => p,
+        })
+    }
+}
+
+/// A step (pod) that failed and was not retried successfully.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStep {
+    /// The node's full name (`jetstream-abcde[0].experiment(0:…)…`), attempt suffix removed.
+    pub name: String,
+    /// The template the pod ran (`analyse`, `export`, `ensure-enrollments`).
+    pub template: String,
+    /// The step's input parameters (slug, date, …).
+    pub parameters: BTreeMap<String, String>,
+    /// Argo's message (`Error (exit code 1)`, `OOMKilled`, …).
+    pub message: String,
+    /// How many attempts failed.
+    pub attempts: usize,
+}
+
+impl std::fmt::Display for FailedStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.template)?;
+        for key in ["slug", "date"] {
+            if let Some(v) = self.parameters.get(key) {
+                write!(f, " {key}={v}")?;
+            }
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a workflow's status says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowStatus {
+    /// The workflow's name.
+    pub name: String,
+    /// Its phase.
+    pub phase: Phase,
+    /// Argo's message for the workflow as a whole.
+    pub message: String,
+    /// Whether `status.finishedAt` is set.
+    pub finished: bool,
+    /// `status.progress` (`done/total`), when Argo reports it.
+    pub progress: Option<String>,
+    /// Pods that failed and were not retried successfully, by name.
+    pub failed_steps: Vec<FailedStep>,
+}
+
+impl WorkflowStatus {
+    /// Read the `Workflow` object as the Kubernetes API returns it.
+    pub fn from_object(workflow: &Value) -> Self {
+        let status = &workflow["status"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let finished_at = status["finishedAt"].as_str().is_some_and(|s| !s.is_empty());
+        let mut phase = Phase::parse(status["phase"].as_str());
+        let finished = finished_at || phase.is_finished();
+        if finished_at && !phase.is_finished() {
+            // Argo sets finishedAt together with a final phase; a finished workflow with no
+            // final phase is reported as an error rather than waited on forever.
+            phase = Phase::Error;
+        }
+        Self {
+            name: text(&workflow["metadata"]["name"]),
+            phase,
+            message: text(&status["message"]),
+            finished,
+            progress: status["progress"].as_str().map(str::to_string),
+            failed_steps: failed_steps(&status["nodes"]),
+        }
+    }
+
+    /// Whether the workflow finished and every step succeeded (retries aside).
+    pub fn succeeded(&self) -> bool {
+        self.phase == Phase::Succeeded && self.failed_steps.is_empty()
+    }
+}
+
+/// `name(3)` → `name`: the step an attempt belongs to.
+fn step_of(node_name: &str) -> &str {
+    if let Some(open) = node_name.rfind('(')
+        && node_name.ends_with(')')
+        && open + 2 < node_name.len()
+        && node_name[open + 1..node_name.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    {
+        return &node_name[..open];
+    }
+    node_name
+}
+
+/// Pod nodes that failed with no successful attempt of the same step, in name order.
+fn failed_steps(nodes: &Value) -> Vec<FailedStep> {
+    let Some(nodes) = nodes.as_object() else {
+        return Vec::new();
+    };
+    let mut succeeded = std::collections::BTreeSet::new();
+    let mut failed: BTreeMap<String, FailedStep> = BTreeMap::new();
+    for node in nodes.values() {
+        if node["type"] != "Pod" {
+            continue;
+        }
+        let name = node["name"].as_str().unwrap_or_default();
+        let step = step_of(name).to_string();
+        match node["phase"].as_str() {
+            Some("Succeeded") => {
+                succeeded.insert(step);
+            }
+            Some("Failed" | "Error") => {
+                let parameters = node["inputs"]["parameters"]
+                    .as_array()
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| {
+                                Some((
+                                    p["name"].as_str()?.to_string(),
+                                    p["value"].as_str()?.to_string(),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let entry = failed.entry(step.clone()).or_insert_with(|| FailedStep {
+                    name: step,
+                    template: node["templateName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    parameters,
+                    message: String::new(),
+                    attempts: 0,
+                });
+                entry.attempts += 1;
+                // The last attempt's message (attempt names sort in order up to 9 retries).
+                if let Some(m) = node["message"].as_str() {
+                    entry.message = m.to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    failed
+        .into_values()
+        .filter(|f| !succeeded.contains(&f.name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, phase: &str, slug: &str) -> Value {
+        json!({"name": name, "type": "Pod", "phase": phase, "templateName": "analyse",
+               "message": if phase == "Failed" { "Error (exit code 1)" } else { "" },
+               "inputs": {"parameters": [{"name": "slug", "value": slug},
+                                         {"name": "date", "value": "2026-11-30"}]}})
+    }
+
+    #[test]
+    fn attempt_suffixes_are_removed() {
+        assert_eq!(step_of("wf[0].analyse(1)"), "wf[0].analyse");
+        assert_eq!(
+            step_of("wf[0].experiment(0:{\"slug\":\"a\"})"),
+            "wf[0].experiment(0:{\"slug\":\"a\"})"
+        );
+        assert_eq!(step_of("wf[0].analyse"), "wf[0].analyse");
+        assert_eq!(step_of("wf()"), "wf()");
+    }
+
+    #[test]
+    fn a_retried_success_is_not_a_failure() {
+        let wf = json!({"metadata": {"name": "jetstream-x"}, "status": {
+            "phase": "Succeeded", "finishedAt": "2026-12-01T00:00:00Z", "nodes": {
+                "a": pod("jetstream-x[0].analyse(0)", "Failed", "a"),
+                "b": pod("jetstream-x[0].analyse(1)", "Succeeded", "a"),
+                "c": {"name": "jetstream-x[0].analyse", "type": "Retry", "phase": "Succeeded"}}}});
+        let s = WorkflowStatus::from_object(&wf);
+        assert!(s.finished && s.succeeded(), "{s:?}");
+    }
+
+    #[test]
+    fn a_step_failing_every_attempt_is_named() {
+        let wf = json!({"metadata": {"name": "jetstream-x"}, "status": {
+            "phase": "Succeeded", "finishedAt": "2026-12-01T00:00:00Z", "nodes": {
+                "a": pod("jetstream-x[0].analyse(0)", "Failed", "bad-one"),
+                "b": pod("jetstream-x[0].analyse(1)", "Failed", "bad-one"),
+                "c": pod("jetstream-x[1].analyse(0)", "Succeeded", "good-one")}}});
+        let s = WorkflowStatus::from_object(&wf);
+        // continueOn: failed lets the workflow succeed; the failed step still fails the run.
+        assert!(!s.succeeded());
+        assert_eq!(s.failed_steps.len(), 1);
+        let step = s.failed_steps[0].to_string();
+        assert_eq!(
+            step,
+            "analyse slug=bad-one date=2026-11-30: Error (exit code 1) (after 2 attempts)"
+        );
+    }
+
+    #[test]
+    fn phases() {
+        let running = json!({"metadata": {"name": "w"}, "status": {"phase": "Running"}});
+        let s = WorkflowStatus::from_object(&running);
+        assert!(!s.finished && s.phase == Phase::Running);
+        let pending = json!({"metadata": {"name": "w"}});
+        assert_eq!(WorkflowStatus::from_object(&pending).phase, Phase::Pending);
+        let failed = json!({"metadata": {"name": "w"}, "status": {"phase": "Failed",
+            "message": "child failed", "finishedAt": "2026-12-01T00:00:00Z"}});
+        let s = WorkflowStatus::from_object(&failed);
+        assert!(s.finished && !s.succeeded() && s.message == "child failed");
+        let odd = json!({"metadata": {"name": "w"}, "status": {
+            "phase": "Running", "finishedAt": "2026-12-01T00:00:00Z"}});
+        assert_eq!(WorkflowStatus::from_object(&odd).phase, Phase::Error);
+    }
+}
