@@ -161,6 +161,20 @@ impl JobReport {
         self.failures == 0
     }
 
+    /// Add `other`'s counts, outcomes and usage to this report.
+    pub fn merge(&mut self, other: JobReport) {
+        self.analyses += other.analyses;
+        self.tables += other.tables;
+        self.skipped += other.skipped;
+        self.failures += other.failures;
+        for (slug, outcome) in other.experiments {
+            self.mark(&slug, outcome);
+        }
+        for (slug, usage) in other.usage {
+            self.usage.entry(slug).or_default().add(&usage);
+        }
+    }
+
     fn mark(&mut self, slug: &str, outcome: Outcome) {
         let entry = self.experiments.entry(slug.to_string()).or_insert(outcome);
         // Ok beats Skipped (analysed on some date); Failed beats both.
@@ -187,6 +201,8 @@ pub struct Job<'a> {
     custom: Option<(String, AnalysisSpec)>,
     options: JobOptions,
     pool: rayon::ThreadPool,
+    /// Analyses (experiment × date) at once.
+    parallel: usize,
     /// Log rows of the job itself (skips, failures), written in batches: one load per
     /// selection and per analysed experiment (BigQuery limits load jobs per table and day).
     pending_logs: std::sync::Mutex<Vec<LogRecord>>,
@@ -214,8 +230,16 @@ impl<'a> Job<'a> {
             custom: None,
             options,
             pool,
+            parallel: 1,
             pending_logs: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Run up to `n` analyses (experiment × date) at once on this machine (`--parallel N`;
+    /// default 1). The statistics threads are shared by all of them.
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallel = n.max(1);
+        self
     }
 
     /// Export JSON (statistics, metadata, errors) to `sink` after the analyses.
@@ -495,9 +519,17 @@ impl<'a> Job<'a> {
             }
         };
         let before = self.warehouse.usage();
-        self.analyse_dates(config, dates, &mut options, observer, report);
+        for date in dates {
+            self.analyse_date(config, *date, &mut options, observer, report);
+        }
         self.flush_logs(report);
-        let cost = self.warehouse.usage().since(&before);
+        self.add_usage(&slug, &before, report);
+    }
+
+    /// Count the warehouse's usage since `before` for `slug` (approximate when analyses run
+    /// in parallel: the warehouse counts for all of them).
+    fn add_usage(&self, slug: &str, before: &QueryUsage, report: &mut JobReport) {
+        let cost = self.warehouse.usage().since(before);
         if cost.queries > 0 {
             tracing::info!(
                 experiment = %slug,
@@ -506,65 +538,161 @@ impl<'a> Job<'a> {
                 slot_ms = cost.slot_millis,
                 "warehouse usage"
             );
-            let total = report.usage.entry(slug).or_default();
-            total.queries += cost.queries;
-            total.bytes_processed += cost.bytes_processed;
-            total.slot_millis += cost.slot_millis;
+            report.usage.entry(slug.to_string()).or_default().add(&cost);
         }
     }
 
-    fn analyse_dates(
+    /// Analyse `config` on `date`; whether its enrollments table is in place afterwards
+    /// (the analysis ran, and the enrollment period was over).
+    fn analyse_date(
         &self,
         config: &AnalysisConfiguration,
-        dates: &[NaiveDate],
+        date: NaiveDate,
         options: &mut RunOptions,
         observer: &dyn Observer,
         report: &mut JobReport,
-    ) {
+    ) -> bool {
         let slug = config.experiment.normandy_slug().to_string();
-        for date in dates {
-            let result = self.pool.install(|| {
-                run_analysis(
-                    config,
-                    *date,
-                    self.warehouse,
-                    options,
-                    self.options.log_table.as_ref(),
-                    observer,
-                )
-            });
-            match result {
-                Ok(r) => {
-                    // Enrollments are recreated once per job: on the first date they are ready.
-                    if matches!(r.enrollments, Enrollments::Created(_)) {
-                        options.recreate_enrollments = false;
-                    }
-                    report.analyses += 1;
-                    report.tables += r.periods.len();
-                    report.failures += r.errors.len() + r.lost_logs;
-                    report.mark(
-                        &slug,
-                        if r.errors.is_empty() && r.lost_logs == 0 {
-                            Outcome::Ok
-                        } else {
-                            Outcome::Failed
-                        },
-                    );
-                    observer.event(&Event::Analysed(&r));
+        let result = self.pool.install(|| {
+            run_analysis(
+                config,
+                date,
+                self.warehouse,
+                options,
+                self.options.log_table.as_ref(),
+                observer,
+            )
+        });
+        match result {
+            Ok(r) => {
+                // Enrollments are recreated once per job: on the first date they are ready.
+                if matches!(r.enrollments, Enrollments::Created(_)) {
+                    options.recreate_enrollments = false;
                 }
-                Err(AnalysisError::NotRunnable(why)) => {
-                    tracing::info!(experiment = %slug, %date, "skipped: {why}");
-                    let reason = why.to_string();
-                    skipped(report, observer, &slug, Some(*date), &reason);
-                    self.log(&slug, &reason, why.exception_type(), "WARNING", report);
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    failed(report, observer, &slug, Some(*date), &message);
-                    self.log(&slug, &message, "AnalysisException", "ERROR", report);
-                }
+                report.analyses += 1;
+                report.tables += r.periods.len();
+                report.failures += r.errors.len() + r.lost_logs;
+                report.mark(
+                    &slug,
+                    if r.errors.is_empty() && r.lost_logs == 0 {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed
+                    },
+                );
+                observer.event(&Event::Analysed(&r));
+                r.enrollments != Enrollments::NotReady
+            }
+            Err(AnalysisError::NotRunnable(why)) => {
+                tracing::info!(experiment = %slug, %date, "skipped: {why}");
+                let reason = why.to_string();
+                skipped(report, observer, &slug, Some(date), &reason);
+                self.log(&slug, &reason, why.exception_type(), "WARNING", report);
+                false
+            }
+            Err(e) => {
+                let message = e.to_string();
+                failed(report, observer, &slug, Some(date), &message);
+                self.log(&slug, &message, "AnalysisException", "ERROR", report);
+                false
             }
         }
+    }
+
+    /// Analyse every experiment of `plan` on its dates, up to [`Job::with_parallelism`]
+    /// analyses at once. Each experiment's dates run one by one until its enrollments table is
+    /// in place (created, or recreated once if asked, by the first date it is ready on, as in
+    /// the serial run); its other dates then
+    /// run in parallel with everything else, as the Argo workflow does. The statistics are
+    /// those of the serial run: each date writes its own window tables.
+    pub fn analyse_all(
+        &self,
+        plan: &[(&AnalysisConfiguration, Vec<NaiveDate>)],
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        let work: usize = plan.iter().map(|(_, d)| d.len()).sum();
+        if self.parallel <= 1 || work <= 1 {
+            for (config, dates) in plan {
+                self.analyse(config, dates, observer, report);
+            }
+            return;
+        }
+        let state = std::sync::Mutex::new(Queue {
+            tasks: (0..plan.len()).map(Task::Head).collect(),
+            running: 0,
+        });
+        let ready = std::sync::Condvar::new();
+        let workers = self.parallel.min(work);
+        let reports: Vec<JobReport> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut local = JobReport::default();
+                        while let Some(task) = Queue::take(&state, &ready) {
+                            let slug = plan[task.index()].0.experiment.normandy_slug();
+                            let run =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    self.run_task(plan, task, observer, &mut local)
+                                }));
+                            let more = run.unwrap_or_else(|_| {
+                                failed(&mut local, observer, slug, None, "the analysis panicked");
+                                Vec::new()
+                            });
+                            Queue::done(&state, &ready, more);
+                        }
+                        local
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for r in reports {
+            report.merge(r);
+        }
+        self.flush_logs(report);
+    }
+
+    /// One task of [`Job::analyse_all`]; returns the tasks it makes ready.
+    fn run_task(
+        &self,
+        plan: &[(&AnalysisConfiguration, Vec<NaiveDate>)],
+        task: Task,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<Task> {
+        let (config, dates) = &plan[task.index()];
+        let slug = config.experiment.normandy_slug().to_string();
+        let before = self.warehouse.usage();
+        let mut more = Vec::new();
+        match task {
+            Task::Head(i) => {
+                let mut options = match self.run_options_for(config) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        failed(report, observer, &slug, None, &e.to_string());
+                        return more;
+                    }
+                };
+                for (k, date) in dates.iter().enumerate() {
+                    if self.analyse_date(config, *date, &mut options, observer, report) {
+                        more = dates[k + 1..]
+                            .iter()
+                            .map(|d| Task::Date(i, *d, Box::new(options.clone())))
+                            .collect();
+                        break;
+                    }
+                }
+            }
+            Task::Date(_, date, mut options) => {
+                self.analyse_date(config, date, &mut options, observer, report);
+            }
+        }
+        self.add_usage(&slug, &before, report);
+        more
     }
 
     /// The JSON exports (statistics, metadata, errors) of `configs`, when a sink is set.
@@ -664,33 +792,10 @@ impl<'a> Job<'a> {
         let started = Utc::now();
         let mut report = JobReport::default();
         let configs = self.select(parsed, date, slugs, observer, &mut report);
-        for config in &configs {
-            self.analyse(config, &[date], observer, &mut report);
-        }
+        let plan: Vec<_> = configs.iter().map(|c| (c, vec![date])).collect();
+        self.analyse_all(&plan, observer, &mut report);
         self.export(&configs, started, observer, &mut report);
         report
-    }
-
-    /// The Argo workflow of a daily run on `date`: one item per experiment the selection keeps
-    /// (skipped experiments never become pods), each with `date`, run by `image`.
-    pub fn daily_workflow(
-        &self,
-        parsed: &Parsed,
-        date: NaiveDate,
-        slugs: &[String],
-        image: &str,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) -> Vec<jetstream_argo::ExperimentItem> {
-        self.select(parsed, date, slugs, observer, report)
-            .iter()
-            .map(|config| jetstream_argo::ExperimentItem {
-                slug: config.experiment.normandy_slug().to_string(),
-                dates: vec![date],
-                image: image.to_string(),
-                discrete_metrics: self.options.run.discrete,
-            })
-            .collect()
     }
 
     /// Every date a rerun analyses `config` on, up to `until` (the reference's rule: from the
@@ -717,35 +822,54 @@ impl<'a> Job<'a> {
         let started = Utc::now();
         let mut report = JobReport::default();
         let configs = self.select_slugs(parsed, slugs, observer, &mut report);
-        let mut analysed = Vec::new();
-        for config in configs {
-            let slug = config.experiment.normandy_slug().to_string();
-            // A partial rerun keeps the tables it reads or merges into.
-            let partial =
-                self.options.run.statistics_only || self.options.run.metric_slugs.is_some();
-            if !partial {
-                let deleted = self.dataset_of(&config).and_then(|dataset| {
-                    delete_experiment_tables(
-                        self.warehouse,
-                        &dataset,
-                        &slug,
-                        self.options.run.periods.as_deref(),
-                    )
-                });
-                match deleted {
-                    Ok(count) => observer.event(&Event::Deleted { slug: &slug, count }),
-                    Err(e) => {
-                        failed(&mut report, observer, &slug, None, &e.to_string());
-                        continue;
-                    }
-                }
-            }
-            let dates = Self::rerun_dates(&config, until);
-            self.analyse(&config, &dates, observer, &mut report);
-            analysed.push(config);
-        }
+        let analysed: Vec<_> = configs
+            .into_iter()
+            .filter(|config| self.delete_for_rerun(config, false, observer, &mut report))
+            .collect();
+        let plan: Vec<_> = analysed
+            .iter()
+            .map(|c| (c, Self::rerun_dates(c, until)))
+            .collect();
+        self.analyse_all(&plan, observer, &mut report);
         self.export(&analysed, started, observer, &mut report);
         report
+    }
+
+    /// Delete what a rerun of `config` replaces: its result tables of the selected periods
+    /// (nothing for a partial rerun, which reads or merges into them), and its enrollments
+    /// table when `enrollments` (Argo pods do not recreate them). Whether it can go on.
+    pub(crate) fn delete_for_rerun(
+        &self,
+        config: &AnalysisConfiguration,
+        enrollments: bool,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> bool {
+        let slug = config.experiment.normandy_slug();
+        let run = &self.options.run;
+        if run.statistics_only || run.metric_slugs.is_some() {
+            return true;
+        }
+        let deleted = self.dataset_of(config).and_then(|dataset| {
+            let mut count =
+                delete_experiment_tables(self.warehouse, &dataset, slug, run.periods.as_deref())?;
+            let table = TableName::new(&dataset, &naming::enrollments_table(slug))?;
+            if enrollments && run.recreate_enrollments && self.warehouse.table_exists(&table)? {
+                self.warehouse.delete_table(&table)?;
+                count += 1;
+            }
+            Ok(count)
+        });
+        match deleted {
+            Ok(count) => {
+                observer.event(&Event::Deleted { slug, count });
+                true
+            }
+            Err(e) => {
+                failed(report, observer, slug, None, &e.to_string());
+                false
+            }
+        }
     }
 
     /// Create the enrollments tables of `slugs` (kept once created, unless recreated).
@@ -945,7 +1069,7 @@ fn skipped(
 }
 
 /// Count a failure of `slug` and tell the observer.
-fn failed(
+pub(crate) fn failed(
     report: &mut JobReport,
     observer: &dyn Observer,
     slug: &str,
@@ -1040,4 +1164,55 @@ pub fn delete_experiment_tables(
         }
     }
     Ok(deleted)
+}
+
+/// A unit of [`Job::analyse_all`]: an experiment's first dates (until one runs), or one later
+/// date with the experiment's options.
+enum Task {
+    Head(usize),
+    Date(usize, NaiveDate, Box<RunOptions>),
+}
+
+impl Task {
+    fn index(&self) -> usize {
+        match self {
+            Task::Head(i) | Task::Date(i, ..) => *i,
+        }
+    }
+}
+
+/// The work queue of [`Job::analyse_all`]: tasks waiting, and tasks running (which may add
+/// more); the work is over when both are empty.
+struct Queue {
+    tasks: std::collections::VecDeque<Task>,
+    running: usize,
+}
+
+impl Queue {
+    fn take(state: &std::sync::Mutex<Queue>, ready: &std::sync::Condvar) -> Option<Task> {
+        let mut q = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if let Some(task) = q.tasks.pop_front() {
+                q.running += 1;
+                return Some(task);
+            }
+            if q.running == 0 {
+                return None;
+            }
+            q = ready
+                .wait(q)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn done(state: &std::sync::Mutex<Queue>, ready: &std::sync::Condvar, more: Vec<Task>) {
+        let mut q = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        q.tasks.extend(more);
+        q.running -= 1;
+        ready.notify_all();
+    }
 }

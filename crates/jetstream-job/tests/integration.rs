@@ -3,4 +3,5 @@
 
 mod bigquery;
 mod job;
+mod parallel;
 mod recipes;

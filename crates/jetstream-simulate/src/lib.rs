@@ -493,7 +493,8 @@ ORDER BY submission_date, client_id;
         (EXPERIMENT_FENIX, "branch_f", "in_f", 7, 14),
     ] {
         let mut enrolled = BTreeMap::new();
-        let groups = warehouse.query_columns(&format!(
+        // sim_clients is a TEMP table: read on the connection that made it.
+        let groups = warehouse.query_native(&format!(
             "SELECT {branch_col} AS branch, count(*) AS n FROM sim_clients WHERE {filter} GROUP BY 1 ORDER BY 1"
         ))?;
         if let (Some(Column::Text(branches)), Some(Column::Int(counts))) =
@@ -521,6 +522,49 @@ ORDER BY submission_date, client_id;
         experiments,
         tables,
     })
+}
+
+/// Add experiment `to`, a copy of desktop experiment `from` (same clients, branches and
+/// dates) under another slug: its enrollment and exposure events and its `experiments`
+/// entries in `clients_daily`. More experiments for load and parallelism tests; `to` takes
+/// `from`'s config. Fenix experiments cannot be copied.
+pub fn clone_experiment(
+    warehouse: &DuckDbWarehouse,
+    report: &mut SimReport,
+    from: &str,
+    to: &str,
+) -> Result<(), SimulateError> {
+    let Some(source) = report.experiments.iter().find(|e| e.slug == from).cloned() else {
+        return Err(SimulateError::Options(format!(
+            "no simulated experiment {from:?}"
+        )));
+    };
+    if from == EXPERIMENT_FENIX {
+        return Err(SimulateError::Options(format!(
+            "{from}: only desktop experiments can be copied"
+        )));
+    }
+    if report.experiments.iter().any(|e| e.slug == to) || to.is_empty() {
+        return Err(SimulateError::Options(format!(
+            "experiment {to:?} exists already"
+        )));
+    }
+    let (f, t) = (lit(from), lit(to));
+    warehouse.execute_native(&format!(
+        "INSERT INTO \"{PROJECT}\".telemetry.events
+         SELECT submission_date, client_id, sample_id, event_category, event_method, event_object,
+             {t}, event_map_values,
+             list_transform(experiments, lambda x: {{'key': {t}, 'value': x.value}})
+         FROM \"{PROJECT}\".telemetry.events WHERE event_string_value = {f};
+         UPDATE \"{PROJECT}\".telemetry.clients_daily SET experiments = list_concat(experiments,
+             list_transform(list_filter(experiments, lambda x: x.key = {f}),
+                            lambda x: {{'key': {t}, 'value': x.value}}));"
+    ))?;
+    report.experiments.push(SimExperiment {
+        slug: to.to_string(),
+        ..source
+    });
+    Ok(())
 }
 
 /// The project a table is exported under: the one the firefox_desktop definitions name

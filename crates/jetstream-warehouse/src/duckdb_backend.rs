@@ -26,6 +26,13 @@ const META_SCHEMA: &str = "_jetstream";
 /// A DuckDB database: a file (the default) or `:memory:` (tests).
 pub struct DuckDbWarehouse {
     conn: Mutex<Connection>,
+    /// Held while a window view is listed and replaced: a view published concurrently for
+    /// another date must not replace it with an older list of window tables.
+    publishing: Mutex<()>,
+    /// Idle extra connections for reads ([`Warehouse::query_columns`]): analyses running in
+    /// parallel read at the same time; writes and session state (TEMP objects of
+    /// [`DuckDbWarehouse::execute_native`]) stay on the one main connection.
+    readers: Mutex<Vec<Connection>>,
     project: String,
     /// For a file database `X.duckdb`: the folder `X.duckdb.sources/` holding one database file
     /// per source project, so simulated telemetry persists next to the results.
@@ -144,6 +151,8 @@ impl DuckDbWarehouse {
         }
         Ok(Self {
             conn: Mutex::new(conn),
+            publishing: Mutex::new(()),
+            readers: Mutex::new(Vec::new()),
             project: project.to_string(),
             sources_dir: None,
             #[cfg(feature = "fault-injection")]
@@ -155,6 +164,12 @@ impl DuckDbWarehouse {
         // A panic while holding the lock leaves no half-done transaction behind (DuckDB rolls
         // back on error), so a poisoned lock is still usable.
         self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn publishing(&self) -> MutexGuard<'_, ()> {
+        self.publishing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -211,6 +226,39 @@ impl DuckDbWarehouse {
         self.conn()
             .execute_batch(&sql)
             .map_err(|e| query_error("memory limit", &sql, &e))
+    }
+
+    /// A read connection: an idle one, or a new one on the same database (`USE` the results
+    /// project as the main one does). It goes back to the pool when dropped.
+    fn reader(&self) -> Result<Reader<'_>, WarehouseError> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let sql = format!("USE {}", quote_ident(&self.project));
+                let c = self
+                    .conn()
+                    .try_clone()
+                    .map_err(|e| query_error("a read connection", &sql, &e))?;
+                c.execute_batch(&sql)
+                    .map_err(|e| query_error("a read connection", &sql, &e))?;
+                c
+            }
+        };
+        Ok(Reader {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
+    }
+
+    /// Read DuckDB-dialect SQL as it is on the main connection, which sees the TEMP objects
+    /// of [`DuckDbWarehouse::execute_native`] (the simulator).
+    pub fn query_native(&self, sql: &str) -> Result<Columns, WarehouseError> {
+        Self::read_columns(&self.conn(), "query", sql)
     }
 
     /// Run DuckDB-dialect statements as they are (the simulator, tests, maintenance).
@@ -468,6 +516,32 @@ impl DuckDbWarehouse {
     }
 }
 
+/// A pooled read connection of [`DuckDbWarehouse`].
+struct Reader<'a> {
+    conn: Option<Connection>,
+    pool: &'a Mutex<Vec<Connection>>,
+}
+
+impl Reader<'_> {
+    fn connection(&self) -> &Connection {
+        // Only `Drop` takes it out.
+        self.conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("read connection taken before drop"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(conn);
+        }
+    }
+}
+
 fn sql_type(c: &Column) -> &'static str {
     match c {
         Column::Bool(_) => "BOOLEAN",
@@ -670,21 +744,38 @@ impl Warehouse for DuckDbWarehouse {
         let what = name.to_string();
         let translated = Self::translated(&what, query)?;
         let target = qualified(name);
-        let conn = self.conn();
-        Self::in_transaction(&conn, &what, || {
-            let create = format!(
-                "CREATE SCHEMA IF NOT EXISTS {}; CREATE OR REPLACE TABLE {target} AS\n{translated}",
-                quote_ident(&name.dataset)
-            );
-            conn.execute_batch(&create)
-                .map_err(|e| query_error(&what, &create, &e))?;
-            let count = format!("SELECT count(*) FROM {target}");
-            let n: i64 = conn
-                .query_row(&count, [], |r| r.get(0))
-                .map_err(|e| query_error(&what, &count, &e))?;
-            Self::upsert_metadata(&conn, name, metadata)?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        })
+        let schema = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&name.dataset));
+        self.conn()
+            .execute_batch(&schema)
+            .map_err(|e| query_error(&what, &schema, &e))?;
+        // The query runs on a connection of its own: analyses running in parallel write
+        // their tables at the same time. Transactions that touch the same catalog entries
+        // conflict (DuckDB's optimistic concurrency) and are tried again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let worker = self.reader()?;
+            let conn = worker.connection();
+            let result = Self::in_transaction(conn, &what, || {
+                let create = format!("CREATE OR REPLACE TABLE {target} AS\n{translated}");
+                conn.execute_batch(&create)
+                    .map_err(|e| query_error(&what, &create, &e))?;
+                let count = format!("SELECT count(*) FROM {target}");
+                let n: i64 = conn
+                    .query_row(&count, [], |r| r.get(0))
+                    .map_err(|e| query_error(&what, &count, &e))?;
+                Self::upsert_metadata(conn, name, metadata)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            });
+            match result {
+                Err(WarehouseError::Query { message, .. })
+                    if attempt < 5 && message.to_ascii_lowercase().contains("conflict") =>
+                {
+                    tracing::debug!(table = %what, attempt, "write conflict: trying again");
+                }
+                other => return other,
+            }
+        }
     }
 
     fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError> {
@@ -711,6 +802,7 @@ impl Warehouse for DuckDbWarehouse {
     ) -> Result<usize, WarehouseError> {
         // DuckDB has no wildcard tables: the view is a UNION ALL BY NAME of the window tables
         // that exist now, so it is republished whenever a window table is written.
+        let _publishing = self.publishing();
         let Some((n, union)) = self.window_union(&view.dataset, table_prefix, "*")? else {
             return Ok(0);
         };
@@ -727,6 +819,7 @@ impl Warehouse for DuckDbWarehouse {
         sources: &[(String, Vec<String>)],
         keys: &[&str],
     ) -> Result<usize, WarehouseError> {
+        let _publishing = self.publishing();
         let mut parts = Vec::new();
         for (prefix, columns) in sources {
             let mut select: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
@@ -842,7 +935,8 @@ impl Warehouse for DuckDbWarehouse {
 
     fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError> {
         let translated = Self::translated("query", query)?;
-        Self::read_columns(&self.conn(), "query", &translated)
+        let reader = self.reader()?;
+        Self::read_columns(reader.connection(), "query", &translated)
     }
 
     fn append_logs(&self, table: &TableName, records: &[LogRecord]) -> Result<(), WarehouseError> {

@@ -326,6 +326,13 @@ impl QueryUsage {
             slot_millis: self.slot_millis.saturating_sub(earlier.slot_millis),
         }
     }
+
+    /// Add `other` to this usage.
+    pub fn add(&mut self, other: &QueryUsage) {
+        self.queries += other.queries;
+        self.bytes_processed += other.bytes_processed;
+        self.slot_millis += other.slot_millis;
+    }
 }
 
 #[cfg(test)]
