@@ -196,6 +196,8 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
             "1",
             "--effect",
             "active_hours_sum=0.05",
+            "--copies",
+            "2",
         ],
     )?;
     let analysis = |extra: &[&str]| -> Vec<String> {
@@ -223,5 +225,40 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
     let mut args = vec!["rerun"];
     args.extend(life.iter().map(String::as_str));
     timed("rerun, whole life (21 dates, all periods)", &bin, &args)?;
+    // Five experiments (the simulator's three and two copies) × every date, with their
+    // simulated configs: serial, then four analyses at once (`--parallel`).
+    let sim_configs = dir.to_string_lossy().into_owned();
+    let slugs = [
+        "jetstream-sim-two-branches",
+        "jetstream-sim-three-branches",
+        "jetstream-sim-fenix",
+        "jetstream-sim-two-branches-copy-1",
+        "jetstream-sim-three-branches-copy-2",
+    ];
+    for parallel in ["1", "4"] {
+        let mut args = vec![
+            "rerun",
+            "--warehouse",
+            &db,
+            "--experiments-file",
+            &recipes,
+            "--config-repos",
+            &configs,
+            "--config-repos",
+            &sim_configs,
+            "--until",
+            "2026-01-28",
+            "--parallel",
+            parallel,
+        ];
+        for slug in &slugs {
+            args.extend(["--experiment-slug", slug]);
+        }
+        timed(
+            &format!("rerun, 5 experiments × dates, --parallel {parallel}"),
+            &bin,
+            &args,
+        )?;
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
+use anyhow::Context as _;
 use std::process::{Command, ExitCode};
 
 mod bench;
@@ -106,6 +107,49 @@ fn cargo_deny() -> anyhow::Result<std::path::PathBuf> {
     Ok(bin)
 }
 
+/// `cargo xtask image [--tag NAME] [--push REF]`: build the container image of `Dockerfile`
+/// with docker (default tag `jetstream:dev`), and push it as REF when asked.
+fn image(args: &[String]) -> anyhow::Result<()> {
+    let mut tag = "jetstream:dev".to_string();
+    let mut push: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--tag" => tag = it.next().context("--tag needs a name")?.clone(),
+            "--push" => {
+                push = Some(
+                    it.next()
+                        .context("--push needs an image reference")?
+                        .clone(),
+                )
+            }
+            other => anyhow::bail!("image: unknown argument {other:?} (--tag NAME, --push REF)"),
+        }
+    }
+    let docker = Command::new("docker").arg("version").output();
+    if !docker.is_ok_and(|o| o.status.success()) {
+        anyhow::bail!(
+            "docker is not available (or its daemon is not running): the image needs docker \
+             with BuildKit; see docs/deploy.md"
+        );
+    }
+    let mut build = Command::new("docker");
+    build
+        .env("DOCKER_BUILDKIT", "1")
+        .args(["build", "--tag", &tag, "."])
+        .current_dir(root());
+    run(&format!("docker build --tag {tag}"), build)?;
+    if let Some(reference) = push {
+        let mut t = Command::new("docker");
+        t.args(["tag", &tag, &reference]);
+        run(&format!("docker tag {tag} {reference}"), t)?;
+        let mut p = Command::new("docker");
+        p.args(["push", &reference]);
+        run(&format!("docker push {reference}"), p)?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -123,9 +167,11 @@ fn main() -> ExitCode {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             bench::run(&root(), n)
         }
+        Some("image") => image(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|tidy|emulators|bench stats [N]|bench run [CLIENTS]>"
+                "usage: cargo xtask <test|tidy|emulators|bench stats [N]|bench run [CLIENTS]|\
+                 image [--tag NAME] [--push REF]>"
             );
             return ExitCode::from(2);
         }

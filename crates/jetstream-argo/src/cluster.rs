@@ -326,7 +326,7 @@ impl ArgoCluster {
                 via: "runtime".into(),
                 message: e.to_string(),
             })?;
-        let (config, auth, via) = runtime.block_on(Self::configure(options, google))?;
+        let (config, auth, via) = runtime.block_on(Self::configure(options, &google))?;
         Ok(Self {
             runtime,
             config,
@@ -340,7 +340,7 @@ impl ArgoCluster {
 
     async fn configure(
         options: &ClusterOptions,
-        google: Arc<dyn GoogleCloud>,
+        google: &Arc<dyn GoogleCloud>,
     ) -> Result<(kube::Config, Auth, String), ClusterError> {
         let from_kubeconfig = |kc: Kubeconfig, via: &str| {
             let via = via.to_string();
@@ -367,7 +367,7 @@ impl ArgoCluster {
                     message: format!("--cluster-cert: {message}"),
                 })?;
                 let (config, via) = from_kubeconfig(kc, &via).await?;
-                return Ok((config, Auth::Google(google), via));
+                return Ok((config, Auth::Google(google.clone()), via));
             }
             (Some(_), None) | (None, Some(_)) => {
                 return Err(ClusterError::Connect {
@@ -413,7 +413,7 @@ impl ArgoCluster {
                 }
             })?;
         let (config, via) = from_kubeconfig(kc, &via).await?;
-        Ok((config, Auth::Google(google), via))
+        Ok((config, Auth::Google(google.clone()), via))
     }
 
     /// The API server's URL.

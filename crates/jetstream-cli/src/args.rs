@@ -377,6 +377,11 @@ pub(crate) struct AnalysisArgs {
     /// Threads for statistics (default: every CPU).
     #[arg(long, value_name = "N", env = "JETSTREAM_PROCESSES", value_parser = thread_count)]
     pub(crate) processes: Option<usize>,
+    /// `run`, `rerun`: analyse up to N experiment-dates at once on this machine (each
+    /// experiment's first date first; DuckDB's memory stays bounded by `--memory-limit`).
+    #[arg(long, value_name = "N", default_value_t = 1, env = "JETSTREAM_PARALLEL",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) parallel: u16,
     /// Replace the enrollments tables.
     #[arg(long, alias = "recreate_enrollments")]
     pub(crate) recreate_enrollments: bool,
@@ -417,6 +422,11 @@ pub(crate) struct AnalysisArgs {
 }
 
 impl AnalysisArgs {
+    /// `Some(flag)` when `--discrete-metrics` or `--no-discrete-metrics` was given.
+    pub(crate) fn explicit_discrete(&self) -> Option<bool> {
+        (self.discrete_metrics || self.no_discrete_metrics).then_some(!self.no_discrete_metrics)
+    }
+
     /// The run options these arguments describe.
     pub(crate) fn run_options(&self, log: &LogArgs) -> anyhow::Result<RunOptions> {
         Ok(RunOptions {

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use chrono::{NaiveDate, Utc};
 use jetstream_job::{
-    ConfigSource as _, ExperimentSource as _, Job, JobOptions, LocalFolder, OutputSink as _,
-    custom_config,
+    ConfigSource as _, ExperimentSource as _, ImageChoice, Job, JobOptions, LocalFolder,
+    OutputSink as _, custom_config,
 };
 use jetstream_simulate::{SimOptions, simulate};
 
@@ -35,9 +35,12 @@ pub(crate) struct RerunArgs {
     /// Analyse up to this date instead of yesterday.
     #[arg(long, value_name = "YYYY-MM-DD")]
     until: Option<NaiveDate>,
-    /// Accepted for the reference's command line; the exit status always reports failures.
-    #[arg(long, alias = "return_status", hide = true)]
-    return_status: bool,
+    /// Run the rerun as an Argo workflow on the cluster (delete the tables here, then one pod
+    /// per experiment-date).
+    #[arg(long)]
+    argo: bool,
+    #[command(flatten)]
+    pub(crate) argo_args: ArgoArgs,
 }
 
 /// Build the job the arguments describe and hand it to `f` with its experiments.
@@ -71,7 +74,8 @@ fn with_job<T>(
         processes: args.processes,
     };
     let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
-    let mut job = Job::new(warehouse.as_ref(), configs, options)?;
+    let mut job = Job::new(warehouse.as_ref(), configs, options)?
+        .with_parallelism(usize::from(args.parallel));
     if let Some(sink) = &sink {
         job = job.with_sink(sink.as_ref());
     }
@@ -95,6 +99,12 @@ pub(crate) fn rerun_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Result<ExitCo
         bail!("rerun needs at least one --experiment-slug");
     }
     let until = args.until.unwrap_or_else(yesterday);
+    if args.argo {
+        return rerun_argo(&args, until, log);
+    }
+    if args.argo_args.dry_run {
+        bail!("--dry-run needs --argo: a local rerun has no workflow to print");
+    }
     let printer = Printer::new();
     with_job(&args.analysis, log, true, |job, parsed| {
         let report = job.rerun(parsed, &args.analysis.slugs, until, &printer);
@@ -171,6 +181,11 @@ pub(crate) struct SimulateArgs {
     #[arg(long, value_name = "SIZE", env = "JETSTREAM_MEMORY_LIMIT",
           value_parser = crate::args::memory_size)]
     memory_limit: Option<String>,
+    /// Add N more experiments, copies of the two desktop ones under slugs ending `-copy-K`
+    /// (more experiments for load and `--parallel` tests).
+    #[arg(long, default_value_t = 0, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    copies: u32,
 }
 
 fn sim_options(args: &SimulateArgs) -> anyhow::Result<SimOptions> {
@@ -197,7 +212,18 @@ pub(crate) fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     });
     spec.memory_limit = args.memory_limit.clone();
     let wh = spec.open_duckdb()?;
-    let report = simulate(&wh, &options)?;
+    let mut report = simulate(&wh, &options)?;
+    let mut copies = Vec::new();
+    for k in 1..=args.copies {
+        let from = if k % 2 == 1 {
+            jetstream_simulate::EXPERIMENT_A
+        } else {
+            jetstream_simulate::EXPERIMENT_B
+        };
+        let to = format!("{from}-copy-{k}");
+        jetstream_simulate::clone_experiment(&wh, &mut report, from, &to)?;
+        copies.push((from, to));
+    }
     for (table, rows) in &report.tables {
         out!("{table}: {rows} rows");
     }
@@ -225,7 +251,12 @@ pub(crate) fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             .join("jetstream")
     });
     let configs = LocalFolder::new(&config_dir);
-    for (slug, toml) in jetstream_simulate::configs() {
+    let sim_configs = jetstream_simulate::configs();
+    let copied = copies.iter().filter_map(|(from, to)| {
+        let toml = sim_configs.iter().find(|(s, _)| s == from)?.1.clone();
+        Some((to.clone(), toml))
+    });
+    for (slug, toml) in sim_configs.iter().cloned().chain(copied) {
         let key = format!("{slug}.toml");
         configs.put(&key, toml.as_bytes())?;
         out!("wrote {}", config_dir.join(key).display());
@@ -308,6 +339,7 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
         format: "duckdb".into(),
         output: None,
         memory_limit: None,
+        copies: 0,
     };
     let last = sim.start_date + chrono::Duration::days(i64::from(sim.days) - 1);
     simulate_cmd(sim)?;
@@ -392,18 +424,65 @@ pub(crate) struct RunArgoArgs {
     pub(crate) date: Option<NaiveDate>,
     #[command(flatten)]
     pub(crate) analysis: AnalysisArgs,
-    /// Container image, without tag.
+    #[command(flatten)]
+    pub(crate) argo: ArgoArgs,
+}
+
+/// How a workflow is built, submitted and watched (`run-argo`, `rerun --argo`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ArgoArgs {
+    /// Container image, without tag (a bare name is `gcr.io/moz-fx-data-experiments/NAME`).
     #[arg(long, default_value = "gcr.io/moz-fx-data-experiments/jetstream")]
     pub(crate) image: String,
-    /// Image tag, or digest (`sha256:…`).
-    #[arg(long, alias = "image_version", default_value = "latest")]
-    pub(crate) image_version: String,
+    /// Image tag, digest (`sha256:…`) or `latest` (the newest image, by digest). Without it,
+    /// each experiment runs on the image that first analysed it (Artifact Registry).
+    #[arg(long, alias = "image_version", value_name = "TAG|sha256:DIGEST|latest")]
+    pub(crate) image_version: Option<String>,
     /// Memory requested per container, in GB (1–60; `16`, `16G`, `16Gi`).
     #[arg(long, alias = "memory_request", default_value = "16", value_parser = memory_gb)]
     pub(crate) memory_request: u32,
-    /// Print the rendered Argo Workflow (YAML) on stdout and submit nothing.
+    /// Print the rendered Argo Workflow (YAML) on stdout; submit nothing, delete nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Kubernetes namespace of the workflows.
+    #[arg(long, default_value = jetstream_job::argo::DEFAULT_NAMESPACE)]
+    pub(crate) namespace: String,
+    /// Zone (or region) of the GKE cluster.
+    #[arg(long, default_value = "us-central1-a")]
+    pub(crate) zone: String,
+    /// Name of the GKE cluster (in the results project).
+    #[arg(long, alias = "cluster_id", default_value = "jetstream")]
+    pub(crate) cluster_id: String,
+    /// Address of the cluster's API server (with --cluster-cert; else KUBECONFIG, the
+    /// in-cluster account, or the GKE lookup).
+    #[arg(
+        long,
+        alias = "cluster_ip",
+        value_name = "IP",
+        requires = "cluster_cert"
+    )]
+    pub(crate) cluster_ip: Option<String>,
+    /// The API server's CA certificate: base64 PEM (as GKE gives it) or a PEM file.
+    #[arg(
+        long,
+        alias = "cluster_cert",
+        value_name = "CERT",
+        requires = "cluster_ip"
+    )]
+    pub(crate) cluster_cert: Option<String>,
+    /// Follow the workflow until it finishes and report failed steps (the default).
+    #[arg(long, alias = "monitor_status", overrides_with = "no_monitor_status")]
+    pub(crate) monitor_status: bool,
+    /// Return once the workflow is created.
+    #[arg(long, alias = "no_monitor_status", overrides_with = "monitor_status")]
+    pub(crate) no_monitor_status: bool,
+    /// Seconds between status reads while following the workflow.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub(crate) monitor_interval: f64,
+    /// Accepted for the reference's command line: a followed workflow that failed always
+    /// exits non-zero.
+    #[arg(long, alias = "return_status")]
+    pub(crate) return_status: bool,
 }
 
 /// `16`, `16G`, `16GB`, `16Gi` → 16, within 1–60.
@@ -415,66 +494,207 @@ fn memory_gb(s: &str) -> Result<u32, String> {
     }
 }
 
-pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
-    if args.analysis.config_file.is_some() {
+/// The reference's restrictions on Argo runs.
+fn check_argo(analysis: &AnalysisArgs) -> anyhow::Result<()> {
+    if analysis.config_file.is_some() {
         bail!(
             "--config-file cannot be used with Argo: the containers read the config repositories"
         );
     }
-    if !args.analysis.metric_slug.is_empty() {
+    if !analysis.metric_slug.is_empty() {
         bail!("--metric-slug cannot be used with Argo");
     }
-    if !args.dry_run {
-        bail!(
-            "submitting to a cluster is not available yet: pass --dry-run to print the workflow \
-             (e.g. `jetstream run-argo --dry-run … | argo submit -`)"
-        );
-    }
-    let date = args.date.unwrap_or_else(yesterday);
-    let spec = args.analysis.warehouse.spec()?;
-    let project = spec.results_project().to_string();
-    let image = if args.image_version.starts_with("sha256:") {
-        format!("{}@{}", args.image, args.image_version)
+    Ok(())
+}
+
+/// A job for planning a workflow: over the real warehouse when images or discrete modes
+/// depend on when experiments were first analysed, else over a scratch database (a dry run
+/// with a fixed image and an explicit flag touches nothing).
+fn with_argo_job<T>(
+    analysis: &AnalysisArgs,
+    argo: &ArgoArgs,
+    log: &LogArgs,
+    f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed, &ImageChoice) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    check_argo(analysis)?;
+    let choice = ImageChoice::new(
+        &jetstream_job::argo::image_name(&argo.image),
+        argo.image_version.as_deref(),
+    );
+    let spec = analysis.warehouse.spec()?;
+    let history = jetstream_job::argo::needs_history(&choice, analysis.explicit_discrete());
+    let warehouse = if history || !argo.dry_run {
+        spec.open()?
     } else {
-        format!("{}:{}", args.image, args.image_version)
+        let mut scratch = jetstream_job::WarehouseSpec::new("duckdb::memory:");
+        scratch.project = spec.results_project().to_string();
+        scratch.open()?
     };
-    let configs = args.analysis.configs.load()?;
-    let parsed = args
-        .analysis
+    let configs = analysis.configs.load()?;
+    let parsed = analysis
         .source
-        .load(&args.analysis.slugs, Utc::now().date_naive())?;
-    // The selection reads recipes and configs only: no warehouse is touched.
-    let scratch = jetstream_job::WarehouseSpec::new("duckdb::memory:").open()?;
+        .load(&analysis.slugs, Utc::now().date_naive())?;
     let options = JobOptions {
-        run: args.analysis.run_options(log)?,
-        log_table: None,
+        run: analysis.run_options(log)?,
+        log_table: if argo.dry_run { None } else { log.table()? },
         processes: Some(1),
     };
-    let job = Job::new(scratch.as_ref(), configs, options)?;
-    // Stdout carries the manifest only; skips and failures go to the log (stderr).
-    let mut report = jetstream_job::JobReport::default();
-    let items = job.daily_workflow(
-        &parsed,
-        date,
-        &args.analysis.slugs,
-        &image,
+    let job = Job::new(warehouse.as_ref(), configs, options)?;
+    f(&job, &parsed, &choice)
+}
+
+/// Turn `plan` into a workflow; print it (`--dry-run`) or submit it, follow it, report.
+fn submit_plan(
+    job: &Job<'_>,
+    plan: &jetstream_job::argo::Plan,
+    choice: &ImageChoice,
+    analysis: &AnalysisArgs,
+    argo: &ArgoArgs,
+    mut report: jetstream_job::JobReport,
+) -> anyhow::Result<ExitCode> {
+    let registry = if choice.needs_registry() {
+        Some(jetstream_job::argo::ArtifactRegistry::new(
+            jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
+        ))
+    } else {
+        None
+    };
+    let items = job.workflow_items(
+        plan,
+        choice,
+        registry
+            .as_ref()
+            .map(|r| r as &dyn jetstream_job::ImageRegistry),
+        analysis.explicit_discrete(),
         &jetstream_job::Quiet,
         &mut report,
-    );
-    tracing::warn!(
-        experiments = items.len(),
-        skipped = report.skipped,
-        failed = report.failures,
-        "workflow for {date}"
-    );
-    let mut params = jetstream_job::WorkflowParams::new(&project, items);
-    params.dataset_id.clone_from(&args.analysis.dataset_id);
-    params.bucket = args.analysis.bucket.name().map(str::to_string);
-    params.analysis_periods = (!args.analysis.analysis_periods.is_empty())
-        .then(|| args.analysis.analysis_periods.clone());
-    params.statistics_only = args.analysis.statistics_only;
-    params.memory_request_gb = args.memory_request;
+    )?;
+    if items.is_empty() {
+        tracing::warn!(
+            skipped = report.skipped,
+            failed = report.failures,
+            "no experiment to analyse: no workflow"
+        );
+        return Ok(crate::printer::exit_code(&report));
+    }
+    let mut params = job.workflow_params(items);
+    params.bucket = analysis.bucket.name().map(str::to_string);
+    params.memory_request_gb = argo.memory_request;
     let manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
-    out!("{}", jetstream_job::workflow_yaml(&manifest)?);
-    Ok(crate::printer::exit_code(&report))
+    if argo.dry_run {
+        // Stdout carries the manifest only; skips and failures go to the log (stderr).
+        tracing::warn!(
+            experiments = params.experiments.len(),
+            experiment_dates = params.experiment_dates(),
+            skipped = report.skipped,
+            failed = report.failures,
+            "workflow"
+        );
+        out!("{}", jetstream_job::workflow_yaml(&manifest)?);
+        return Ok(crate::printer::exit_code(&report));
+    }
+    let gke = jetstream_job::argo::GkeCluster {
+        project: analysis.warehouse.spec()?.results_project().to_string(),
+        zone: argo.zone.clone(),
+        cluster_id: argo.cluster_id.clone(),
+    };
+    let mut cluster = jetstream_job::argo::ClusterOptions::from_env(gke);
+    cluster.namespace.clone_from(&argo.namespace);
+    cluster.cluster_ip.clone_from(&argo.cluster_ip);
+    cluster.cluster_cert.clone_from(&argo.cluster_cert);
+    let interval = std::time::Duration::try_from_secs_f64(argo.monitor_interval)
+        .context("--monitor-interval")?;
+    let submission = jetstream_job::argo::Submission {
+        cluster,
+        monitor: (!argo.no_monitor_status).then_some(interval),
+    };
+    let google = std::sync::Arc::new(
+        jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
+    );
+    let status = jetstream_job::argo::submit_workflow(
+        &manifest,
+        &submission,
+        google,
+        &mut |cluster, name| {
+            out!(
+                "submitted workflow {name} ({} experiments, {} experiment-dates) to namespace {} \
+                 at {} ({})",
+                params.experiments.len(),
+                params.experiment_dates(),
+                cluster.namespace(),
+                cluster.server(),
+                cluster.via()
+            );
+        },
+        &mut |status| match &status.progress {
+            Some(p) => out!("{}: {} ({p})", status.name, status.phase),
+            None => out!("{}: {}", status.name, status.phase),
+        },
+    )?;
+    let code = crate::printer::exit_code(&report);
+    let Some(status) = status else {
+        return Ok(code);
+    };
+    for step in &status.failed_steps {
+        out!("failed: {step}");
+    }
+    if status.succeeded() {
+        out!("{} succeeded", status.name);
+        Ok(code)
+    } else {
+        let why = if status.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", status.message)
+        };
+        out!(
+            "{} {} with {} failed steps{why}",
+            status.name,
+            status.phase,
+            status.failed_steps.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    let date = args.date.unwrap_or_else(yesterday);
+    with_argo_job(&args.analysis, &args.argo, log, |job, parsed, choice| {
+        let mut report = jetstream_job::JobReport::default();
+        let plan = job.daily_plan(
+            parsed,
+            date,
+            &args.analysis.slugs,
+            &jetstream_job::Quiet,
+            &mut report,
+        );
+        submit_plan(job, &plan, choice, &args.analysis, &args.argo, report)
+    })
+}
+
+fn rerun_argo(args: &RerunArgs, until: NaiveDate, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    with_argo_job(
+        &args.analysis,
+        &args.argo_args,
+        log,
+        |job, parsed, choice| {
+            let mut report = jetstream_job::JobReport::default();
+            // A dry run's stdout is the manifest alone.
+            let printer = Printer::new();
+            let observer: &dyn jetstream_job::Observer = if args.argo_args.dry_run {
+                &jetstream_job::Quiet
+            } else {
+                &printer
+            };
+            let plan = job.rerun_plan(
+                parsed,
+                &args.analysis.slugs,
+                until,
+                !args.argo_args.dry_run,
+                observer,
+                &mut report,
+            );
+            submit_plan(job, &plan, choice, &args.analysis, &args.argo_args, report)
+        },
+    )
 }

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/argo.rs"]
+mod argo;
 #[path = "cli/reference.rs"]
 mod reference;
 #[path = "cli/run.rs"]

@@ -19,11 +19,33 @@ pub(crate) const CONTAINER_ENDPOINT: &str = "https://container.googleapis.com";
 pub(crate) const ARTIFACT_REGISTRY_ENDPOINT: &str = "https://artifactregistry.googleapis.com";
 
 struct Inner {
-    credentials: Credentials,
+    /// Found on first use: a `KUBECONFIG` connection with a pinned image needs no Google.
+    credentials: tokio::sync::OnceCell<Credentials>,
     client: reqwest::Client,
     retry: RetryPolicy,
     container: String,
     artifacts: String,
+}
+
+/// A runtime that may be dropped anywhere, async code included (it shuts down in the
+/// background instead of blocking).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        // Only `Drop` takes it out.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("runtime taken before drop"))
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Google's APIs with one set of credentials, on a private runtime (a synchronous facade
@@ -31,19 +53,23 @@ struct Inner {
 #[derive(Clone)]
 pub struct GoogleApis {
     inner: Arc<Inner>,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<OwnRuntime>,
 }
 
 impl std::fmt::Debug for GoogleApis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GoogleApis({:?})", self.inner.credentials)
+        match self.inner.credentials.get() {
+            Some(c) => write!(f, "GoogleApis({c:?})"),
+            None => f.write_str("GoogleApis(Application Default Credentials, not loaded yet)"),
+        }
     }
 }
 
 impl GoogleApis {
-    /// With `credentials`; `container` and `artifacts` override the API endpoints (tests).
+    /// With `credentials` (`None`: Application Default Credentials, found on first use);
+    /// `container` and `artifacts` override the API endpoints (tests).
     pub fn new(
-        credentials: Credentials,
+        credentials: Option<Credentials>,
         container: Option<&str>,
         artifacts: Option<&str>,
         retry: RetryPolicy,
@@ -56,30 +82,37 @@ impl GoogleApis {
         let base = |v: Option<&str>, d: &str| v.unwrap_or(d).trim_end_matches('/').to_string();
         Ok(Self {
             inner: Arc::new(Inner {
-                credentials,
+                credentials: tokio::sync::OnceCell::new_with(credentials),
                 client,
                 retry,
                 container: base(container, CONTAINER_ENDPOINT),
                 artifacts: base(artifacts, ARTIFACT_REGISTRY_ENDPOINT),
             }),
-            runtime: Arc::new(runtime),
+            runtime: Arc::new(OwnRuntime(Some(runtime))),
         })
     }
 
-    /// Application Default Credentials and Google's endpoints.
+    /// Application Default Credentials (found on first use) and Google's endpoints.
     pub fn application_default() -> Result<Self, String> {
-        let runtime = crate::runtime("google-apis").map_err(|e| e.to_string())?;
-        let credentials = runtime
-            .block_on(Credentials::application_default())
-            .map_err(|e| e.to_string())?;
-        drop(runtime);
-        Self::new(credentials, None, None, RetryPolicy::default())
+        Self::new(None, None, None, RetryPolicy::default())
+    }
+
+    async fn credentials(inner: &Inner) -> Result<&Credentials, String> {
+        inner
+            .credentials
+            .get_or_try_init(|| async {
+                Credentials::application_default()
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
     }
 
     /// GET `url` as JSON (retried as every call of this crate).
     async fn get_json(inner: Arc<Inner>, url: Url, what: String) -> Result<Value, String> {
+        let credentials = Self::credentials(&inner).await?;
         let make = || inner.client.get(url.clone());
-        let (status, body) = crate::retry::send(&inner.retry, &inner.credentials, &what, &make)
+        let (status, body) = crate::retry::send(&inner.retry, credentials, &what, &make)
             .await
             .map_err(|e| format!("{what}: {e}"))?;
         if !status.is_success() {
@@ -94,6 +127,7 @@ impl GoogleApis {
         fut: impl Future<Output = Result<T, String>> + Send + 'static,
     ) -> Result<T, String> {
         self.runtime
+            .get()
             .spawn(fut)
             .await
             .map_err(|e| format!("Google API task: {e}"))?
@@ -109,7 +143,7 @@ impl jetstream_argo::GoogleCloud for GoogleApis {
     async fn access_token(&self) -> Result<String, String> {
         let inner = self.inner.clone();
         self.on_runtime(async move {
-            match inner.credentials.token().await {
+            match Self::credentials(&inner).await?.token().await {
                 Ok(Some(token)) => Ok(token),
                 Ok(None) => Err(
                     "no Google credentials (anonymous, for emulators): a cluster \
@@ -229,7 +263,7 @@ impl ImageRegistry for ArtifactRegistry {
         );
         let needle = format!("/{}@sha256:", path.image);
         let name = name.to_string();
-        self.apis.runtime.block_on(async move {
+        self.apis.runtime.get().block_on(async move {
             let mut images = Vec::new();
             let mut page: Option<String> = None;
             loop {

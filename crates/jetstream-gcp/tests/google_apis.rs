@@ -37,7 +37,13 @@ impl Fake {
             request_timeout: Duration::from_secs(5),
         };
         let uri = self.server.uri();
-        GoogleApis::new(Credentials::anonymous(), Some(&uri), Some(&uri), retry).unwrap()
+        GoogleApis::new(
+            Some(Credentials::anonymous()),
+            Some(&uri),
+            Some(&uri),
+            retry,
+        )
+        .unwrap()
     }
 }
 

@@ -4,7 +4,7 @@
 //! ([`Job::run_daily`]), resolve their configs, analyse experiments × dates, export the JSON
 //! files, rerun (delete, then analyse every date: [`Job::rerun`], the reference's date rule in
 //! [`Job::rerun_dates`]), ensure enrollments, and open the warehouse a spec names
-//! ([`WarehouseSpec`]). The warehouse, the output sink, the experiment source and the config
+//! ([`WarehouseSpec`]); on Argo, the same selections become one workflow ([`argo`]). The warehouse, the output sink, the experiment source and the config
 //! source are traits ([`jetstream_warehouse::Warehouse`], [`jetstream_output::OutputSink`],
 //! [`ExperimentSource`], [`ConfigSource`]), so the CLI, an Argo pod and another Rust tool run
 //! the very same code; `examples/daily.rs` shows the whole API in a few lines.
@@ -22,14 +22,15 @@
 //! # Ok::<(), jetstream_job::JobError>(())
 //! ```
 
+pub mod argo;
 mod job;
 mod sources;
 mod warehouse_spec;
 
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
 pub use jetstream_argo::{
-    ExperimentItem, RUN_TEMPLATE, WorkflowParams, render as render_workflow,
-    to_yaml as workflow_yaml,
+    ExperimentItem, ImageChoice, ImageRegistry, RUN_TEMPLATE, WorkflowParams,
+    render as render_workflow, to_yaml as workflow_yaml,
 };
 pub use jetstream_config::ConfigCollection;
 pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER_URL;
@@ -68,4 +69,13 @@ pub enum JobError {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// The Kubernetes cluster refused or failed a call.
+    #[error(transparent)]
+    Cluster(Box<jetstream_argo::ClusterError>),
+}
+
+impl From<jetstream_argo::ClusterError> for JobError {
+    fn from(e: jetstream_argo::ClusterError) -> Self {
+        Self::Cluster(Box::new(e))
+    }
 }

@@ -427,11 +427,13 @@ fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
         dir.to_str().unwrap(),
         "--image-version",
         "sha256:0123abcd",
+        "--no-discrete-metrics",
         "--memory-request",
         "20Gi",
         "--bucket",
         "none",
     ]);
+    assert!(yaml.contains("--no-discrete-metrics"), "{yaml}");
     assert!(yaml.contains("kind: Workflow"), "{yaml}");
     assert!(yaml.contains("my-project"), "{yaml}");
     assert!(yaml.contains("20Gi"), "{yaml}");
@@ -448,16 +450,7 @@ fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
         yaml.contains("{{inputs.parameters.slug}}"),
         "Argo placeholders kept"
     );
-    // Submission is not there yet, and says so; the reference's Argo restrictions hold.
-    let out = jetstream(&[
-        "run-argo",
-        "--experiments-file",
-        recipes.to_str().unwrap(),
-        "--config-repos",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+    // The reference's Argo restrictions hold.
     let out = jetstream(&["run-argo", "--dry-run", "--metric-slug", "m"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--metric-slug"));
