@@ -15,7 +15,6 @@
 //! a 409 on a retry is checked against the submission id this client put on the object.
 //! Tokens are never logged or printed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,12 +106,15 @@ pub struct ClusterOptions {
     pub cluster_ip: Option<String>,
     /// `--cluster-cert`: base64 PEM, or a PEM file.
     pub cluster_cert: Option<String>,
-    /// A kubeconfig file (`KUBECONFIG`).
-    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig files (`KUBECONFIG`: several are merged, the first one's values winning).
+    pub kubeconfig: Option<std::ffi::OsString>,
     /// Running inside a pod (`KUBERNETES_SERVICE_HOST` is set).
     pub in_cluster: bool,
     /// The GKE cluster to look up otherwise.
     pub gke: GkeCluster,
+    /// The GKE cluster was named explicitly (`--cluster-id`/`--zone`): look it up even when a
+    /// kubeconfig or an in-cluster account is there (which may be another cluster).
+    pub prefer_gke: bool,
     /// Timeout of each API request.
     pub request_timeout: Duration,
     /// Retries of API requests.
@@ -127,11 +129,10 @@ impl ClusterOptions {
             namespace: DEFAULT_NAMESPACE.into(),
             cluster_ip: None,
             cluster_cert: None,
-            kubeconfig: std::env::var_os("KUBECONFIG")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            kubeconfig: std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()),
             in_cluster: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
             gke,
+            prefer_gke: false,
             request_timeout: Duration::from_secs(30),
             retry: Retry::default(),
         }
@@ -258,6 +259,15 @@ fn direct_kubeconfig(server: &str, cert: &str) -> Result<Kubeconfig, String> {
     } else {
         format!("https://{server}")
     };
+    if let Some(rest) = server.strip_prefix("http://") {
+        // A bearer token must not travel in clear beyond this machine.
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        if !matches!(host, "127.0.0.1" | "localhost" | "[" | "::1") && !rest.starts_with("[::1]") {
+            return Err(format!(
+                "{server}: plain HTTP is only for this machine (127.0.0.1, localhost); use https"
+            ));
+        }
+    }
     let ca = if server.starts_with("http://") {
         // Plain HTTP (a local proxy such as `kubectl proxy`, tests): no TLS, no CA.
         serde_json::json!({})
@@ -377,16 +387,26 @@ impl ArgoCluster {
             }
             (None, None) => {}
         }
-        if let Some(path) = &options.kubeconfig {
-            let via = format!("kubeconfig {}", path.display());
-            let kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Connect {
+        if let Some(paths) = options.kubeconfig.as_ref().filter(|_| !options.prefer_gke) {
+            let via = format!("kubeconfig {}", paths.to_string_lossy());
+            let connect = |message: String| ClusterError::Connect {
                 via: via.clone(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let mut merged: Option<Kubeconfig> = None;
+            for path in std::env::split_paths(paths).filter(|p| p.is_file()) {
+                let kc = Kubeconfig::read_from(&path)
+                    .map_err(|e| connect(format!("{}: {e}", path.display())))?;
+                merged = Some(match merged {
+                    None => kc,
+                    Some(m) => m.merge(kc).map_err(|e| connect(e.to_string()))?,
+                });
+            }
+            let kc = merged.ok_or_else(|| connect("no such file".into()))?;
             let (config, via) = from_kubeconfig(kc, &via).await?;
             return Ok((config, Auth::Config, via));
         }
-        if options.in_cluster {
+        if options.in_cluster && !options.prefer_gke {
             let via = "in-cluster service account".to_string();
             let mut config = kube::Config::incluster().map_err(|e| ClusterError::Connect {
                 via: via.clone(),
@@ -489,24 +509,31 @@ impl ArgoCluster {
         let attempts = self.retry.attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
-            let api = self.api().await.map_err(CallError::Failed)?;
-            match tokio::time::timeout(self.timeout, call(api)).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) if transient(&e) => {
-                    last = match &e {
-                        kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
-                        other => other.to_string(),
-                    };
-                }
-                Ok(Err(kube::Error::Api(status))) => {
-                    return Err(CallError::Refused { status, attempt });
-                }
-                Ok(Err(other)) => {
-                    return Err(CallError::Failed(ClusterError::Invalid(format!(
-                        "{action}: {other}"
-                    ))));
-                }
-                Err(_) => last = format!("no answer within {:?}", self.timeout),
+            // A client (and, for Google, a token) per attempt: a token that could not be had
+            // (the metadata server busy) may come next time.
+            match tokio::time::timeout(self.timeout, self.api()).await {
+                Err(_) => last = format!("no token within {:?}", self.timeout),
+                Ok(Err(e)) => last = e.to_string(),
+                Ok(Ok(api)) => match tokio::time::timeout(self.timeout, call(api)).await {
+                    Ok(Ok(v)) => return Ok(v),
+                    Ok(Err(e)) if transient(&e) => {
+                        last = match &e {
+                            kube::Error::Api(s) => {
+                                format!("{} {}: {}", s.code, s.reason, s.message)
+                            }
+                            other => other.to_string(),
+                        };
+                    }
+                    Ok(Err(kube::Error::Api(status))) => {
+                        return Err(CallError::Refused { status, attempt });
+                    }
+                    Ok(Err(other)) => {
+                        return Err(CallError::Failed(ClusterError::Invalid(format!(
+                            "{action}: {other}"
+                        ))));
+                    }
+                    Err(_) => last = format!("no answer within {:?}", self.timeout),
+                },
             }
             tracing::warn!(action, attempt, error = %last, "Kubernetes API call failed");
             if attempt < attempts {
@@ -591,6 +618,32 @@ impl ArgoCluster {
             .map_err(|e| ClusterError::Invalid(format!("workflow {name}: {e}")))
     }
 
+    /// A workflow labelled `key=value` that has not finished, if any (a daily run already
+    /// submitted by an earlier attempt of the same job).
+    pub fn find_active(&self, key: &str, value: &str) -> Result<Option<String>, ClusterError> {
+        let selector = format!("{key}={value}");
+        let action = format!("listing workflows labelled {selector}");
+        let list = self
+            .runtime
+            .block_on(self.with_retries(&action, |api| {
+                let params = kube::api::ListParams::default().labels(&selector);
+                async move { api.list(&params).await }
+            }))
+            .map_err(|e| match e {
+                CallError::Refused { status, .. } => self.refused(&action, "", &status),
+                CallError::Failed(e) => e,
+            })?;
+        for item in list.items {
+            let object = serde_json::to_value(&item)
+                .map_err(|e| ClusterError::Invalid(format!("{action}: {e}")))?;
+            let status = WorkflowStatus::from_object(&object);
+            if !status.finished {
+                return Ok(Some(status.name));
+            }
+        }
+        Ok(None)
+    }
+
     /// The status of workflow `name`.
     pub fn status(&self, name: &str) -> Result<WorkflowStatus, ClusterError> {
         let object = self.runtime.block_on(self.get(name))?;
@@ -598,16 +651,28 @@ impl ArgoCluster {
     }
 
     /// Poll workflow `name` every `interval` until it finishes; `on_change` sees each new
-    /// phase or progress.
+    /// phase or progress. An API server out of reach (a control-plane upgrade takes minutes)
+    /// is waited for up to `patience`; a refusal (401, 403, 404) ends the watch at once.
     pub fn wait(
         &self,
         name: &str,
         interval: Duration,
+        patience: Duration,
         on_change: &mut dyn FnMut(&WorkflowStatus),
     ) -> Result<WorkflowStatus, ClusterError> {
         let mut seen: Option<(String, Option<String>)> = None;
+        let mut last_answer = std::time::Instant::now();
         loop {
-            let status = self.status(name)?;
+            let status = match self.status(name) {
+                Ok(s) => s,
+                Err(e @ ClusterError::Exhausted { .. }) if last_answer.elapsed() < patience => {
+                    tracing::warn!(workflow = %name, error = %e, "no status yet; still waiting");
+                    std::thread::sleep(interval);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            last_answer = std::time::Instant::now();
             let now = (status.phase.to_string(), status.progress.clone());
             if seen.as_ref() != Some(&now) {
                 on_change(&status);

@@ -106,6 +106,9 @@ pub struct WorkflowStatus {
     pub progress: Option<String>,
     /// Pods that failed and were not retried successfully, by name.
     pub failed_steps: Vec<FailedStep>,
+    /// Why the steps could not be read (node status offloaded to Argo's database, or
+    /// compressed nodes that do not decode): success cannot be confirmed then.
+    pub steps_unknown: Option<String>,
 }
 
 impl WorkflowStatus {
@@ -113,6 +116,7 @@ impl WorkflowStatus {
     pub fn from_object(workflow: &Value) -> Self {
         let status = &workflow["status"];
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let nodes = nodes_of(status);
         let finished_at = status["finishedAt"].as_str().is_some_and(|s| !s.is_empty());
         let mut phase = Phase::parse(status["phase"].as_str());
         let finished = finished_at || phase.is_finished();
@@ -127,28 +131,66 @@ impl WorkflowStatus {
             message: text(&status["message"]),
             finished,
             progress: status["progress"].as_str().map(str::to_string),
-            failed_steps: failed_steps(&status["nodes"]),
+            failed_steps: nodes.as_ref().map(failed_steps).unwrap_or_default(),
+            steps_unknown: nodes.err(),
         }
     }
 
     /// Whether the workflow finished and every step succeeded (retries aside).
     pub fn succeeded(&self) -> bool {
-        self.phase == Phase::Succeeded && self.failed_steps.is_empty()
+        self.phase == Phase::Succeeded
+            && self.failed_steps.is_empty()
+            && self.steps_unknown.is_none()
     }
 }
 
-/// `name(3)` → `name`: the step an attempt belongs to.
-fn step_of(node_name: &str) -> &str {
+/// The workflow's nodes: `status.nodes`, or `status.compressedNodes` (base64 of gzipped JSON,
+/// which Argo writes when the object grows large); an error when they were offloaded to
+/// Argo's database (not readable through the Kubernetes API) or do not decode.
+fn nodes_of(status: &Value) -> Result<Value, String> {
+    if status["nodes"].as_object().is_some_and(|n| !n.is_empty()) {
+        return Ok(status["nodes"].clone());
+    }
+    if let Some(compressed) = status["compressedNodes"].as_str().filter(|c| !c.is_empty()) {
+        use base64::Engine as _;
+        use std::io::Read as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compressed.trim())
+            .map_err(|e| format!("status.compressedNodes is not base64: {e}"))?;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut text)
+            .map_err(|e| format!("status.compressedNodes is not gzip: {e}"))?;
+        return serde_json::from_str(&text)
+            .map_err(|e| format!("status.compressedNodes is not JSON: {e}"));
+    }
+    if status["offloadNodeStatusVersion"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(
+            "the node status is offloaded to Argo's database: check the steps with \
+                    `argo get`"
+                .into(),
+        );
+    }
+    Ok(Value::Null)
+}
+
+/// `name(3)` → `(name, 3)`: the step an attempt belongs to, and its attempt number.
+fn attempt_of(node_name: &str) -> (&str, Option<u32>) {
     if let Some(open) = node_name.rfind('(')
         && node_name.ends_with(')')
-        && open + 2 < node_name.len()
-        && node_name[open + 1..node_name.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_digit())
+        && let Ok(n) = node_name[open + 1..node_name.len() - 1].parse::<u32>()
     {
-        return &node_name[..open];
+        return (&node_name[..open], Some(n));
     }
-    node_name
+    (node_name, None)
+}
+
+/// The step an attempt belongs to.
+fn step_of(node_name: &str) -> &str {
+    attempt_of(node_name).0
 }
 
 /// Pod nodes that failed with no successful attempt of the same step, in name order.
@@ -158,10 +200,13 @@ fn failed_steps(nodes: &Value) -> Vec<FailedStep> {
     };
     let mut succeeded = std::collections::BTreeSet::new();
     let mut failed: BTreeMap<String, FailedStep> = BTreeMap::new();
-    for node in nodes.values() {
-        if node["type"] != "Pod" {
-            continue;
-        }
+    // Attempts in order, so that the last one's message and parameters are kept.
+    let mut pods: Vec<&Value> = nodes.values().filter(|n| n["type"] == "Pod").collect();
+    pods.sort_by_key(|n| {
+        let (step, attempt) = attempt_of(n["name"].as_str().unwrap_or_default());
+        (step.to_string(), attempt)
+    });
+    for node in pods {
         let name = node["name"].as_str().unwrap_or_default();
         let step = step_of(name).to_string();
         match node["phase"].as_str() {
@@ -188,12 +233,12 @@ fn failed_steps(nodes: &Value) -> Vec<FailedStep> {
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
-                    parameters,
+                    parameters: BTreeMap::new(),
                     message: String::new(),
                     attempts: 0,
                 });
                 entry.attempts += 1;
-                // The last attempt's message (attempt names sort in order up to 9 retries).
+                entry.parameters = parameters;
                 if let Some(m) = node["message"].as_str() {
                     entry.message = m.to_string();
                 }
@@ -257,6 +302,35 @@ mod tests {
             step,
             "analyse slug=bad-one date=2026-11-30: Error (exit code 1) (after 2 attempts)"
         );
+    }
+
+    #[test]
+    fn the_last_attempt_speaks_and_compressed_nodes_are_read() {
+        let mut first = pod("wf[0].analyse(9)", "Failed", "a");
+        first["message"] = json!("OOMKilled");
+        let mut last = pod("wf[0].analyse(10)", "Failed", "a");
+        last["message"] = json!("Error (exit code 2)");
+        let nodes = json!({"x": last, "y": first});
+        let wf = json!({"metadata": {"name": "wf"}, "status": {"phase": "Succeeded",
+            "finishedAt": "2026-12-01T00:00:00Z", "nodes": nodes.clone()}});
+        let s = WorkflowStatus::from_object(&wf);
+        assert_eq!(s.failed_steps[0].message, "Error (exit code 2)");
+        // The same nodes, gzipped and base64-encoded as Argo does for large workflows.
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(nodes.to_string().as_bytes()).unwrap();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        let wf = json!({"metadata": {"name": "wf"}, "status": {"phase": "Succeeded",
+            "finishedAt": "2026-12-01T00:00:00Z", "compressedNodes": encoded}});
+        let s = WorkflowStatus::from_object(&wf);
+        assert!(!s.succeeded());
+        assert_eq!(s.failed_steps.len(), 1);
+        // Offloaded nodes cannot be read: not a success.
+        let wf = json!({"metadata": {"name": "wf"}, "status": {"phase": "Succeeded",
+            "finishedAt": "2026-12-01T00:00:00Z", "offloadNodeStatusVersion": "abc"}});
+        let s = WorkflowStatus::from_object(&wf);
+        assert!(!s.succeeded() && s.steps_unknown.as_deref().unwrap().contains("argo get"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Fake {
 
     fn options(&self) -> ClusterOptions {
         let mut options = ClusterOptions::from_env(gke());
-        options.kubeconfig = Some(self.kubeconfig());
+        options.kubeconfig = Some(self.kubeconfig().into_os_string());
         options.in_cluster = false;
         options.request_timeout = Duration::from_millis(500);
         options.retry = Retry {
@@ -234,9 +234,12 @@ fn create_201_then_running_then_succeeded() {
     );
     let mut phases = Vec::new();
     let status = cluster
-        .wait(&name, Duration::from_millis(10), &mut |s| {
-            phases.push(s.phase.to_string())
-        })
+        .wait(
+            &name,
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+            &mut |s| phases.push(s.phase.to_string()),
+        )
         .expect("watched");
     assert!(status.succeeded(), "{status:?}");
     assert_eq!(phases, ["Running", "Succeeded"]);
@@ -265,7 +268,12 @@ fn a_failed_pod_fails_the_run_and_is_named_but_a_retried_one_does_not() {
             .respond_with(ResponseTemplate::new(200).set_body_json(failed)),
     );
     let status = cluster
-        .wait("jetstream-abcde", Duration::from_millis(10), &mut |_| {})
+        .wait(
+            "jetstream-abcde",
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+            &mut |_| {},
+        )
         .unwrap();
     assert!(!status.succeeded());
     let steps: Vec<String> = status
@@ -496,4 +504,112 @@ fn the_gke_cluster_is_looked_up_and_called_with_a_google_token() {
     options.cluster_cert = None;
     let err = ArgoCluster::connect(&options, google).unwrap_err();
     assert!(err.to_string().contains("--cluster-cert"), "{err}");
+}
+
+#[test]
+fn watching_outlasts_an_unreachable_api_server_but_not_a_refusal() {
+    let fake = Fake::start("outage");
+    let one = format!("{WORKFLOWS}/jetstream-out");
+    // Two whole rounds of retries fail (an upgrade of the control plane), then it answers.
+    fake.mount(
+        Mock::given(method("GET"))
+            .and(path(one.as_str()))
+            .respond_with(ResponseTemplate::new(503).set_body_string("upgrading"))
+            .up_to_n_times(6)
+            .with_priority(1),
+    );
+    fake.mount(
+        Mock::given(method("GET"))
+            .and(path(one.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(workflow(
+                "jetstream-out",
+                "Succeeded",
+                true,
+                json!({}),
+            )))
+            .with_priority(2),
+    );
+    let cluster = fake.connect();
+    let status = cluster
+        .wait(
+            "jetstream-out",
+            Duration::from_millis(10),
+            Duration::from_secs(30),
+            &mut |_| {},
+        )
+        .expect("waited out the outage");
+    assert!(status.succeeded());
+    assert_eq!(fake.requests("GET").len(), 7);
+    // Without patience the same outage ends the watch.
+    let fake = Fake::start("outage2");
+    fake.mount(
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("upgrading")),
+    );
+    let err = fake
+        .connect()
+        .wait(
+            "jetstream-out",
+            Duration::from_millis(10),
+            Duration::ZERO,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Exhausted { .. }), "{err:?}");
+    // A workflow that is gone is not waited for.
+    let fake = Fake::start("gone");
+    fake.mount(Mock::given(method("GET")).respond_with(
+        ResponseTemplate::new(404).set_body_json(status_body(404, "NotFound", "not found")),
+    ));
+    let err = fake
+        .connect()
+        .wait(
+            "jetstream-out",
+            Duration::from_millis(10),
+            Duration::from_secs(30),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+}
+
+#[test]
+fn an_active_workflow_of_the_same_run_is_found() {
+    let fake = Fake::start("active");
+    let list = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowList",
+    "metadata": {}, "items": [
+        workflow("jetstream-done1", "Succeeded", true, json!({})),
+        workflow("jetstream-live1", "Running", false, json!({})),
+    ]});
+    fake.mount(
+        Mock::given(method("GET"))
+            .and(path(WORKFLOWS))
+            .and(wiremock::matchers::query_param(
+                "labelSelector",
+                "jetstream.mozilla.org/run=daily-2026-11-30",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list)),
+    );
+    let cluster = fake.connect();
+    let found = cluster
+        .find_active("jetstream.mozilla.org/run", "daily-2026-11-30")
+        .unwrap();
+    assert_eq!(found.as_deref(), Some("jetstream-live1"));
+}
+
+#[test]
+fn a_token_never_travels_in_clear_to_another_machine() {
+    let mut options = ClusterOptions::from_env(gke());
+    options.kubeconfig = None;
+    options.in_cluster = false;
+    options.cluster_ip = Some("http://10.1.2.3".into());
+    options.cluster_cert = Some("unused".into());
+    let err = ArgoCluster::connect(
+        &options,
+        Arc::new(FakeGoogle {
+            endpoint: String::new(),
+        }),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("plain HTTP"), "{err}");
 }

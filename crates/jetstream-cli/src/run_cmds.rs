@@ -75,7 +75,7 @@ fn with_job<T>(
     };
     let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
     let mut job = Job::new(warehouse.as_ref(), configs, options)?
-        .with_parallelism(usize::from(args.parallel));
+        .with_parallelism(usize::from(args.parallel))?;
     if let Some(sink) = &sink {
         job = job.with_sink(sink.as_ref());
     }
@@ -447,12 +447,13 @@ pub(crate) struct ArgoArgs {
     /// Kubernetes namespace of the workflows.
     #[arg(long, default_value = jetstream_job::argo::DEFAULT_NAMESPACE)]
     pub(crate) namespace: String,
-    /// Zone (or region) of the GKE cluster.
-    #[arg(long, default_value = "us-central1-a")]
-    pub(crate) zone: String,
-    /// Name of the GKE cluster (in the results project).
-    #[arg(long, alias = "cluster_id", default_value = "jetstream")]
-    pub(crate) cluster_id: String,
+    /// Zone (or region) of the GKE cluster [default: us-central1-a]. Given explicitly (or with
+    /// --cluster-id), the GKE cluster is looked up even when KUBECONFIG is set or in a pod.
+    #[arg(long)]
+    pub(crate) zone: Option<String>,
+    /// Name of the GKE cluster, in the results project [default: jetstream].
+    #[arg(long, alias = "cluster_id")]
+    pub(crate) cluster_id: Option<String>,
     /// Address of the cluster's API server (with --cluster-cert; else KUBECONFIG, the
     /// in-cluster account, or the GKE lookup).
     #[arg(
@@ -476,13 +477,21 @@ pub(crate) struct ArgoArgs {
     /// Return once the workflow is created.
     #[arg(long, alias = "no_monitor_status", overrides_with = "monitor_status")]
     pub(crate) no_monitor_status: bool,
-    /// Seconds between status reads while following the workflow.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    /// Seconds between status reads while following the workflow (at least 0.01).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) monitor_interval: f64,
     /// Accepted for the reference's command line: a followed workflow that failed always
     /// exits non-zero.
     #[arg(long, alias = "return_status")]
     pub(crate) return_status: bool,
+}
+
+/// A polling interval in seconds, at least 0.01.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.01..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected 0.01 to 3600 seconds, got {s:?}")),
+    }
 }
 
 /// `16`, `16G`, `16GB`, `16Gi` → 16, within 1–60.
@@ -518,7 +527,7 @@ fn with_argo_job<T>(
 ) -> anyhow::Result<T> {
     check_argo(analysis)?;
     let choice = ImageChoice::new(
-        &jetstream_job::argo::image_name(&argo.image),
+        &jetstream_job::argo::image_name(&argo.image)?,
         argo.image_version.as_deref(),
     );
     let spec = analysis.warehouse.spec()?;
@@ -543,6 +552,14 @@ fn with_argo_job<T>(
     f(&job, &parsed, &choice)
 }
 
+/// What kind of workflow a plan becomes.
+enum Run {
+    /// The daily run of a date (labelled: a second submission follows the first).
+    Daily(NaiveDate),
+    /// A rerun (its tables are deleted just before the workflow is created).
+    Rerun,
+}
+
 /// Turn `plan` into a workflow; print it (`--dry-run`) or submit it, follow it, report.
 fn submit_plan(
     job: &Job<'_>,
@@ -550,6 +567,7 @@ fn submit_plan(
     choice: &ImageChoice,
     analysis: &AnalysisArgs,
     argo: &ArgoArgs,
+    run: &Run,
     mut report: jetstream_job::JobReport,
 ) -> anyhow::Result<ExitCode> {
     let registry = if choice.needs_registry() {
@@ -566,6 +584,7 @@ fn submit_plan(
             .as_ref()
             .map(|r| r as &dyn jetstream_job::ImageRegistry),
         analysis.explicit_discrete(),
+        matches!(run, Run::Rerun),
         &jetstream_job::Quiet,
         &mut report,
     )?;
@@ -577,10 +596,13 @@ fn submit_plan(
         );
         return Ok(crate::printer::exit_code(&report));
     }
-    let mut params = job.workflow_params(items);
+    let mut params = job.workflow_params(items.clone());
     params.bucket = analysis.bucket.name().map(str::to_string);
     params.memory_request_gb = argo.memory_request;
-    let manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
+    let mut manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
+    if let Run::Daily(date) = run {
+        jetstream_job::argo::label_daily(&mut manifest, *date);
+    }
     if argo.dry_run {
         // Stdout carries the manifest only; skips and failures go to the log (stderr).
         tracing::warn!(
@@ -593,32 +615,51 @@ fn submit_plan(
         out!("{}", jetstream_job::workflow_yaml(&manifest)?);
         return Ok(crate::printer::exit_code(&report));
     }
+    let explicit_gke = argo.cluster_id.is_some() || argo.zone.is_some();
     let gke = jetstream_job::argo::GkeCluster {
         project: analysis.warehouse.spec()?.results_project().to_string(),
-        zone: argo.zone.clone(),
-        cluster_id: argo.cluster_id.clone(),
+        zone: argo.zone.clone().unwrap_or_else(|| "us-central1-a".into()),
+        cluster_id: argo
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| "jetstream".into()),
     };
     let mut cluster = jetstream_job::argo::ClusterOptions::from_env(gke);
     cluster.namespace.clone_from(&argo.namespace);
     cluster.cluster_ip.clone_from(&argo.cluster_ip);
     cluster.cluster_cert.clone_from(&argo.cluster_cert);
-    let interval = std::time::Duration::try_from_secs_f64(argo.monitor_interval)
-        .context("--monitor-interval")?;
+    cluster.prefer_gke = explicit_gke;
+    let interval = std::time::Duration::from_secs_f64(argo.monitor_interval);
     let submission = jetstream_job::argo::Submission {
         cluster,
         monitor: (!argo.no_monitor_status).then_some(interval),
+        patience: std::time::Duration::from_secs(30 * 60),
     };
     let google = std::sync::Arc::new(
         jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
     );
-    let status = jetstream_job::argo::submit_workflow(
+    let printer = Printer::new();
+    let submitted = jetstream_job::argo::submit_workflow(
         &manifest,
         &submission,
         google,
-        &mut |cluster, name| {
+        &mut || {
+            job.before_submit(
+                plan,
+                &items,
+                matches!(run, Run::Rerun),
+                &printer,
+                &mut report,
+            )
+        },
+        &mut |cluster, name, existing| {
+            let what = if existing {
+                "following the workflow already submitted for this run:"
+            } else {
+                "submitted workflow"
+            };
             out!(
-                "submitted workflow {name} ({} experiments, {} experiment-dates) to namespace {} \
-                 at {} ({})",
+                "{what} {name} ({} experiments, {} experiment-dates) in namespace {} at {} ({})",
                 params.experiments.len(),
                 params.experiment_dates(),
                 cluster.namespace(),
@@ -632,11 +673,14 @@ fn submit_plan(
         },
     )?;
     let code = crate::printer::exit_code(&report);
-    let Some(status) = status else {
+    let Some(status) = submitted.status else {
         return Ok(code);
     };
     for step in &status.failed_steps {
         out!("failed: {step}");
+    }
+    if let Some(why) = &status.steps_unknown {
+        out!("{}: the steps could not be read ({why})", status.name);
     }
     if status.succeeded() {
         out!("{} succeeded", status.name);
@@ -668,7 +712,15 @@ pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<E
             &jetstream_job::Quiet,
             &mut report,
         );
-        submit_plan(job, &plan, choice, &args.analysis, &args.argo, report)
+        submit_plan(
+            job,
+            &plan,
+            choice,
+            &args.analysis,
+            &args.argo,
+            &Run::Daily(date),
+            report,
+        )
     })
 }
 
@@ -679,22 +731,22 @@ fn rerun_argo(args: &RerunArgs, until: NaiveDate, log: &LogArgs) -> anyhow::Resu
         log,
         |job, parsed, choice| {
             let mut report = jetstream_job::JobReport::default();
-            // A dry run's stdout is the manifest alone.
-            let printer = Printer::new();
-            let observer: &dyn jetstream_job::Observer = if args.argo_args.dry_run {
-                &jetstream_job::Quiet
-            } else {
-                &printer
-            };
             let plan = job.rerun_plan(
                 parsed,
                 &args.analysis.slugs,
                 until,
-                !args.argo_args.dry_run,
-                observer,
+                &jetstream_job::Quiet,
                 &mut report,
             );
-            submit_plan(job, &plan, choice, &args.analysis, &args.argo_args, report)
+            submit_plan(
+                job,
+                &plan,
+                choice,
+                &args.analysis,
+                &args.argo_args,
+                &Run::Rerun,
+                report,
+            )
         },
     )
 }

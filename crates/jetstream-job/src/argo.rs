@@ -65,15 +65,13 @@ impl Job<'_> {
             .collect()
     }
 
-    /// A rerun of `slugs` up to `until` as a plan. With `delete`, their result tables go first,
-    /// as in [`Job::rerun`] (and the enrollments too when recreating them); without it
-    /// (`--dry-run`) nothing is touched.
+    /// A rerun of `slugs` up to `until` as a plan (nothing is deleted here: see
+    /// [`Job::before_submit`]).
     pub fn rerun_plan(
         &self,
         parsed: &Parsed,
         slugs: &[String],
         until: NaiveDate,
-        delete: bool,
         observer: &dyn Observer,
         report: &mut JobReport,
     ) -> Plan {
@@ -91,25 +89,64 @@ impl Job<'_> {
                 report.skipped += 1;
                 continue;
             }
-            if delete && !self.delete_for_rerun(&config, true, observer, report) {
-                continue;
-            }
             plan.push((config, dates));
         }
         plan
     }
 
+    /// What must go before a workflow's pods run, once the cluster is reached and just
+    /// before the workflow is created (so that a workflow that cannot be submitted deletes
+    /// nothing): for a rerun, the result tables of each experiment of `items` (and its
+    /// enrollments with `--recreate-enrollments`), as [`Job::rerun`]; for a daily run with
+    /// `--recreate-enrollments`, the enrollments tables (the pods create them again).
+    /// Experiments whose tables cannot be deleted are failures.
+    pub fn before_submit(
+        &self,
+        plan: &Plan,
+        items: &[ExperimentItem],
+        rerun: bool,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        for (config, _) in plan {
+            let slug = config.experiment.normandy_slug();
+            if !items.iter().any(|i| i.slug == slug) {
+                continue;
+            }
+            if rerun {
+                self.delete_for_rerun(config, true, observer, report);
+            } else if self.options().run.recreate_enrollments {
+                let deleted = self.dataset_of(config).and_then(|dataset| {
+                    let table = TableName::new(&dataset, &naming::enrollments_table(slug))?;
+                    if self.warehouse().table_exists(&table)? {
+                        self.warehouse().delete_table(&table)?;
+                        return Ok(1);
+                    }
+                    Ok(0)
+                });
+                match deleted {
+                    Ok(count) => observer.event(&Event::Deleted { slug, count }),
+                    Err(e) => failed(report, observer, slug, None, &e.to_string()),
+                }
+            }
+        }
+    }
+
     /// The workflow's items: each experiment of `plan` with its dates, its image (`choice`;
     /// the registry is asked once when the choice needs it) and its discrete-metrics flag
     /// (`explicit_discrete` when given on the command line, else the reference's cutover rule).
+    /// With `fresh` (a rerun), every experiment counts as first analysed now, as after the
+    /// reference's `touch_tables`: the newest image, the current discrete default.
     /// An experiment whose anchor cannot be read is a failure and left out; a registry that
     /// cannot be read fails the whole workflow.
+    #[allow(clippy::too_many_arguments)]
     pub fn workflow_items(
         &self,
         plan: &Plan,
         choice: &ImageChoice,
         registry: Option<&dyn ImageRegistry>,
         explicit_discrete: Option<bool>,
+        fresh: bool,
         observer: &dyn Observer,
         report: &mut JobReport,
     ) -> Result<Vec<ExperimentItem>, JobError> {
@@ -132,6 +169,7 @@ impl Job<'_> {
         for (config, dates) in plan {
             let slug = config.experiment.normandy_slug().to_string();
             let first = match self.first_analysed(config) {
+                Ok(_) if fresh => Some(Utc::now()),
                 Ok(t) => t,
                 Err(e) => {
                     failed(report, observer, &slug, None, &e.to_string());
@@ -179,13 +217,32 @@ pub fn needs_history(choice: &ImageChoice, explicit_discrete: Option<bool>) -> b
 }
 
 /// `--image NAME`: a bare name (`jetstream`, the reference's form) is the reference's
-/// registry path, `gcr.io/moz-fx-data-experiments/NAME`.
-pub fn image_name(image: &str) -> String {
-    if image.contains('/') {
+/// registry path, `gcr.io/moz-fx-data-experiments/NAME`. A tag or digest belongs in
+/// `--image-version`.
+pub fn image_name(image: &str) -> Result<String, JobError> {
+    let last = image.rsplit('/').next().unwrap_or_default();
+    if image.is_empty() || last.contains([':', '@']) {
+        return Err(JobError::Input {
+            what: format!("--image {image:?}"),
+            message: "expected a name without tag or digest (give those with --image-version)"
+                .into(),
+        });
+    }
+    Ok(if image.contains('/') {
         image.to_string()
     } else {
         format!("gcr.io/moz-fx-data-experiments/{image}")
-    }
+    })
+}
+
+/// The label naming what a workflow runs (`daily-YYYY-MM-DD` for the daily run of a date).
+pub const RUN_LABEL: &str = "jetstream.mozilla.org/run";
+
+/// Label `manifest` as the daily run of `date`: a second submission of the same day (a
+/// retried CronWorkflow pod, an Airflow retry) follows the first instead of starting another.
+pub fn label_daily(manifest: &mut serde_json::Value, date: NaiveDate) {
+    manifest["metadata"]["labels"][RUN_LABEL] =
+        serde_json::Value::from(format!("daily-{}", date.format("%Y-%m-%d")));
 }
 
 /// What happens to a workflow once rendered.
@@ -196,23 +253,56 @@ pub struct Submission {
     /// Watch it to the end, polling at this interval (`--monitor-status`); `None`: return
     /// once created.
     pub monitor: Option<std::time::Duration>,
+    /// How long an unreachable API server is waited for while watching.
+    pub patience: std::time::Duration,
+}
+
+/// How a submission went.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The workflow's name.
+    pub name: String,
+    /// Whether an unfinished workflow of the same run was there already (and is followed
+    /// instead of creating another).
+    pub existing: bool,
+    /// The final status, when monitored.
+    pub status: Option<WorkflowStatus>,
 }
 
 /// Submit `manifest` to the cluster and, when monitoring, follow it until it finishes.
-/// `on_submitted` gets the cluster and the workflow's name; `on_status` each new phase or
-/// progress. Returns the final status when monitored.
+/// `before_create` runs once the cluster is reached, just before the workflow is created
+/// (deletions of a rerun: a workflow that cannot be submitted deletes nothing); it is not run
+/// when an unfinished workflow with the manifest's [`RUN_LABEL`] exists, which is followed
+/// instead. `on_submitted` gets the cluster and the workflow's name; `on_status` each new
+/// phase or progress.
 pub fn submit_workflow(
     manifest: &serde_json::Value,
     submission: &Submission,
     google: std::sync::Arc<dyn jetstream_argo::GoogleCloud>,
-    on_submitted: &mut dyn FnMut(&ArgoCluster, &str),
+    before_create: &mut dyn FnMut(),
+    on_submitted: &mut dyn FnMut(&ArgoCluster, &str, bool),
     on_status: &mut dyn FnMut(&WorkflowStatus),
-) -> Result<Option<WorkflowStatus>, JobError> {
+) -> Result<Submitted, JobError> {
     let cluster = ArgoCluster::connect(&submission.cluster, google)?;
-    let name = cluster.submit(manifest)?;
-    on_submitted(&cluster, &name);
-    match submission.monitor {
-        Some(interval) => Ok(Some(cluster.wait(&name, interval, on_status)?)),
-        None => Ok(None),
-    }
+    let existing = match manifest["metadata"]["labels"][RUN_LABEL].as_str() {
+        Some(run) => cluster.find_active(RUN_LABEL, run)?,
+        None => None,
+    };
+    let (name, existing) = match existing {
+        Some(name) => (name, true),
+        None => {
+            before_create();
+            (cluster.submit(manifest)?, false)
+        }
+    };
+    on_submitted(&cluster, &name, existing);
+    let status = match submission.monitor {
+        Some(interval) => Some(cluster.wait(&name, interval, submission.patience, on_status)?),
+        None => None,
+    };
+    Ok(Submitted {
+        name,
+        existing,
+        status,
+    })
 }

@@ -215,14 +215,7 @@ impl<'a> Job<'a> {
         configs: ConfigCollection,
         options: JobOptions,
     ) -> Result<Self, JobError> {
-        let mut builder = rayon::ThreadPoolBuilder::new();
-        if let Some(n) = options.processes.filter(|n| *n > 0) {
-            builder = builder.num_threads(n);
-        }
-        let pool = builder.build().map_err(|e| JobError::Input {
-            what: "statistics threads".into(),
-            message: e.to_string(),
-        })?;
+        let pool = Self::thread_pool(options.processes, 1)?;
         Ok(Self {
             warehouse,
             sink: None,
@@ -235,11 +228,30 @@ impl<'a> Job<'a> {
         })
     }
 
+    /// The threads analyses run on: `processes` (default: one per CPU) for the statistics,
+    /// plus one per further analysis running at once (an analysis holds its thread while it
+    /// waits on the warehouse).
+    fn thread_pool(
+        processes: Option<usize>,
+        parallel: usize,
+    ) -> Result<rayon::ThreadPool, JobError> {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let base = processes.filter(|n| *n > 0).unwrap_or(cpus);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(base + parallel.max(1) - 1)
+            .build()
+            .map_err(|e| JobError::Input {
+                what: "statistics threads".into(),
+                message: e.to_string(),
+            })
+    }
+
     /// Run up to `n` analyses (experiment × date) at once on this machine (`--parallel N`;
-    /// default 1). The statistics threads are shared by all of them.
-    pub fn with_parallelism(mut self, n: usize) -> Self {
+    /// default 1). They share the statistics threads (`processes`).
+    pub fn with_parallelism(mut self, n: usize) -> Result<Self, JobError> {
         self.parallel = n.max(1);
-        self
+        self.pool = Self::thread_pool(self.options.processes, self.parallel)?;
+        Ok(self)
     }
 
     /// Export JSON (statistics, metadata, errors) to `sink` after the analyses.
@@ -542,8 +554,8 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// Analyse `config` on `date`; whether its enrollments table is in place afterwards
-    /// (the analysis ran, and the enrollment period was over).
+    /// Analyse `config` on `date`: whether its enrollments table is in place afterwards (the
+    /// analysis ran, and the enrollment period was over), and the periods it wrote.
     fn analyse_date(
         &self,
         config: &AnalysisConfiguration,
@@ -551,7 +563,7 @@ impl<'a> Job<'a> {
         options: &mut RunOptions,
         observer: &dyn Observer,
         report: &mut JobReport,
-    ) -> bool {
+    ) -> DateOutcome {
         let slug = config.experiment.normandy_slug().to_string();
         let result = self.pool.install(|| {
             run_analysis(
@@ -581,20 +593,23 @@ impl<'a> Job<'a> {
                     },
                 );
                 observer.event(&Event::Analysed(&r));
-                r.enrollments != Enrollments::NotReady
+                DateOutcome {
+                    enrollments: r.enrollments != Enrollments::NotReady,
+                    periods: r.periods.iter().map(|p| p.period).collect(),
+                }
             }
             Err(AnalysisError::NotRunnable(why)) => {
                 tracing::info!(experiment = %slug, %date, "skipped: {why}");
                 let reason = why.to_string();
                 skipped(report, observer, &slug, Some(date), &reason);
                 self.log(&slug, &reason, why.exception_type(), "WARNING", report);
-                false
+                DateOutcome::default()
             }
             Err(e) => {
                 let message = e.to_string();
                 failed(report, observer, &slug, Some(date), &message);
                 self.log(&slug, &message, "AnalysisException", "ERROR", report);
-                false
+                DateOutcome::default()
             }
         }
     }
@@ -630,16 +645,25 @@ impl<'a> Job<'a> {
                     scope.spawn(|| {
                         let mut local = JobReport::default();
                         while let Some(task) = Queue::take(&state, &ready) {
+                            // Whatever happens below, the task is marked done (the other
+                            // workers would otherwise wait for it forever).
+                            let mut done = Done {
+                                state: &state,
+                                ready: &ready,
+                                more: Vec::new(),
+                            };
                             let slug = plan[task.index()].0.experiment.normandy_slug();
                             let run =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                     self.run_task(plan, task, observer, &mut local)
                                 }));
-                            let more = run.unwrap_or_else(|_| {
-                                failed(&mut local, observer, slug, None, "the analysis panicked");
-                                Vec::new()
-                            });
-                            Queue::done(&state, &ready, more);
+                            match run {
+                                Ok(more) => done.more = more,
+                                Err(_) => {
+                                    local.fail(slug);
+                                    tracing::error!(experiment = %slug, "the analysis panicked");
+                                }
+                            }
                         }
                         local
                     })
@@ -647,7 +671,12 @@ impl<'a> Job<'a> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| JobReport {
+                        failures: 1,
+                        ..JobReport::default()
+                    })
+                })
                 .collect()
         });
         for r in reports {
@@ -677,8 +706,21 @@ impl<'a> Job<'a> {
                         return more;
                     }
                 };
+                // Later dates read what the first ones write: the enrollments, and the
+                // pre-enrollment metric tables (covariates of linear_model_mean).
+                let mut pending: Vec<AnalysisPeriod> = config
+                    .metrics
+                    .keys()
+                    .copied()
+                    .filter(|p| p.is_preenrollment())
+                    .filter(|p| options.periods.as_ref().is_none_or(|only| only.contains(p)))
+                    .collect();
+                let mut enrolled = false;
                 for (k, date) in dates.iter().enumerate() {
-                    if self.analyse_date(config, *date, &mut options, observer, report) {
+                    let outcome = self.analyse_date(config, *date, &mut options, observer, report);
+                    enrolled |= outcome.enrollments;
+                    pending.retain(|p| !outcome.periods.contains(p));
+                    if enrolled && pending.is_empty() {
                         more = dates[k + 1..]
                             .iter()
                             .map(|d| Task::Date(i, *d, Box::new(options.clone())))
@@ -1206,13 +1248,30 @@ impl Queue {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
+}
 
-    fn done(state: &std::sync::Mutex<Queue>, ready: &std::sync::Condvar, more: Vec<Task>) {
-        let mut q = state
+/// Marks a task of [`Queue`] done when dropped, with the tasks it made ready.
+struct Done<'q> {
+    state: &'q std::sync::Mutex<Queue>,
+    ready: &'q std::sync::Condvar,
+    more: Vec<Task>,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let mut q = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        q.tasks.extend(more);
+        q.tasks.extend(std::mem::take(&mut self.more));
         q.running -= 1;
-        ready.notify_all();
+        self.ready.notify_all();
     }
+}
+
+/// What one analysis date left in place (see [`Job::analyse_all`]).
+#[derive(Default)]
+struct DateOutcome {
+    enrollments: bool,
+    periods: Vec<AnalysisPeriod>,
 }

@@ -90,7 +90,8 @@ fn four_analyses_at_once_give_exactly_the_serial_statistics() {
         let (wh, parsed) = five(&dir);
         let job = Job::new(&wh, hub(&dir), JobOptions::default())
             .expect("job")
-            .with_parallelism(parallel);
+            .with_parallelism(parallel)
+            .expect("threads");
         let report = job.rerun(&parsed, &slugs, d("2026-11-30"), &Quiet);
         assert!(report.success(), "--parallel {parallel}: {report:?}");
         assert_eq!(report.experiments.len(), 5);
@@ -155,7 +156,15 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
     assert_eq!(plan.len(), 5);
     let choice = ImageChoice::new("gcr.io/p/jetstream", None);
     let items = job
-        .workflow_items(&plan, &choice, Some(&TwoImages), None, &Quiet, &mut report)
+        .workflow_items(
+            &plan,
+            &choice,
+            Some(&TwoImages),
+            None,
+            false,
+            &Quiet,
+            &mut report,
+        )
         .expect("items");
     let image_of = |slug: &str| {
         items
@@ -174,7 +183,7 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
         ("gcr.io/p/jetstream@sha256:new".into(), true)
     );
     let err = job
-        .workflow_items(&plan, &choice, None, None, &Quiet, &mut report)
+        .workflow_items(&plan, &choice, None, None, false, &Quiet, &mut report)
         .unwrap_err();
     assert!(err.to_string().contains("--image-version"), "{err}");
     let params = job.workflow_params(items);
@@ -182,34 +191,53 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
         (params.project_id.as_str(), params.dataset_id.as_str()),
         ("moz-fx-data-experiments", "mozanalysis")
     );
-    // A rerun plan deletes the experiment's tables first (not in a dry run).
-    let before = wh.list_tables("mozanalysis", "").expect("list").len();
-    let dry = job.rerun_plan(
+    // A rerun's items count as analysed now (the reference touches the tables first).
+    let rerun: Plan = job.rerun_plan(
         &parsed,
         &[EXPERIMENT_A.into()],
         d("2026-11-30"),
-        false,
         &Quiet,
         &mut report,
     );
-    assert_eq!(dry[0].1.len(), 22);
+    assert_eq!(rerun[0].1.len(), 22);
+    let items = job
+        .workflow_items(
+            &rerun,
+            &choice,
+            Some(&TwoImages),
+            None,
+            true,
+            &Quiet,
+            &mut report,
+        )
+        .expect("items");
     assert_eq!(
-        wh.list_tables("mozanalysis", "").expect("list").len(),
-        before
+        items[0].image, "gcr.io/p/jetstream@sha256:old",
+        "the newest one not after now"
     );
-    job.rerun_plan(
-        &parsed,
-        &[EXPERIMENT_A.into()],
-        d("2026-11-30"),
-        true,
-        &Quiet,
-        &mut report,
-    );
+    // Planning deletes nothing; before_submit deletes the rerun's tables, enrollments kept.
+    let before = wh.list_tables("mozanalysis", "").expect("list").len();
+    assert!(before > 1);
+    job.before_submit(&rerun, &items, true, &Quiet, &mut report);
     let after = wh.list_tables("mozanalysis", "").expect("list");
     assert!(after.len() < before, "{before} -> {}", after.len());
     assert!(
         after.iter().any(|t| t.table.starts_with("enrollments_")),
         "enrollments kept"
+    );
+    // Experiments left out of the workflow are not touched.
+    let mut report = jetstream_job::JobReport::default();
+    let all: Plan = job.rerun_plan(
+        &parsed,
+        &[COPY_A.into()],
+        d("2026-11-30"),
+        &Quiet,
+        &mut report,
+    );
+    job.before_submit(&all, &[], true, &Quiet, &mut report);
+    assert_eq!(
+        wh.list_tables("mozanalysis", "").expect("list").len(),
+        after.len()
     );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }

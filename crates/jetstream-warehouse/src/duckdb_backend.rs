@@ -516,6 +516,13 @@ impl DuckDbWarehouse {
     }
 }
 
+/// Whether a DuckDB error is a transaction conflict (optimistic concurrency), which a retry
+/// of the whole transaction resolves.
+fn is_conflict(message: &str) -> bool {
+    message.contains("TransactionContext Error")
+        && message.to_ascii_lowercase().contains("conflict")
+}
+
 /// A pooled read connection of [`DuckDbWarehouse`].
 struct Reader<'a> {
     conn: Option<Connection>,
@@ -534,6 +541,13 @@ impl Reader<'_> {
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
+            // A transaction left open (a panic inside one) would give the next user a stale
+            // snapshot: roll it back, or drop the connection.
+            if !conn.is_autocommit()
+                && (conn.execute_batch("ROLLBACK").is_err() || !conn.is_autocommit())
+            {
+                return;
+            }
             self.pool
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -769,9 +783,10 @@ impl Warehouse for DuckDbWarehouse {
             });
             match result {
                 Err(WarehouseError::Query { message, .. })
-                    if attempt < 5 && message.to_ascii_lowercase().contains("conflict") =>
+                    if attempt < 5 && is_conflict(&message) =>
                 {
                     tracing::debug!(table = %what, attempt, "write conflict: trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
                 }
                 other => return other,
             }

@@ -69,8 +69,45 @@ impl Respond for Finished {
     }
 }
 
+/// Answers a list with every created workflow, each in phase `phase` (finished unless
+/// Running).
+struct Listed {
+    created: Arc<Mutex<Vec<Value>>>,
+    phase: &'static str,
+}
+
+impl Respond for Listed {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let items: Vec<Value> = self
+            .created
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|wf| {
+                let mut wf = wf.clone();
+                wf["status"] = json!({"phase": self.phase});
+                if self.phase != "Running" {
+                    wf["status"]["finishedAt"] = json!("2026-01-10T05:00:00Z");
+                }
+                wf
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({"apiVersion": "argoproj.io/v1alpha1",
+            "kind": "WorkflowList", "metadata": {}, "items": items}))
+    }
+}
+
 impl Cluster {
     fn start(phase: &'static str, pods: Vec<(&'static str, &'static str)>) -> Self {
+        Self::start_listing(phase, pods, "Succeeded")
+    }
+
+    /// A fake whose list of workflows shows the created ones in phase `listed`.
+    fn start_listing(
+        phase: &'static str,
+        pods: Vec<(&'static str, &'static str)>,
+        listed: &'static str,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -83,6 +120,15 @@ impl Cluster {
             Mock::given(method("POST"))
                 .and(path_regex(format!("{workflows}$")))
                 .respond_with(Created(created.clone()))
+                .mount(&server),
+        );
+        runtime.block_on(
+            Mock::given(method("GET"))
+                .and(path_regex(format!("{workflows}$")))
+                .respond_with(Listed {
+                    created: created.clone(),
+                    phase: listed,
+                })
                 .mount(&server),
         );
         runtime.block_on(
@@ -115,12 +161,22 @@ impl Cluster {
         file
     }
 
+    /// Status reads of one workflow (lists aside).
     fn gets(&self) -> usize {
         self.runtime
             .block_on(self.server.received_requests())
             .unwrap_or_default()
             .iter()
-            .filter(|r| r.method.as_str() == "GET")
+            .filter(|r| r.method.as_str() == "GET" && !r.url.path().ends_with("/workflows"))
+            .count()
+    }
+
+    fn posts(&self) -> usize {
+        self.runtime
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == "POST")
             .count()
     }
 }
@@ -215,6 +271,11 @@ fn run_argo_submits_follows_and_reports_a_failed_step() {
         .to_string();
     assert!(experiments.contains("jetstream-sim-fenix"), "{experiments}");
     assert!(!experiments.contains("three-branches"), "{experiments}");
+    // Labelled as the daily run of its date.
+    assert_eq!(
+        sent["metadata"]["labels"]["jetstream.mozilla.org/run"],
+        "daily-2026-01-09"
+    );
     // The current experiments were never analysed before the discrete-metrics cutover.
     assert!(
         experiments.contains("\"--discrete-metrics\""),
@@ -288,5 +349,33 @@ fn rerun_argo_dry_run_lists_every_date_and_deletes_nothing() {
     let local = super::jetstream(&["rerun", "--dry-run", "--experiment-slug", "x"]);
     assert_eq!(local.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&local.stderr).contains("--argo"));
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+#[test]
+fn a_second_submission_of_the_same_day_follows_the_first() {
+    let (dir, _, _) = simulated("argo-again");
+    let cluster = Cluster::start_listing(
+        "Succeeded",
+        vec![("jetstream-sim-fenix", "Succeeded")],
+        "Running",
+    );
+    // An earlier attempt created the day's workflow, still running.
+    cluster.created.lock().unwrap().push(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {"name": "jetstream-first", "namespace": "argo",
+                     "labels": {"jetstream.mozilla.org/run": "daily-2026-01-09"}}}));
+    let out = run_argo(&dir, &cluster.kubeconfig(&dir), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("following the workflow already submitted"),
+        "{stdout}"
+    );
+    assert_eq!(cluster.posts(), 0, "no second workflow");
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
