@@ -250,6 +250,8 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
             "2026-01-28",
             "--parallel",
             parallel,
+            // The simulated configs add a segment the runs above did not have.
+            "--recreate-enrollments",
         ];
         for slug in &slugs {
             args.extend(["--experiment-slug", slug]);
