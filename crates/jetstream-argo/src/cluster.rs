@@ -474,6 +474,14 @@ impl ArgoCluster {
         ))
     }
 
+    /// The error a failed call ends with.
+    fn failure(&self, e: CallError, action: &str, name: &str) -> ClusterError {
+        match e {
+            CallError::Refused { status, .. } => self.refused(action, name, &status),
+            CallError::Failed(e) => e,
+        }
+    }
+
     fn refused(&self, action: &str, name: &str, status: &kube::core::Status) -> ClusterError {
         match status.code {
             401 | 403 => ClusterError::Unauthorized {
@@ -596,8 +604,7 @@ impl ArgoCluster {
                     Err(self.refused(&action, &name, &status))
                 }
             }
-            Err(CallError::Refused { status, .. }) => Err(self.refused(&action, &name, &status)),
-            Err(CallError::Failed(e)) => Err(e),
+            Err(e) => Err(self.failure(e, &action, &name)),
         }
     }
 
@@ -610,10 +617,7 @@ impl ArgoCluster {
                 async move { api.get(&name).await }
             })
             .await
-            .map_err(|e| match e {
-                CallError::Refused { status, .. } => self.refused(&action, &name, &status),
-                CallError::Failed(e) => e,
-            })?;
+            .map_err(|e| self.failure(e, &action, &name))?;
         serde_json::to_value(object)
             .map_err(|e| ClusterError::Invalid(format!("workflow {name}: {e}")))
     }
@@ -629,10 +633,7 @@ impl ArgoCluster {
                 let params = kube::api::ListParams::default().labels(&selector);
                 async move { api.list(&params).await }
             }))
-            .map_err(|e| match e {
-                CallError::Refused { status, .. } => self.refused(&action, "", &status),
-                CallError::Failed(e) => e,
-            })?;
+            .map_err(|e| self.failure(e, &action, ""))?;
         for item in list.items {
             let object = serde_json::to_value(&item)
                 .map_err(|e| ClusterError::Invalid(format!("{action}: {e}")))?;

@@ -570,13 +570,13 @@ fn submit_plan(
     run: &Run,
     mut report: jetstream_job::JobReport,
 ) -> anyhow::Result<ExitCode> {
-    let registry = if choice.needs_registry() {
-        Some(jetstream_job::argo::ArtifactRegistry::new(
-            jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
-        ))
-    } else {
-        None
-    };
+    // One client of Google's APIs (credentials are found on first use) for the registry and
+    // the cluster.
+    let google =
+        jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?;
+    let registry = choice
+        .needs_registry()
+        .then(|| jetstream_job::argo::ArtifactRegistry::new(google.clone()));
     let items = job.workflow_items(
         plan,
         choice,
@@ -635,9 +635,7 @@ fn submit_plan(
         monitor: (!argo.no_monitor_status).then_some(interval),
         patience: std::time::Duration::from_secs(30 * 60),
     };
-    let google = std::sync::Arc::new(
-        jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
-    );
+    let google = std::sync::Arc::new(google);
     let printer = Printer::new();
     let submitted = jetstream_job::argo::submit_workflow(
         &manifest,

@@ -11,13 +11,15 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const QUERIES: &str = "/bigquery/v2/projects/p/queries";
 
-struct Fake {
-    server: MockServer,
+/// A wiremock server on its own runtime (the clients under test block on theirs); also the
+/// fake Google API of `google_apis.rs`.
+pub(crate) struct Fake {
+    pub(crate) server: MockServer,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Fake {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -27,7 +29,7 @@ impl Fake {
         Self { server, runtime }
     }
 
-    fn mount(&self, mock: Mock) {
+    pub(crate) fn mount(&self, mock: Mock) {
         self.runtime.block_on(mock.mount(&self.server));
     }
 

@@ -7,28 +7,11 @@ use jetstream_argo::{GkeCluster, GoogleCloud, ImageChoice, ImageRegistry};
 use jetstream_gcp::{ArtifactRegistry, Credentials, GoogleApis, RetryPolicy};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
-struct Fake {
-    server: MockServer,
-    runtime: tokio::runtime::Runtime,
-}
+use crate::faults::Fake;
 
 impl Fake {
-    fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(MockServer::start());
-        Self { server, runtime }
-    }
-
-    fn mount(&self, mock: Mock) {
-        self.runtime.block_on(mock.mount(&self.server));
-    }
-
     fn apis(&self) -> GoogleApis {
         let retry = RetryPolicy {
             max_attempts: 3,

@@ -11,8 +11,6 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use jetstream_argo::{ExperimentItem, ImageChoice, ImageRegistry, WorkflowParams};
 use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_experimenter::Parsed;
-use jetstream_sql::naming;
-use jetstream_warehouse::TableName;
 
 pub use jetstream_argo::{
     ArgoCluster, ClusterError, ClusterOptions, FailedStep, GkeCluster, Image, Phase,
@@ -41,9 +39,7 @@ impl Job<'_> {
         &self,
         config: &AnalysisConfiguration,
     ) -> Result<Option<DateTime<Utc>>, JobError> {
-        let dataset = self.dataset_of(config)?;
-        let slug = config.experiment.normandy_slug();
-        let table = TableName::new(&dataset, &naming::enrollments_table(slug))?;
+        let table = self.enrollments_table_of(config)?;
         Ok(self
             .warehouse()
             .table_metadata(&table)?
@@ -116,15 +112,7 @@ impl Job<'_> {
             if rerun {
                 self.delete_for_rerun(config, true, observer, report);
             } else if self.options().run.recreate_enrollments {
-                let deleted = self.dataset_of(config).and_then(|dataset| {
-                    let table = TableName::new(&dataset, &naming::enrollments_table(slug))?;
-                    if self.warehouse().table_exists(&table)? {
-                        self.warehouse().delete_table(&table)?;
-                        return Ok(1);
-                    }
-                    Ok(0)
-                });
-                match deleted {
+                match self.delete_enrollments(config) {
                     Ok(count) => observer.event(&Event::Deleted { slug, count }),
                     Err(e) => failed(report, observer, slug, None, &e.to_string()),
                 }

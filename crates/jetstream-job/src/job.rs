@@ -877,6 +877,29 @@ impl<'a> Job<'a> {
         report
     }
 
+    /// `<dataset>.enrollments_<slug>` of an experiment.
+    pub(crate) fn enrollments_table_of(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<TableName, JobError> {
+        let dataset = self.dataset_of(config)?;
+        let slug = config.experiment.normandy_slug();
+        Ok(TableName::new(&dataset, &naming::enrollments_table(slug))?)
+    }
+
+    /// Delete an experiment's enrollments table, if there is one; how many were deleted.
+    pub(crate) fn delete_enrollments(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<usize, JobError> {
+        let table = self.enrollments_table_of(config)?;
+        if !self.warehouse.table_exists(&table)? {
+            return Ok(0);
+        }
+        self.warehouse.delete_table(&table)?;
+        Ok(1)
+    }
+
     /// Delete what a rerun of `config` replaces: its result tables of the selected periods
     /// (nothing for a partial rerun, which reads or merges into them), and its enrollments
     /// table when `enrollments` (Argo pods do not recreate them). Whether it can go on.
@@ -895,10 +918,8 @@ impl<'a> Job<'a> {
         let deleted = self.dataset_of(config).and_then(|dataset| {
             let mut count =
                 delete_experiment_tables(self.warehouse, &dataset, slug, run.periods.as_deref())?;
-            let table = TableName::new(&dataset, &naming::enrollments_table(slug))?;
-            if enrollments && run.recreate_enrollments && self.warehouse.table_exists(&table)? {
-                self.warehouse.delete_table(&table)?;
-                count += 1;
+            if enrollments && run.recreate_enrollments {
+                count += self.delete_enrollments(config)?;
             }
             Ok(count)
         });
