@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::error::{ConfigError, ErrorKind};
@@ -196,7 +197,67 @@ pub struct ConfigCollection {
     pub broken: Vec<FileReport>,
     /// Warnings of the files that were loaded.
     pub warnings: Vec<ConfigError>,
+    /// When each loaded file last changed (from its repository's history, or the file's
+    /// modification time), in load order: what `rerun-config-changed` compares with results.
+    pub stamps: Vec<FileStamp>,
+    /// The versions the collection was loaded from (`<repository>@<commit>`, or a folder).
+    pub versions: Vec<String>,
     jinja: OnceLock<Jinja>,
+}
+
+/// When one config file last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// What the file is.
+    pub kind: FileKind,
+    /// Where it was read from (for messages).
+    pub path: PathBuf,
+    /// When it last changed.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// One config file in memory: its path inside the repository (`jetstream/foo.toml`), its text
+/// and when it last changed.
+#[derive(Debug, Clone)]
+pub struct RepoFile {
+    /// Path relative to the repository root, with `/` separators.
+    pub path: String,
+    /// The file's text.
+    pub text: String,
+    /// When it last changed, if known.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// Which of `paths` (relative, `/`-separated) a metric-hub checkout's loader reads, in the order
+/// it reads them: the root's files paths first, then `jetstream/`'s (which win).
+pub fn config_paths<'a>(paths: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for root in ["", "jetstream/"] {
+        let under = |sub: &str| -> Vec<&'a str> {
+            let prefix = format!("{root}{sub}");
+            let mut v: Vec<&'a str> = paths
+                .iter()
+                .copied()
+                .filter(|p| {
+                    p.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                        rest.ends_with(".toml")
+                            && if sub == "outcomes/" {
+                                rest.matches('/').count() == 1
+                            } else {
+                                !rest.contains('/')
+                            }
+                    })
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        out.extend(under(""));
+        out.extend(under("definitions/"));
+        out.extend(under("defaults/"));
+        out.extend(under("outcomes/"));
+    }
+    out
 }
 
 impl Clone for ConfigCollection {
@@ -209,6 +270,8 @@ impl Clone for ConfigCollection {
             functions: self.functions.clone(),
             broken: self.broken.clone(),
             warnings: self.warnings.clone(),
+            stamps: self.stamps.clone(),
+            versions: self.versions.clone(),
             jinja: OnceLock::new(),
         }
     }
@@ -315,8 +378,66 @@ impl ConfigCollection {
                 spec.experiment.is_private = true;
             }
         }
+        loaded.versions.push(dir.display().to_string());
         self.merge(loaded);
         Ok(())
+    }
+
+    /// Load a metric-hub tree held in memory (`files` as read from git, say) on top of this
+    /// collection, as [`ConfigCollection::extend_from_dir`] loads a folder. `label` names the
+    /// source in messages (`<repository>@<commit>`); files outside the loader's paths are
+    /// ignored.
+    pub fn extend_from_files(&mut self, label: &str, files: &[RepoFile], private: bool) {
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let mut loaded = ConfigCollection::new();
+        for path in config_paths(&paths) {
+            let Some(file) = files.iter().find(|f| f.path == path) else {
+                continue;
+            };
+            let shown = PathBuf::from(format!("{label}/{path}"));
+            let kind = FileKind::of(Path::new(path));
+            if let Some(t) = file.last_modified {
+                loaded.stamps.push(FileStamp {
+                    kind: kind.clone(),
+                    path: shown.clone(),
+                    last_modified: t,
+                });
+            }
+            loaded.add(parse_file(&file.text, kind, &shown));
+        }
+        if private {
+            for spec in loaded.configs.values_mut() {
+                spec.experiment.is_private = true;
+            }
+        }
+        loaded.versions.push(label.to_string());
+        self.merge(loaded);
+    }
+
+    /// When the newest file matching `which` last changed.
+    fn newest(&self, which: impl Fn(&FileKind) -> bool) -> Option<DateTime<Utc>> {
+        self.stamps
+            .iter()
+            .filter(|s| which(&s.kind))
+            .map(|s| s.last_modified)
+            .max()
+    }
+
+    /// When the experiment config of `slug` last changed (`None`: no config, or no history).
+    pub fn experiment_modified(&self, slug: &str) -> Option<DateTime<Utc>> {
+        self.newest(|k| matches!(k, FileKind::Experiment { slug: s } if s == slug))
+    }
+
+    /// When the defaults of `platform` (an app name or experiment type) last changed.
+    pub fn defaults_modified(&self, platform: &str) -> Option<DateTime<Utc>> {
+        self.newest(|k| matches!(k, FileKind::Default { slug } if slug == platform))
+    }
+
+    /// When the outcome `slug` of `platform` last changed.
+    pub fn outcome_modified(&self, slug: &str, platform: &str) -> Option<DateTime<Utc>> {
+        self.newest(|k| {
+            matches!(k, FileKind::Outcome { slug: s, platform: p } if s == slug && p == platform)
+        })
     }
 
     /// Merge `other` over this collection: an experiment config or outcome of `other`
@@ -352,6 +473,8 @@ impl ConfigCollection {
         }
         self.broken.extend(other.broken);
         self.warnings.extend(other.warnings);
+        self.stamps.extend(other.stamps);
+        self.versions.extend(other.versions);
         self.refresh();
     }
 
@@ -374,6 +497,14 @@ impl ConfigCollection {
             }
         }
         for path in files {
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if let Some(t) = modified {
+                self.stamps.push(FileStamp {
+                    kind: FileKind::of(&path),
+                    path: path.clone(),
+                    last_modified: DateTime::<Utc>::from(t),
+                });
+            }
             let report = load_file(&path);
             self.add(report);
         }
