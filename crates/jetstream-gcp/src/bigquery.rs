@@ -1164,6 +1164,50 @@ impl Warehouse for BigQueryWarehouse {
         }))
     }
 
+    fn touch_table(&self, name: &TableName, when: DateTime<Utc>) -> Result<bool, WarehouseError> {
+        self.runtime.block_on(async {
+            let Some(table) = self.get_table(name).await? else {
+                return Ok(false);
+            };
+            let labels = table.labels.unwrap_or_default();
+            let metadata = TableMetadata {
+                description: table.description.unwrap_or_default(),
+                last_updated: when,
+                schema_version: labels
+                    .get("schema_version")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(jetstream_warehouse::SCHEMA_VERSION),
+            };
+            self.patch_metadata(name, &metadata).await?;
+            Ok(true)
+        })
+    }
+
+    fn dry_run(&self, query: &str) -> Result<u64, WarehouseError> {
+        self.runtime.block_on(async {
+            let sql = self.config.aliases.apply(query).into_owned();
+            let mut request = QueryRequest::new(sql.clone());
+            request.dry_run = Some(true);
+            request.location.clone_from(&self.config.location);
+            let qerr = |message: String| Self::query_error("dry run", &sql, message);
+            let response = self
+                .call("dry run", || {
+                    self.client
+                        .job()
+                        .query(&self.config.project, request.clone())
+                })
+                .await
+                .map_err(|e| qerr(e.message))?;
+            if let Some(errors) = response.errors.as_deref().filter(|e| !e.is_empty()) {
+                return Err(qerr(error_text(errors)));
+            }
+            Ok(response
+                .total_bytes_processed
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(0))
+        })
+    }
+
     fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError> {
         self.runtime
             .block_on(self.run_query(query, "query"))

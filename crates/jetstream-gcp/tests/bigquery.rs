@@ -104,6 +104,8 @@ impl Warehouse for Exclusive {
         delete_table(name: &TableName) -> Result<(), WarehouseError>;
         list_tables(dataset: &str, prefix: &str) -> Result<Vec<TableName>, WarehouseError>;
         table_metadata(name: &TableName) -> Result<Option<TableMetadata>, WarehouseError>;
+        touch_table(name: &TableName, when: chrono::DateTime<chrono::Utc>) -> Result<bool, WarehouseError>;
+        dry_run(query: &str) -> Result<u64, WarehouseError>;
         query_columns(query: &str) -> Result<Columns, WarehouseError>;
         append_logs(table: &TableName, records: &[LogRecord]) -> Result<(), WarehouseError>;
     }

@@ -486,6 +486,58 @@ pub fn listing(wh: &dyn Warehouse) {
     assert_eq!(all.len(), 5, "every table and view of the dataset: {all:?}");
 }
 
+/// Touching a table moves its `last_updated` and nothing else; a missing table is reported.
+pub fn touch_keeps_rows(wh: &dyn Warehouse) {
+    numbers(wh, 3);
+    let when = Utc.with_ymd_and_hms(2026, 11, 20, 12, 30, 0).unwrap();
+    assert!(wh.touch_table(&name("numbers"), when).expect("touch"));
+    let m = wh
+        .table_metadata(&name("numbers"))
+        .expect("metadata")
+        .expect("present");
+    assert_eq!(m.last_updated, when);
+    assert_eq!(m.description, "source");
+    assert_eq!(m.schema_version, SCHEMA_VERSION);
+    assert_eq!(
+        ints(
+            wh,
+            &format!("SELECT i FROM {} ORDER BY i", q(wh, "numbers")),
+            "i"
+        )
+        .len(),
+        3
+    );
+    assert!(
+        !wh.touch_table(&name("absent"), when).expect("touch absent"),
+        "no table, nothing touched"
+    );
+}
+
+/// A dry run plans a valid query (no table is written), and rejects one over a missing column
+/// with a message naming it.
+pub fn dry_runs_plan_without_running(wh: &dyn Warehouse) {
+    numbers(wh, 100);
+    let before = wh.list_tables(DATASET, "").expect("list").len();
+    let bytes = wh
+        .dry_run(&format!(
+            "SELECT SUM(i) AS s FROM {} WHERE i > 3",
+            q(wh, "numbers")
+        ))
+        .expect("valid query");
+    assert!(bytes < 1 << 40, "a plausible estimate: {bytes}");
+    assert_eq!(wh.list_tables(DATASET, "").expect("list").len(), before);
+    let err = wh
+        .dry_run(&format!(
+            "SELECT SUM(no_such_column) AS s FROM {}",
+            q(wh, "numbers")
+        ))
+        .expect_err("missing column");
+    assert!(
+        err.to_string().contains("no_such_column"),
+        "the message names the column: {err}"
+    );
+}
+
 /// Log rows are appended (the table is created on first use) and read back in full.
 pub fn append_logs(wh: &dyn Warehouse) {
     let logs = TableName::new("monitoring", "logs").unwrap();
@@ -589,7 +641,7 @@ macro_rules! warehouse_conformance {
             write_read_and_metadata, atomic_replace_on_runtime_failure,
             atomic_replace_on_invalid_query, write_columns_round_trip, create_if_absent,
             views_and_delete, window_views, joined_window_views, listing, append_logs,
-            typed_reads_and_nulls);
+            typed_reads_and_nulls, touch_keeps_rows, dry_runs_plan_without_running);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -701,6 +753,16 @@ impl Warehouse for Spy<'_> {
         name: &TableName,
     ) -> Result<Option<TableMetadata>, crate::WarehouseError> {
         self.inner.table_metadata(name)
+    }
+    fn touch_table(
+        &self,
+        name: &TableName,
+        when: chrono::DateTime<Utc>,
+    ) -> Result<bool, crate::WarehouseError> {
+        self.inner.touch_table(name, when)
+    }
+    fn dry_run(&self, query: &str) -> Result<u64, crate::WarehouseError> {
+        self.inner.dry_run(query)
     }
     fn query_columns(&self, query: &str) -> Result<Columns, crate::WarehouseError> {
         self.inner.query_columns(query)

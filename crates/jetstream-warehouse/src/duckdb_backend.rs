@@ -948,6 +948,34 @@ impl Warehouse for DuckDbWarehouse {
         }))
     }
 
+    fn touch_table(&self, name: &TableName, when: DateTime<Utc>) -> Result<bool, WarehouseError> {
+        let what = name.to_string();
+        let sql = format!(
+            "UPDATE {}.table_metadata SET last_updated = ? WHERE dataset = ? AND table_name = ?",
+            quote_ident(META_SCHEMA)
+        );
+        let conn = self.conn();
+        let n = conn
+            .execute(&sql, params![when.to_rfc3339(), name.dataset, name.table])
+            .map_err(|e| query_error(&what, &sql, &e))?;
+        Ok(n > 0)
+    }
+
+    fn dry_run(&self, query: &str) -> Result<u64, WarehouseError> {
+        let translated = Self::translated("dry run", query)?;
+        let sql = format!("EXPLAIN (FORMAT json) {translated}");
+        let reader = self.reader()?;
+        let conn = reader.connection();
+        let mut stmt = conn
+            .prepare(&sql)
+            .map_err(|e| query_error("dry run", &translated, &e))?;
+        let plans: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(1))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| query_error("dry run", &translated, &e))?;
+        Ok(plans.iter().map(|p| plan_bytes(p)).sum())
+    }
+
     fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError> {
         let translated = Self::translated("query", query)?;
         let reader = self.reader()?;
@@ -1005,5 +1033,60 @@ impl Warehouse for DuckDbWarehouse {
             }
             Ok(())
         })
+    }
+}
+
+/// Bytes a DuckDB plan (`EXPLAIN (FORMAT json)`) reads, estimated as BigQuery counts them: for
+/// each scan, its estimated rows × the columns it reads × 8 bytes.
+fn plan_bytes(plan: &str) -> u64 {
+    fn walk(node: &serde_json::Value, total: &mut u64) {
+        if let Some(nodes) = node.as_array() {
+            for n in nodes {
+                walk(n, total);
+            }
+            return;
+        }
+        let name = node
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
+        let info = node.get("extra_info");
+        if name.contains("SCAN") || name.starts_with("READ_") {
+            let rows = info
+                .and_then(|i| i.get("Estimated Cardinality"))
+                .and_then(|c| match c {
+                    serde_json::Value::String(s) => s.trim_start_matches('~').parse::<u64>().ok(),
+                    other => other.as_u64(),
+                })
+                .unwrap_or(0);
+            let columns = match info.and_then(|i| i.get("Projections")) {
+                Some(serde_json::Value::Array(a)) => a.len(),
+                Some(serde_json::Value::String(_)) => 1,
+                _ => 1,
+            };
+            *total = total.saturating_add(rows.saturating_mul(columns as u64 * 8));
+        }
+        if let Some(children) = node.get("children") {
+            walk(children, total);
+        }
+    }
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(plan) else {
+        return 0;
+    };
+    let mut total = 0;
+    walk(&value, &mut total);
+    total
+}
+
+#[cfg(test)]
+mod plan_tests {
+    #[test]
+    fn plan_bytes_count_scanned_columns_times_rows() {
+        let plan = r#"[{"name":"UNGROUPED_AGGREGATE","children":[{"name":"PROJECTION","children":[
+            {"name":"READ_PARQUET ","children":[],"extra_info":{"Projections":["a","s"],"Estimated Cardinality":"100000"}}],
+            "extra_info":{"Projections":["a","s"],"Estimated Cardinality":"100000"}},
+            {"name":"SEQ_SCAN ","children":[],"extra_info":{"Table":"t","Projections":"a","Estimated Cardinality":"20000"}}]}]"#;
+        assert_eq!(super::plan_bytes(plan), 100_000 * 2 * 8 + 20_000 * 8);
+        assert_eq!(super::plan_bytes("not json"), 0);
     }
 }

@@ -293,6 +293,16 @@ pub trait Warehouse: Send + Sync {
     /// Metadata of a table jetstream wrote, if any.
     fn table_metadata(&self, name: &TableName) -> Result<Option<TableMetadata>, WarehouseError>;
 
+    /// Set the `last_updated` of a table to `when`, keeping its rows and other metadata (the
+    /// reference's `touch_tables`: an experiment marked up to date). Whether the table had
+    /// metadata to update (`false`: no such table).
+    fn touch_table(&self, name: &TableName, when: DateTime<Utc>) -> Result<bool, WarehouseError>;
+
+    /// Plan `query` (BigQuery dialect) without running it: a BigQuery dry run, DuckDB's
+    /// `EXPLAIN`. A query that cannot run fails with the warehouse's message (a missing column,
+    /// say); otherwise the bytes it would read, as the warehouse estimates them.
+    fn dry_run(&self, query: &str) -> Result<u64, WarehouseError>;
+
     /// Run a query (BigQuery dialect) and return its result as columns.
     fn query_columns(&self, query: &str) -> Result<Columns, WarehouseError>;
 
