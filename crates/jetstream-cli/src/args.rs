@@ -8,8 +8,8 @@ use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_job::{
-    ConfigSource as _, ExperimentSource, ExperimenterApi, ExperimentsFile, LocalConfigRepos,
-    ProjectAlias, ProjectAliases, RunOptions, TableName, WarehouseSpec,
+    ConfigRepoSources, ConfigRepos, ExperimentSource, ExperimenterApi, ExperimentsFile,
+    ProjectAlias, ProjectAliases, RepoOptions, RunOptions, TableName, WarehouseSpec,
 };
 
 /// Yesterday in UTC: the last day with complete data.
@@ -251,37 +251,61 @@ impl SourceArgs {
     }
 }
 
-/// Config repositories (metric-hub checkouts).
+/// Config repositories (metric-hub layout).
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConfigArgs {
-    /// metric-hub checkouts (definitions, defaults, outcomes, `jetstream/<slug>.toml`); several
-    /// may be given, later ones override earlier ones.
+    /// Config repositories: local folders (git checkouts or not) or git URLs (cloned into the
+    /// config cache; `URL#branch`, and GitHub `…/tree/<branch>/<folder>` URLs, pick a branch).
+    /// Several may be given; later ones override earlier ones. Default: metric-hub's public
+    /// repository (https://github.com/mozilla/metric-hub).
     #[arg(long = "config-repos", visible_alias = "config-repo",
-          aliases = ["config_repos", "config_repo"], value_name = "DIR",
+          aliases = ["config_repos", "config_repo"], value_name = "DIR|URL",
           env = "JETSTREAM_CONFIG_REPOS", value_delimiter = ',')]
-    pub(crate) config_repos: Vec<PathBuf>,
+    pub(crate) config_repos: Vec<String>,
     /// Private config repositories: loaded last, their experiments' results go to the
     /// `dataset_id` of their config.
     #[arg(
         long,
         alias = "private_config_repos",
-        value_name = "DIR",
+        value_name = "DIR|URL",
         env = "JETSTREAM_PRIVATE_CONFIG_REPOS",
         value_delimiter = ','
     )]
-    pub(crate) private_config_repos: Vec<PathBuf>,
+    pub(crate) private_config_repos: Vec<String>,
+    /// Where clones of git URLs are kept (default: ~/.cache/jetstream/config-repos).
+    #[arg(long, value_name = "DIR", env = "JETSTREAM_CONFIG_CACHE")]
+    pub(crate) config_cache: Option<PathBuf>,
+    /// A cached clone older than this many seconds is fetched again (when the remote cannot be
+    /// reached, the cached copy is used with a warning).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 900,
+        env = "JETSTREAM_CONFIG_MAX_AGE"
+    )]
+    pub(crate) config_max_age: u64,
 }
 
 impl ConfigArgs {
-    pub(crate) fn repos(&self) -> LocalConfigRepos {
-        LocalConfigRepos {
+    pub(crate) fn repos(&self) -> ConfigRepoSources {
+        let mut options = RepoOptions {
+            max_age: Duration::from_secs(self.config_max_age),
+            ..RepoOptions::default()
+        };
+        if let Some(dir) = &self.config_cache {
+            options.cache_dir.clone_from(dir);
+        }
+        ConfigRepoSources {
             public: self.config_repos.clone(),
             private: self.private_config_repos.clone(),
+            options,
         }
     }
 
-    pub(crate) fn load(&self) -> anyhow::Result<jetstream_job::ConfigCollection> {
-        Ok(self.repos().configs()?)
+    /// Open the repositories (cloning or fetching what needs it; an unreachable remote with a
+    /// cached copy is logged as a warning).
+    pub(crate) fn open(&self) -> anyhow::Result<std::sync::Arc<ConfigRepos>> {
+        Ok(std::sync::Arc::new(self.repos().open()?))
     }
 }
 

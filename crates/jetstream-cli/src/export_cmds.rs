@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use chrono::{NaiveDate, Utc};
 use jetstream_job::{Column, Job, JobOptions, LocalFolder, RunOptions};
 
@@ -49,7 +48,7 @@ fn export_job<T>(
     dataset: &str,
     log: &LogArgs,
     target: &TargetArgs,
-    configs: jetstream_job::ConfigCollection,
+    configs: Option<std::sync::Arc<jetstream_job::ConfigRepos>>,
     f: impl FnOnce(&Job<'_>, &[String]) -> T,
 ) -> anyhow::Result<T> {
     warehouse.check_log_project(log)?;
@@ -71,7 +70,14 @@ fn export_job<T>(
             .ok_or_else(|| anyhow::anyhow!("--bucket {b}: no sink"))?,
         None => Box::new(LocalFolder::new(&target.output_dir)),
     };
-    let job = Job::new(wh.as_ref(), configs, options)?.with_sink(sink.as_ref());
+    let current = configs
+        .as_ref()
+        .map(|c| c.current().as_ref().clone())
+        .unwrap_or_default();
+    let mut job = Job::new(wh.as_ref(), current, options)?.with_sink(sink.as_ref());
+    if let Some(repos) = configs {
+        job = job.with_history(repos);
+    }
     Ok(f(&job, &target.experiments.slugs))
 }
 
@@ -91,14 +97,13 @@ pub(crate) fn export_statistics_cmd(
     args: ExportStatisticsArgs,
     log: &LogArgs,
 ) -> anyhow::Result<ExitCode> {
-    let empty = jetstream_job::ConfigCollection::new();
     let printer = Printer::new();
     export_job(
         &args.warehouse,
         &args.dataset_id,
         log,
         &args.target,
-        empty,
+        None,
         |job, slugs| exit_code(&job.export_statistics(slugs, &printer)),
     )
 }
@@ -123,10 +128,7 @@ pub(crate) fn export_metadata_cmd(
     args: ExportMetadataArgs,
     log: &LogArgs,
 ) -> anyhow::Result<ExitCode> {
-    if args.configs.config_repos.is_empty() && args.configs.private_config_repos.is_empty() {
-        bail!("no analysis configs: pass --config-repos DIR (a metric-hub checkout)");
-    }
-    let configs = args.configs.load()?;
+    let configs = args.configs.open()?;
     let parsed = args
         .source
         .load(&args.target.experiments.slugs, Utc::now().date_naive())?;
@@ -136,7 +138,7 @@ pub(crate) fn export_metadata_cmd(
         &args.dataset_id,
         log,
         &args.target,
-        configs,
+        Some(configs),
         |job, slugs| exit_code(&job.export_metadata(&parsed, slugs, &printer)),
     )
 }
@@ -154,14 +156,13 @@ pub(crate) struct ExportLogsArgs {
 }
 
 pub(crate) fn export_logs_cmd(args: ExportLogsArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
-    let empty = jetstream_job::ConfigCollection::new();
     let printer = Printer::new();
     export_job(
         &args.warehouse,
         "mozanalysis",
         log,
         &args.target,
-        empty,
+        None,
         |job, slugs| exit_code(&job.export_logs(slugs, args.date, &printer)),
     )
 }

@@ -73,6 +73,15 @@ enum Command {
     Run(run_cmds::RunArgs),
     /// Delete an experiment's result tables and analyse every date up to yesterday.
     Rerun(run_cmds::RerunArgs),
+    /// Rerun the experiments whose experiment config, platform defaults (live experiments) or
+    /// outcomes (live experiments) changed after their results were written; with --dry-run,
+    /// print their slugs, one per line, and change nothing.
+    #[command(alias = "rerun_config_changed")]
+    RerunConfigChanged(run_cmds::RerunArgs),
+    /// Mark experiments up to date without rerunning them (default: those
+    /// rerun-config-changed would rerun).
+    #[command(alias = "rerun_skip")]
+    RerunSkip(run_cmds::RerunSkipArgs),
     /// The daily run as one Argo Workflow (experiments fan out, dates in parallel); with
     /// --dry-run, print the rendered workflow (YAML) and submit nothing.
     #[command(alias = "run_argo")]
@@ -115,6 +124,8 @@ fn main() -> ExitCode {
         Command::Query(args) => export_cmds::query_cmd(args),
         Command::Run(args) => run_cmds::run_cmd(args, log),
         Command::Rerun(args) => run_cmds::rerun_cmd(args, log),
+        Command::RerunConfigChanged(args) => run_cmds::rerun_changed_cmd(args, log),
+        Command::RerunSkip(args) => run_cmds::rerun_skip_cmd(args, log),
         Command::RunArgo(args) => run_cmds::run_argo_cmd(args, log),
         Command::Simulate(args) => run_cmds::simulate_cmd(args),
         Command::Demo(args) => run_cmds::demo_cmd(args, log),

@@ -47,26 +47,34 @@ pub(crate) struct RerunArgs {
 fn with_job<T>(
     args: &AnalysisArgs,
     log: &LogArgs,
-    analyses: bool,
+    f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
+) -> anyhow::Result<T> {
+    with_job_and(args, log, true, f)
+}
+
+/// [`with_job`], reading the experiments only when `experiments` (a command given slugs that
+/// needs nothing of their recipes does not depend on Experimenter).
+fn with_job_and<T>(
+    args: &AnalysisArgs,
+    log: &LogArgs,
+    experiments: bool,
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
     args.warehouse.check_log_project(log)?;
     if args.config_file.is_some() && args.slugs.len() != 1 {
         bail!("--config-file needs exactly one --experiment-slug");
     }
-    // An analysis without any config would silently compute nothing but counts.
-    if analyses
-        && args.configs.config_repos.is_empty()
-        && args.configs.private_config_repos.is_empty()
-        && args.config_file.is_none()
-    {
-        bail!(
-            "no analysis configs: pass --config-repos DIR (a metric-hub checkout, e.g. a clone of \
-             github.com/mozilla/metric-hub) or --config-file FILE.toml with one --experiment-slug"
-        );
-    }
-    let configs = args.configs.load()?;
-    let parsed = args.source.load(&args.slugs, Utc::now().date_naive())?;
+    // No repository given: metric-hub's public one (an analysis without any config would
+    // silently compute nothing but counts).
+    let repos = args.configs.open()?;
+    let parsed = if experiments {
+        args.source.load(&args.slugs, Utc::now().date_naive())?
+    } else {
+        jetstream_job::Parsed {
+            experiments: Vec::new(),
+            rejected: Vec::new(),
+        }
+    };
     let warehouse = args.warehouse.spec()?.open()?;
     let options = JobOptions {
         run: args.run_options(log)?,
@@ -74,8 +82,13 @@ fn with_job<T>(
         processes: args.processes,
     };
     let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
-    let mut job = Job::new(warehouse.as_ref(), configs, options)?
-        .with_parallelism(usize::from(args.parallel))?;
+    let mut job = Job::new(
+        warehouse.as_ref(),
+        repos.current().as_ref().clone(),
+        options,
+    )?
+    .with_history(repos)
+    .with_parallelism(usize::from(args.parallel))?;
     if let Some(sink) = &sink {
         job = job.with_sink(sink.as_ref());
     }
@@ -88,7 +101,7 @@ fn with_job<T>(
 pub(crate) fn run_cmd(args: RunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     let date = args.date.unwrap_or_else(yesterday);
     let printer = Printer::new();
-    with_job(&args.analysis, log, true, |job, parsed| {
+    with_job(&args.analysis, log, |job, parsed| {
         let report = job.run_daily(parsed, date, &args.analysis.slugs, &printer);
         printer.finish(&report)
     })
@@ -106,9 +119,129 @@ pub(crate) fn rerun_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Result<ExitCo
         bail!("--dry-run needs --argo: a local rerun has no workflow to print");
     }
     let printer = Printer::new();
-    with_job(&args.analysis, log, true, |job, parsed| {
+    with_job(&args.analysis, log, |job, parsed| {
         let report = job.rerun(parsed, &args.analysis.slugs, until, &printer);
         printer.finish(&report)
+    })
+}
+
+/// `rerun-config-changed`: rerun the experiments whose configs changed after their results
+/// were written (with `--dry-run`, print their slugs, one per line, and change nothing).
+pub(crate) fn rerun_changed_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    let today = Utc::now().date_naive();
+    let until = args.until.unwrap_or_else(yesterday);
+    if args.argo && !args.argo_args.dry_run {
+        return with_argo_job(
+            &args.analysis,
+            &args.argo_args,
+            log,
+            |job, parsed, choice| {
+                let (slugs, unchecked) = changed_slugs(job, parsed, today);
+                if slugs.is_empty() {
+                    out!("no experiment has configs newer than its results");
+                    return Ok(failure_if(unchecked));
+                }
+                let mut report = jetstream_job::JobReport::default();
+                let plan =
+                    job.rerun_plan(parsed, &slugs, until, &jetstream_job::Quiet, &mut report);
+                let code = submit_plan(
+                    job,
+                    &plan,
+                    choice,
+                    &args.analysis,
+                    &args.argo_args,
+                    &Run::Rerun,
+                    report,
+                )?;
+                Ok(if unchecked { ExitCode::FAILURE } else { code })
+            },
+        );
+    }
+    let printer = Printer::new();
+    with_job(&args.analysis, log, |job, parsed| {
+        let (slugs, unchecked) = changed_slugs(job, parsed, today);
+        if args.argo_args.dry_run {
+            for slug in &slugs {
+                out!("{slug}");
+            }
+            return failure_if(unchecked);
+        }
+        if slugs.is_empty() {
+            out!("no experiment has configs newer than its results");
+            return failure_if(unchecked);
+        }
+        let report = job.rerun(parsed, &slugs, until, &printer);
+        let code = printer.finish(&report);
+        if unchecked { ExitCode::FAILURE } else { code }
+    })
+}
+
+fn failure_if(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The slugs whose configs changed after their results (each reason on stderr), and whether
+/// some experiment could not be checked.
+#[allow(clippy::print_stderr)] // the reasons go beside the slugs, not into them
+fn changed_slugs(
+    job: &Job<'_>,
+    parsed: &jetstream_job::Parsed,
+    today: NaiveDate,
+) -> (Vec<String>, bool) {
+    let changes = job.config_changes(parsed, today);
+    for c in &changes.changed {
+        for reason in &c.reasons {
+            eprintln!("{}: {reason}", c.slug);
+        }
+    }
+    for (slug, error) in &changes.errors {
+        eprintln!("error: cannot check {slug}: {error}");
+    }
+    (
+        changes.changed.into_iter().map(|c| c.slug).collect(),
+        !changes.errors.is_empty(),
+    )
+}
+
+/// Arguments of `rerun-skip`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RerunSkipArgs {
+    #[command(flatten)]
+    pub(crate) analysis: AnalysisArgs,
+    /// The reference's worker count, accepted for its command line (tables are marked one
+    /// after another).
+    #[arg(long, short = 'p', hide = true)]
+    parallelism: Option<usize>,
+}
+
+/// `rerun-skip`: mark experiments up to date without rerunning them (every table's
+/// `last_updated` becomes now); without slugs, those `rerun-config-changed` would rerun.
+#[allow(clippy::print_stderr)] // warnings and errors beside the report
+pub(crate) fn rerun_skip_cmd(args: RerunSkipArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    let _ = args.parallelism;
+    let today = Utc::now().date_naive();
+    let by_slug = !args.analysis.slugs.is_empty();
+    with_job_and(&args.analysis, log, !by_slug, |job, parsed| {
+        let (slugs, mut failed) = if by_slug {
+            (args.analysis.slugs.clone(), false)
+        } else {
+            changed_slugs(job, parsed, today)
+        };
+        for (slug, marked) in job.mark_up_to_date(&slugs) {
+            match marked {
+                Ok(0) => eprintln!("warning: {slug} has no tables in the dataset: nothing to mark"),
+                Ok(n) => out!("{slug}: {n} tables marked up to date"),
+                Err(e) => {
+                    eprintln!("error: {slug}: {e}");
+                    failed = true;
+                }
+            }
+        }
+        failure_if(failed)
     })
 }
 
@@ -131,7 +264,7 @@ pub(crate) fn ensure_enrollments_cmd(
     }
     let date = args.date.unwrap_or_else(yesterday);
     let printer = Printer::new();
-    with_job(&args.analysis, log, false, |job, parsed| {
+    with_job(&args.analysis, log, |job, parsed| {
         let report = job.ensure_enrollments(parsed, &args.analysis.slugs, date, &printer);
         crate::printer::exit_code(&report)
     })
@@ -345,10 +478,7 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
     simulate_cmd(sim)?;
     let exports = dir.join("exports");
     let warehouse = WarehouseArgs::with_url(&url).spec()?.open()?;
-    let configs = jetstream_job::LocalConfigRepos {
-        public: vec![dir.join("configs")],
-        private: Vec::new(),
-    };
+    let configs = jetstream_job::ConfigRepoSources::folders(&[dir.join("configs")]);
     let parsed = jetstream_job::ExperimentsFile(recipes).experiments(&[], last)?;
     let options = JobOptions {
         log_table: log.table()?,
@@ -539,7 +669,7 @@ fn with_argo_job<T>(
         scratch.project = spec.results_project().to_string();
         scratch.open()?
     };
-    let configs = analysis.configs.load()?;
+    let repos = analysis.configs.open()?;
     let parsed = analysis
         .source
         .load(&analysis.slugs, Utc::now().date_naive())?;
@@ -548,7 +678,12 @@ fn with_argo_job<T>(
         log_table: if argo.dry_run { None } else { log.table()? },
         processes: Some(1),
     };
-    let job = Job::new(warehouse.as_ref(), configs, options)?;
+    let job = Job::new(
+        warehouse.as_ref(),
+        repos.current().as_ref().clone(),
+        options,
+    )?
+    .with_history(repos);
     f(&job, &parsed, &choice)
 }
 

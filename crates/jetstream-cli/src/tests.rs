@@ -248,14 +248,8 @@ fn shared_options_in_both_spellings() {
             Some(std::path::Path::new("c.toml"))
         );
         assert!(a.recreate_enrollments);
-        assert_eq!(
-            a.configs.config_repos,
-            [std::path::PathBuf::from("r1"), "r2".into()]
-        );
-        assert_eq!(
-            a.configs.private_config_repos,
-            [std::path::PathBuf::from("pr")]
-        );
+        assert_eq!(a.configs.config_repos, ["r1", "r2"]);
+        assert_eq!(a.configs.private_config_repos, ["pr"]);
         assert_eq!(a.analysis_periods, ["week", "overall"]);
         assert_eq!(
             a.sql_output_dir.as_deref(),
@@ -287,10 +281,32 @@ fn shared_options_in_both_spellings() {
         sworn.analysis.config_file.as_deref(),
         Some(std::path::Path::new("x.toml"))
     );
+    assert_eq!(sworn.analysis.configs.config_repos, ["hub"]);
+    // No repository given: metric-hub's public one; the reference's GitHub tree URLs read
+    // their branch and folder.
+    let none = run_args(parse(&["run"])).analysis.configs.repos();
     assert_eq!(
-        sworn.analysis.configs.config_repos,
-        [std::path::PathBuf::from("hub")]
+        none.specs(),
+        [jetstream_job::RepoSpec::parse(
+            jetstream_job::METRIC_HUB_REPO,
+            false
+        )]
     );
+    let tree = run_args(parse(&[
+        "run",
+        "--config-repos",
+        "https://github.com/mozilla/metric-hub/tree/main/jetstream",
+        "--config-cache",
+        "/tmp/c",
+        "--config-max-age",
+        "60",
+    ]))
+    .analysis
+    .configs
+    .repos();
+    assert_eq!(tree.specs()[0].subpath, "jetstream");
+    assert_eq!(tree.options.cache_dir, std::path::Path::new("/tmp/c"));
+    assert_eq!(tree.options.max_age, std::time::Duration::from_secs(60));
     // --discrete-metrics is the default; the last of the pair wins.
     assert!(!run_args(parse(&["run"])).analysis.no_discrete_metrics);
     assert!(

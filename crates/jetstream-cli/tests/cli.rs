@@ -405,6 +405,8 @@ fn ensure_enrollments_reads_a_parquet_data_folder_and_keeps_the_table() {
         &warehouse,
         "--experiments-file",
         experiments.to_str().unwrap(),
+        "--config-repo",
+        &hub,
         "--experiment-slug",
         "not-there",
     ]);

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use jetstream_job::{
-    ConfigSource, ExperimentSource, ExperimentsFile, Job, JobOptions, LocalConfigRepos, Outcome,
+    ConfigRepoSources, ConfigSource, ExperimentSource, ExperimentsFile, Job, JobOptions, Outcome,
     Quiet, WarehouseSpec,
 };
 use jetstream_output::LocalFolder;
@@ -52,11 +52,7 @@ fn daily() -> Result<bool, Box<dyn std::error::Error>> {
     spec.data = opts.get("data").map(PathBuf::from);
     let warehouse = spec.open()?;
     let experiments = ExperimentsFile(need("experiments-file")?.into()).experiments(&[], date)?;
-    let configs = LocalConfigRepos {
-        public: vec![need("config-repo")?.into()],
-        private: Vec::new(),
-    }
-    .configs()?;
+    let configs = ConfigRepoSources::folders(&[need("config-repo")?]).configs()?;
 
     let sink = opts.get("output-dir").map(|dir| LocalFolder::new(*dir));
     let mut job = Job::new(warehouse.as_ref(), configs, JobOptions::default())?;

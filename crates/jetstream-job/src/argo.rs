@@ -72,7 +72,7 @@ impl Job<'_> {
         report: &mut JobReport,
     ) -> Plan {
         let mut plan = Vec::new();
-        for config in self.select_slugs(parsed, slugs, observer, report) {
+        for config in self.select_slugs_current(parsed, slugs, observer, report) {
             let slug = config.experiment.normandy_slug().to_string();
             let dates = Self::rerun_dates(&config, until);
             if dates.is_empty() {

@@ -1,6 +1,7 @@
 //! The daily job: experiments × dates over a warehouse, with exports.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use jetstream_analysis::{
@@ -11,16 +12,16 @@ use jetstream_config::ConfigCollection;
 use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
 use jetstream_config::experiment::Experiment;
 use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
-use jetstream_config::spec::AnalysisSpec;
+use jetstream_config::spec::{AnalysisSpec, ExperimentSpec};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::{ConfigOverrides, Decision, daily_selection, with_slug};
 use jetstream_output::OutputSink;
 use jetstream_output::export::{export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
-use jetstream_warehouse::{Columns, LogRecord, QueryUsage, TableName, Warehouse};
+use jetstream_warehouse::{Columns, LogRecord, QueryUsage, TableMetadata, TableName, Warehouse};
 
-use crate::JobError;
+use crate::{ConfigHistory, JobError};
 
 /// How the job runs.
 #[derive(Debug, Clone)]
@@ -198,6 +199,7 @@ pub struct Job<'a> {
     warehouse: &'a dyn Warehouse,
     sink: Option<&'a dyn OutputSink>,
     configs: ConfigCollection,
+    history: Option<Arc<dyn ConfigHistory>>,
     custom: Option<(String, AnalysisSpec)>,
     options: JobOptions,
     pool: rayon::ThreadPool,
@@ -220,6 +222,7 @@ impl<'a> Job<'a> {
             warehouse,
             sink: None,
             configs,
+            history: None,
             custom: None,
             options,
             pool,
@@ -252,6 +255,14 @@ impl<'a> Job<'a> {
         self.parallel = n.max(1);
         self.pool = Self::thread_pool(self.options.processes, self.parallel)?;
         Ok(self)
+    }
+
+    /// Pin each experiment's configs to its first analysis (the creation of its enrollments
+    /// table), as the reference: `history` gives the configs as they were then. Reruns adopt
+    /// the current configs (and mark the experiment analysed now).
+    pub fn with_history(mut self, history: Arc<dyn ConfigHistory>) -> Self {
+        self.history = Some(history);
+        self
     }
 
     /// Export JSON (statistics, metadata, errors) to `sink` after the analyses.
@@ -293,15 +304,55 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// Resolve an experiment's analysis config.
-    pub fn resolve(&self, experiment: &Experiment) -> Result<AnalysisConfiguration, JobError> {
+    /// Resolve an experiment's analysis config with the current configs.
+    pub fn resolve_current(
+        &self,
+        experiment: &Experiment,
+    ) -> Result<AnalysisConfiguration, JobError> {
+        self.resolve_in(experiment, &self.configs)
+    }
+
+    fn resolve_in(
+        &self,
+        experiment: &Experiment,
+        configs: &ConfigCollection,
+    ) -> Result<AnalysisConfiguration, JobError> {
         let slug = &experiment.normandy_slug;
-        resolve_experiment(experiment, self.spec_for(slug), &self.configs).map_err(|e| {
-            JobError::Input {
-                what: format!("the config of {slug}"),
-                message: e.to_string(),
-            }
+        let spec = match &self.custom {
+            Some((s, spec)) if s == slug => Some(spec),
+            _ => configs.spec_for_experiment(slug),
+        };
+        resolve_experiment(experiment, spec, configs).map_err(|e| JobError::Input {
+            what: format!("the config of {slug}"),
+            message: e.to_string(),
         })
+    }
+
+    /// Resolve an experiment's analysis config with the configs as they were at its first
+    /// analysis (when a history is set and the experiment has an enrollments table; a
+    /// `--config-file` of the experiment is used as given).
+    pub fn resolve(&self, experiment: &Experiment) -> Result<AnalysisConfiguration, JobError> {
+        let current = self.resolve_current(experiment)?;
+        let Some(history) = &self.history else {
+            return Ok(current);
+        };
+        let slug = &experiment.normandy_slug;
+        if self.custom.as_ref().is_some_and(|(s, _)| s == slug) {
+            return Ok(current);
+        }
+        let Some(first) = self.first_analysed(&current)? else {
+            return Ok(current);
+        };
+        let Some(pinned) = history.as_of(first)? else {
+            return Ok(current);
+        };
+        tracing::info!(
+            experiment = %slug,
+            first_analysed = %first,
+            versions = ?pinned.versions,
+            "configs as of the first analysis (a rerun adopts the current ones)"
+        );
+        self.resolve_in(experiment, &pinned)
     }
 
     /// Buffer one row for the monitoring table (when configured); see `flush_logs`.
@@ -438,11 +489,34 @@ impl<'a> Job<'a> {
         selected
     }
 
-    /// The experiments named by `slugs`, resolved (reruns, ensure-enrollments, exports).
+    /// The experiments named by `slugs`, resolved with their pinned configs (ensure-enrollments,
+    /// exports).
     pub fn select_slugs(
         &self,
         parsed: &Parsed,
         slugs: &[String],
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<AnalysisConfiguration> {
+        self.select_slugs_with(parsed, slugs, true, observer, report)
+    }
+
+    /// The experiments named by `slugs`, resolved with the current configs (reruns).
+    pub fn select_slugs_current(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Vec<AnalysisConfiguration> {
+        self.select_slugs_with(parsed, slugs, false, observer, report)
+    }
+
+    fn select_slugs_with(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        pinned: bool,
         observer: &dyn Observer,
         report: &mut JobReport,
     ) -> Vec<AnalysisConfiguration> {
@@ -464,7 +538,12 @@ impl<'a> Job<'a> {
                 }
                 continue;
             };
-            match self.resolve(experiment) {
+            let resolved = if pinned {
+                self.resolve(experiment)
+            } else {
+                self.resolve_current(experiment)
+            };
+            match resolved {
                 Ok(c) => configs.push(c),
                 Err(e) => {
                     failed(report, observer, slug, None, &e.to_string());
@@ -477,8 +556,19 @@ impl<'a> Job<'a> {
     /// The dataset an experiment's results go to: the shared one, or a private experiment's
     /// own `dataset_id`.
     pub fn dataset_of(&self, config: &AnalysisConfiguration) -> Result<String, JobError> {
-        let spec = &config.experiment.spec;
-        let what = || format!("the config of {}", config.experiment.normandy_slug());
+        self.dataset_for(config.experiment.normandy_slug(), &config.experiment.spec)
+    }
+
+    /// The dataset of experiment `slug` by its current config alone (no recipe needed).
+    pub fn dataset_of_slug(&self, slug: &str) -> Result<String, JobError> {
+        match self.spec_for(slug) {
+            Some(spec) => self.dataset_for(slug, &spec.experiment),
+            None => self.dataset_for(slug, &ExperimentSpec::default()),
+        }
+    }
+
+    fn dataset_for(&self, slug: &str, spec: &ExperimentSpec) -> Result<String, JobError> {
+        let what = || format!("the config of {slug}");
         let dataset = if spec.is_private {
             spec.dataset_id.clone().ok_or_else(|| JobError::Input {
                 what: what(),
@@ -863,7 +953,7 @@ impl<'a> Job<'a> {
     ) -> JobReport {
         let started = Utc::now();
         let mut report = JobReport::default();
-        let configs = self.select_slugs(parsed, slugs, observer, &mut report);
+        let configs = self.select_slugs_current(parsed, slugs, observer, &mut report);
         let analysed: Vec<_> = configs
             .into_iter()
             .filter(|config| self.delete_for_rerun(config, false, observer, &mut report))
@@ -911,6 +1001,16 @@ impl<'a> Job<'a> {
         report: &mut JobReport,
     ) -> bool {
         let slug = config.experiment.normandy_slug();
+        // As the reference's touch_tables, before anything else: the experiment counts as
+        // analysed now (its configs and image are the current ones from here on), and a rerun
+        // that fails is not picked up again and again by rerun-config-changed.
+        if let Err(e) = self
+            .dataset_of(config)
+            .and_then(|dataset| self.touch_experiment(&dataset, slug, Utc::now()))
+        {
+            failed(report, observer, slug, None, &e.to_string());
+            return false;
+        }
         let run = &self.options.run;
         if run.statistics_only || run.metric_slugs.is_some() {
             return true;
@@ -933,6 +1033,31 @@ impl<'a> Job<'a> {
                 false
             }
         }
+    }
+
+    /// The tables of experiment `slug` in `dataset` (those whose description is the slug),
+    /// with their metadata.
+    pub fn experiment_tables(
+        &self,
+        dataset: &str,
+        slug: &str,
+    ) -> Result<Vec<(TableName, TableMetadata)>, JobError> {
+        experiment_tables(self.warehouse, dataset, slug)
+    }
+
+    /// Mark every table of `slug` as written at `when` (the reference's `touch_tables`); how
+    /// many there were.
+    pub fn touch_experiment(
+        &self,
+        dataset: &str,
+        slug: &str,
+        when: DateTime<Utc>,
+    ) -> Result<usize, JobError> {
+        let tables = self.experiment_tables(dataset, slug)?;
+        for (table, _) in &tables {
+            self.warehouse.touch_table(table, when)?;
+        }
+        Ok(tables.len())
     }
 
     /// Create the enrollments tables of `slugs` (kept once created, unless recreated).
@@ -1227,6 +1352,28 @@ pub fn delete_experiment_tables(
         }
     }
     Ok(deleted)
+}
+
+/// The tables of experiment `slug` in `dataset`: those whose description is the slug (the
+/// names of two experiments' tables can share a prefix), with their metadata.
+pub fn experiment_tables(
+    warehouse: &dyn Warehouse,
+    dataset: &str,
+    slug: &str,
+) -> Result<Vec<(TableName, TableMetadata)>, JobError> {
+    let norm = naming::bq_normalize_name(slug);
+    let mut out = Vec::new();
+    for table in warehouse.list_tables(dataset, "")? {
+        if !table.table.contains(norm.as_str()) {
+            continue;
+        }
+        if let Some(m) = warehouse.table_metadata(&table)?
+            && m.description == slug
+        {
+            out.push((table, m));
+        }
+    }
+    Ok(out)
 }
 
 /// A unit of [`Job::analyse_all`]: an experiment's first dates (until one runs), or one later

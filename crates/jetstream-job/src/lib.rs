@@ -11,9 +11,9 @@
 //!
 //! ```no_run
 //! use jetstream_job::{ConfigSource, ExperimentSource, ExperimentsFile, Job, JobOptions,
-//!     LocalConfigRepos, Quiet, WarehouseSpec};
+//!     ConfigRepoSources, Quiet, WarehouseSpec};
 //! let warehouse = WarehouseSpec::new("duckdb:jetstream.duckdb").open()?;
-//! let configs = LocalConfigRepos { public: vec!["metric-hub".into()], private: vec![] }.configs()?;
+//! let configs = ConfigRepoSources::folders(&["metric-hub"]).configs()?;
 //! let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 28).unwrap();
 //! let experiments = ExperimentsFile("experiments.json".into()).experiments(&[], date)?;
 //! let job = Job::new(warehouse.as_ref(), configs, JobOptions::default())?;
@@ -23,10 +23,12 @@
 //! ```
 
 pub mod argo;
+mod changes;
 mod job;
 mod sources;
 mod warehouse_spec;
 
+pub use changes::{ConfigChange, ConfigChanges};
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
 pub use jetstream_argo::{
     ExperimentItem, ImageChoice, ImageRegistry, RUN_TEMPLATE, WorkflowParams,
@@ -38,16 +40,17 @@ pub use jetstream_experimenter::select::{Decision, with_slug};
 pub use jetstream_experimenter::{Parsed, parse_recipes};
 pub use jetstream_gcp::{BigQueryWarehouse, GcsBucket};
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
+pub use jetstream_repos::{ConfigRepos, METRIC_HUB_REPO, RepoOptions, RepoSpec};
 pub use jetstream_sql::alias::{AliasError, ProjectAlias, ProjectAliases};
 pub use jetstream_warehouse::QueryUsage;
 pub use jetstream_warehouse::{Column, Columns, TableName, Warehouse, WarehouseError};
 pub use job::{
     Event, Job, JobOptions, JobReport, Observer, Outcome, Quiet, delete_experiment_tables,
-    selection,
+    experiment_tables, selection,
 };
 pub use sources::{
-    ConfigSource, ExperimentSource, ExperimenterApi, ExperimentsFile, LocalConfigRepos,
-    custom_config,
+    ConfigHistory, ConfigRepoSources, ConfigSource, ExperimentSource, ExperimenterApi,
+    ExperimentsFile, custom_config,
 };
 pub use warehouse_spec::{DEFAULT_PROJECT, WarehouseSpec, open_sink};
 

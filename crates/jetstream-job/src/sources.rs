@@ -1,15 +1,17 @@
 //! Where experiments and configs come from: traits with a local and a remote implementation.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use jetstream_config::ConfigCollection;
 use jetstream_config::collection::{FileKind, ParsedFile, parse_file};
 use jetstream_config::experiment::Experiment;
 use jetstream_config::spec::AnalysisSpec;
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::client::{ClientConfig, fetch_blocking};
+use jetstream_repos::{ConfigRepos, METRIC_HUB_REPO, RepoOptions, RepoSpec};
 
 use crate::JobError;
 
@@ -78,48 +80,55 @@ pub trait ConfigSource: Send + Sync {
     fn configs(&self) -> Result<ConfigCollection, JobError>;
 }
 
-/// Local metric-hub checkouts: public ones in order (later ones override earlier ones), then
-/// private ones (their experiment configs are marked private).
+/// Config repositories (metric-hub layout): local folders, git checkouts and git URLs; public
+/// ones in order (later ones override earlier ones), then private ones (their experiment
+/// configs are marked private). None at all means metric-hub's public repository.
 #[derive(Debug, Clone, Default)]
-pub struct LocalConfigRepos {
-    /// Public repositories, in order.
-    pub public: Vec<PathBuf>,
+pub struct ConfigRepoSources {
+    /// Public repositories, in order (folders or git URLs).
+    pub public: Vec<String>,
     /// Private repositories, loaded last.
-    pub private: Vec<PathBuf>,
+    pub private: Vec<String>,
+    /// Where clones are cached and how old they may get.
+    pub options: RepoOptions,
 }
 
-impl LocalConfigRepos {
-    /// Whether no repository is given.
-    pub fn is_empty(&self) -> bool {
-        self.public.is_empty() && self.private.is_empty()
+impl ConfigRepoSources {
+    /// Local folders, public, with the default cache options.
+    pub fn folders<P: AsRef<Path>>(dirs: &[P]) -> Self {
+        Self {
+            public: dirs
+                .iter()
+                .map(|d| d.as_ref().display().to_string())
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The repositories to open: the given ones, or metric-hub's when none is given.
+    pub fn specs(&self) -> Vec<RepoSpec> {
+        if self.public.is_empty() && self.private.is_empty() {
+            return vec![RepoSpec::parse(METRIC_HUB_REPO, false)];
+        }
+        self.public
+            .iter()
+            .map(|r| RepoSpec::parse(r, false))
+            .chain(self.private.iter().map(|r| RepoSpec::parse(r, true)))
+            .collect()
+    }
+
+    /// Clone or fetch what needs it, read the histories, load the current configs.
+    pub fn open(&self) -> Result<ConfigRepos, JobError> {
+        ConfigRepos::open(&self.specs(), &self.options).map_err(|e| JobError::Input {
+            what: "config repositories".into(),
+            message: e.to_string(),
+        })
     }
 }
 
-impl ConfigSource for LocalConfigRepos {
+impl ConfigSource for ConfigRepoSources {
     fn configs(&self) -> Result<ConfigCollection, JobError> {
-        let mut configs = ConfigCollection::new();
-        let all = self
-            .public
-            .iter()
-            .map(|p| (p, false))
-            .chain(self.private.iter().map(|p| (p, true)));
-        for (dir, private) in all {
-            if looks_like_url(dir) {
-                return Err(JobError::Input {
-                    what: dir.display().to_string(),
-                    message: "config repositories are local checkouts here; clone the \
-                              repository and pass its folder"
-                        .into(),
-                });
-            }
-            configs
-                .extend_from_dir(dir, private)
-                .map_err(|e| JobError::Input {
-                    what: format!("config repository {}", dir.display()),
-                    message: e.to_string(),
-                })?;
-        }
-        Ok(configs)
+        Ok(self.open()?.current().as_ref().clone())
     }
 }
 
@@ -130,9 +139,20 @@ impl ConfigSource for ConfigCollection {
     }
 }
 
-fn looks_like_url(p: &Path) -> bool {
-    let s = p.to_string_lossy();
-    s.starts_with("https://") || s.starts_with("http://") || s.starts_with("git@")
+/// Configs as they were at a time: an experiment's configs are pinned to its first analysis.
+pub trait ConfigHistory: Send + Sync {
+    /// The configs as of `t`; `None` when they are the current ones.
+    fn as_of(&self, t: DateTime<Utc>) -> Result<Option<Arc<ConfigCollection>>, JobError>;
+}
+
+impl ConfigHistory for ConfigRepos {
+    fn as_of(&self, t: DateTime<Utc>) -> Result<Option<Arc<ConfigCollection>>, JobError> {
+        let at = ConfigRepos::as_of(self, t).map_err(|e| JobError::Input {
+            what: format!("configs as of {t}"),
+            message: e.to_string(),
+        })?;
+        Ok((!Arc::ptr_eq(&at, &self.current())).then_some(at))
+    }
 }
 
 /// A custom experiment config file (`--config-file`), parsed as the config of `slug`.

@@ -2,6 +2,7 @@
 //! arbitrary recipes.
 
 mod bigquery;
+mod history;
 mod job;
 mod parallel;
 mod recipes;

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use jetstream_job::{
-    ConfigSource as _, Event, ExperimentSource as _, Job, JobOptions, LocalConfigRepos,
+    ConfigRepoSources, ConfigSource as _, Event, ExperimentSource as _, Job, JobOptions,
     LocalFolder, Observer, Outcome, Progress, TableName, Warehouse as _, WarehouseSpec,
 };
 
@@ -58,12 +58,9 @@ pub(crate) fn simulated(
 
 /// The configs of a metric-hub folder.
 pub(crate) fn hub(dir: &Path) -> jetstream_job::ConfigCollection {
-    LocalConfigRepos {
-        public: vec![dir.to_path_buf()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect("configs")
+    ConfigRepoSources::folders(&[dir])
+        .configs()
+        .expect("configs")
 }
 
 /// Remembers the events' kinds.
@@ -178,9 +175,10 @@ fn later_config_repositories_override_earlier_ones_and_private_ones_are_marked()
         "[experiment]\ndataset_id = \"secret\"\n",
     )
     .expect("write");
-    let configs = LocalConfigRepos {
-        public: vec![first.clone(), second.clone()],
-        private: vec![private.clone()],
+    let configs = ConfigRepoSources {
+        public: vec![first.display().to_string(), second.display().to_string()],
+        private: vec![private.display().to_string()],
+        ..ConfigRepoSources::default()
     }
     .configs()
     .expect("configs");
@@ -205,14 +203,11 @@ fn later_config_repositories_override_earlier_ones_and_private_ones_are_marked()
             .experiment
             .is_private
     );
-    // A URL is not a checkout.
-    let err = LocalConfigRepos {
-        public: vec!["https://github.com/mozilla/metric-hub".into()],
-        private: Vec::new(),
-    }
-    .configs()
-    .expect_err("not a folder");
-    assert!(err.to_string().contains("local checkouts"), "{err}");
+    // A folder that is not there is named.
+    let err = ConfigRepoSources::folders(&[first.join("missing")])
+        .configs()
+        .expect_err("not a folder");
+    assert!(err.to_string().contains("missing"), "{err}");
     for dir in [first, second, private] {
         std::fs::remove_dir_all(dir).expect("cleanup");
     }

@@ -197,8 +197,9 @@ fn the_run_yaml_containers_run_as_the_reference_does() {
 }
 
 #[test]
-fn run_without_any_config_says_what_to_pass() {
+fn config_repositories_that_cannot_be_cloned_are_named() {
     let dir = scratch("noconfig");
+    let missing = format!("file://{}", dir.join("no-such-repo").display());
     let out = jetstream_env(
         &[
             "run",
@@ -210,12 +211,16 @@ fn run_without_any_config_says_what_to_pass() {
                 .to_str()
                 .unwrap(),
         ],
-        &[],
+        &[
+            ("JETSTREAM_CONFIG_REPOS", missing.clone()),
+            ("JETSTREAM_CONFIG_CACHE", dir.join("cache").display().to_string()),
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--config-repos") && err.contains("--config-file"),
+        err.contains(&format!("cannot clone config repository {missing}"))
+            && err.contains("no cached copy"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -246,6 +246,8 @@ experiments_column_type = "simple"
     )
     .expect("config");
     let exports = dir.join("out");
+    let empty_hub = dir.join("empty-hub");
+    std::fs::create_dir_all(&empty_hub).expect("mkdir");
     // Week 1 of the last enrolled clients (2026-01-08) ends on 2026-01-14; the reference
     // analyses it on the following date.
     let out = ok(&[
@@ -262,6 +264,9 @@ experiments_column_type = "simple"
         config.to_str().unwrap(),
         "--experiment-slug",
         "parquet-exp",
+        // Nothing but the config file (no metric-hub).
+        "--config-repos",
+        empty_hub.to_str().unwrap(),
         "--output-dir",
         exports.to_str().unwrap(),
     ]);

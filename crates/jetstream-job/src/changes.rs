@@ -1,0 +1,134 @@
+//! Which experiments' results are older than their configs (`rerun-config-changed`), and
+//! marking experiments up to date (`rerun-skip`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use jetstream_experimenter::Parsed;
+use jetstream_sql::naming;
+use jetstream_warehouse::TableName;
+
+use crate::{Job, JobError};
+
+/// An experiment whose configs changed after its results were written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// The experiment.
+    pub slug: String,
+    /// What changed, and when (one line each).
+    pub reasons: Vec<String>,
+}
+
+/// What [`Job::config_changes`] found.
+#[derive(Debug, Default)]
+pub struct ConfigChanges {
+    /// Experiments to rerun, in the order of the experiment list.
+    pub changed: Vec<ConfigChange>,
+    /// Experiments that could not be checked, with why.
+    pub errors: Vec<(String, String)>,
+}
+
+impl Job<'_> {
+    /// The experiments of `parsed` whose results are older than a config they use: their own
+    /// experiment config (whatever their status), or, while they are live on `today` (or ended
+    /// yesterday), their platform's defaults or one of their outcomes (which the reference
+    /// misses). An experiment's results date from its oldest statistics table; an experiment
+    /// without results is left to the daily run. A config's time is when its last change
+    /// landed (git history) or its file's modification time.
+    pub fn config_changes(&self, parsed: &Parsed, today: NaiveDate) -> ConfigChanges {
+        let mut out = ConfigChanges::default();
+        let mut listed: BTreeMap<String, Vec<TableName>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        let yesterday = today.checked_sub_days(Days::new(1)).unwrap_or(today);
+        for e in &parsed.experiments {
+            let slug = e.normandy_slug.as_str();
+            if !seen.insert(slug) {
+                continue;
+            }
+            let results = match self.results_written(slug, &mut listed) {
+                Ok(Some(t)) => t,
+                Ok(None) => continue,
+                Err(err) => {
+                    out.errors.push((slug.to_string(), err.to_string()));
+                    continue;
+                }
+            };
+            let configs = self.configs();
+            let newer = |t: Option<DateTime<Utc>>| t.filter(|t| *t > results);
+            let at = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+            let mut reasons = Vec::new();
+            if let Some(t) = newer(configs.experiment_modified(slug)) {
+                reasons.push(format!("its experiment config changed at {}", at(t)));
+            }
+            let live = e.start_date.is_some_and(|d| d <= today)
+                && e.end_date.is_none_or(|d| d >= yesterday);
+            if live {
+                if let Some(t) = newer(configs.defaults_modified(&e.app_name)) {
+                    reasons.push(format!("the {} defaults changed at {}", e.app_name, at(t)));
+                }
+                let mut outcomes: BTreeSet<&str> = e.outcomes.iter().map(String::as_str).collect();
+                if let Some(spec) = configs.spec_for_experiment(slug) {
+                    outcomes.extend(spec.experiment.outcomes.iter().map(String::as_str));
+                }
+                for o in outcomes {
+                    if let Some(t) = newer(configs.outcome_modified(o, &e.app_name)) {
+                        reasons.push(format!("its outcome {o} changed at {}", at(t)));
+                    }
+                }
+            }
+            if !reasons.is_empty() {
+                for r in &mut reasons {
+                    r.push_str(&format!(" (results from {})", at(results)));
+                }
+                out.changed.push(ConfigChange {
+                    slug: slug.to_string(),
+                    reasons,
+                });
+            }
+        }
+        out
+    }
+
+    /// When the oldest statistics table of `slug` was written (`None`: no results).
+    /// `listed` keeps each dataset's statistics tables, listed once.
+    fn results_written(
+        &self,
+        slug: &str,
+        listed: &mut BTreeMap<String, Vec<TableName>>,
+    ) -> Result<Option<DateTime<Utc>>, JobError> {
+        let dataset = self.dataset_of_slug(slug)?;
+        if !listed.contains_key(&dataset) {
+            let tables = self.warehouse().list_tables(&dataset, "statistics_")?;
+            listed.insert(dataset.clone(), tables);
+        }
+        let prefix = format!("statistics_{}_", naming::bq_normalize_name(slug));
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for table in listed[&dataset]
+            .iter()
+            .filter(|t| t.table.starts_with(&prefix))
+        {
+            if let Some(m) = self.warehouse().table_metadata(table)?
+                && m.description == slug
+            {
+                oldest = Some(oldest.map_or(m.last_updated, |o| o.min(m.last_updated)));
+            }
+        }
+        Ok(oldest)
+    }
+
+    /// Mark `slugs` up to date without rerunning them (`rerun-skip`, the reference's
+    /// `touch_tables`): every table of each gets `last_updated` = now. How many tables each
+    /// had, or why it could not be marked.
+    pub fn mark_up_to_date(&self, slugs: &[String]) -> Vec<(String, Result<usize, JobError>)> {
+        let now = Utc::now();
+        slugs
+            .iter()
+            .map(|slug| {
+                let touched = self
+                    .dataset_of_slug(slug)
+                    .and_then(|dataset| self.touch_experiment(&dataset, slug, now));
+                (slug.clone(), touched)
+            })
+            .collect()
+    }
+}
