@@ -5,7 +5,10 @@
 //! (the `enrollments_<slug>` table is created once and never rewritten unless recreated).
 //! [`run_analysis`] is the whole daily analysis of one experiment.
 
+mod plan;
 mod run;
+
+pub use plan::{PlannedQuery, planned_queries};
 
 pub use run::{
     LogContext, NoProgress, PeriodResult, Progress, RunOptions, RunReport, error_record,

@@ -7,12 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+use crate::args::{SourceArgs, WarehouseArgs};
 use crate::out;
 use chrono::NaiveDate;
 use jetstream_config::collection::{ConfigCollection, FileKind, find_config_repo, parse_file};
 use jetstream_config::platform::platform;
 use jetstream_config::resolve::resolve_experiment;
-use jetstream_config::validate::{ValidateOptions, validate_file};
+use jetstream_config::validate::{DryRunTarget, ValidateOptions, dry_run_target, validate_file};
+use jetstream_job::{Job, JobOptions};
 
 /// Arguments of `validate-config`.
 #[derive(Debug, clap::Args)]
@@ -33,6 +35,34 @@ pub(crate) struct ValidateArgs {
     /// Print nothing for valid files.
     #[arg(long, short)]
     quiet: bool,
+    /// Also render every query of each config (enrollments with segments and exposures, each
+    /// metric) and plan it without running it: DuckDB's EXPLAIN over `--data` or the
+    /// `duckdb:` warehouse's tables, or a BigQuery dry run with `--warehouse bigquery:…`.
+    /// Experiment configs are checked against their experiment in Experimenter (`--api-url`,
+    /// or `--experiments-file`). Exit 1: a query fails or an experiment is unknown; 3: a
+    /// query reads more than the high threshold; 2: more than the moderate one.
+    #[arg(long, alias = "dry_run")]
+    dry_run: bool,
+    /// With --dry-run: TiB a query may read before the exit code is 3.
+    #[arg(
+        long,
+        alias = "high_data_threshold",
+        value_name = "TIB",
+        default_value_t = 20.0
+    )]
+    high_data_threshold: f64,
+    /// With --dry-run: TiB a query may read before the exit code is 2.
+    #[arg(
+        long,
+        alias = "moderate_data_threshold",
+        value_name = "TIB",
+        default_value_t = 10.0
+    )]
+    moderate_data_threshold: f64,
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 /// Arguments of `resolve-config`.
@@ -105,6 +135,20 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     let mut repos: Vec<(PathBuf, ConfigCollection)> = Vec::new();
     let (mut valid, mut invalid) = (0usize, 0usize);
+    let warehouse = if args.dry_run {
+        Some(args.warehouse.spec()?.open()?)
+    } else {
+        None
+    };
+    let job = match &warehouse {
+        Some(wh) => Some(Job::new(
+            wh.as_ref(),
+            ConfigCollection::new(),
+            JobOptions::default(),
+        )?),
+        None => None,
+    };
+    let mut largest: u64 = 0;
     for file in &files {
         let repo = match &args.config_repo {
             Some(r) => r.clone(),
@@ -124,15 +168,29 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             continue;
         };
         let v = validate_file(file, configs, &opts);
-        if v.is_valid() {
+        let mut errors: Vec<String> = v.errors.iter().map(ToString::to_string).collect();
+        let mut note = v.note.clone();
+        if let Some(job) = &job
+            && errors.is_empty()
+        {
+            match dry_run_file(job, file, configs, &opts, &args.source) {
+                Ok((summary, bytes, failed)) => {
+                    largest = largest.max(bytes);
+                    note = format!("{note}; {summary}");
+                    errors.extend(failed);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
             valid += 1;
             if !args.quiet {
-                out!("ok    {}: {}", file.display(), v.note);
+                out!("ok    {}: {}", file.display(), note);
             }
         } else {
             invalid += 1;
             out!("FAIL  {}", file.display());
-            for e in &v.errors {
+            for e in &errors {
                 out!("      error: {e}");
             }
         }
@@ -143,11 +201,98 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out!("{} files: {valid} valid, {invalid} invalid", files.len());
-    Ok(if invalid == 0 {
-        ExitCode::SUCCESS
+    if invalid > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    if args.dry_run {
+        let tib = largest as f64 / TIB;
+        out!("the largest query reads {}", human_bytes(largest));
+        if tib > args.high_data_threshold {
+            out!(
+                "above the high data threshold ({} TiB)",
+                args.high_data_threshold
+            );
+            return Ok(ExitCode::from(3));
+        }
+        if tib > args.moderate_data_threshold {
+            out!(
+                "above the moderate data threshold ({} TiB)",
+                args.moderate_data_threshold
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const TIB: f64 = 1024.0 * 1024.0 * 1024.0 * 1024.0;
+
+fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
     } else {
-        ExitCode::from(1)
-    })
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+/// Dry-run the queries of one valid file: a summary, the largest query's bytes, and one error
+/// per failing query (naming the metric, with the warehouse's message).
+fn dry_run_file(
+    job: &Job<'_>,
+    file: &Path,
+    configs: &ConfigCollection,
+    opts: &ValidateOptions,
+    source: &SourceArgs,
+) -> Result<(String, u64, Vec<String>), String> {
+    let join = |errors: Vec<jetstream_config::ConfigError>| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut target = dry_run_target(file, configs, opts, None).map_err(join)?;
+    if let DryRunTarget::NeedsExperiment(slug) = &target {
+        let parsed = source
+            .load(std::slice::from_ref(slug), today())
+            .map_err(|e| format!("cannot look up experiment {slug}: {e:#}"))?;
+        let experiment = jetstream_job::with_slug(&parsed.experiments, slug)
+            .ok_or_else(|| format!("experiment {slug} does not exist in Experimenter"))?;
+        target = dry_run_target(file, configs, opts, Some(experiment)).map_err(join)?;
+    }
+    let config = match target {
+        DryRunTarget::Analysis(config) => config,
+        DryRunTarget::Nothing(why) => return Ok((why, 0, Vec::new())),
+        DryRunTarget::NeedsExperiment(slug) => {
+            return Err(format!("experiment {slug} could not be resolved"));
+        }
+        other => return Err(format!("nothing to plan: {other:?}")),
+    };
+    let checks = job.dry_run(&config).map_err(|e| e.to_string())?;
+    let mut largest = 0;
+    let mut failed = Vec::new();
+    for c in &checks {
+        match &c.outcome {
+            Ok(bytes) => largest = largest.max(*bytes),
+            Err(message) => failed.push(format!("{}: {message}", c.what)),
+        }
+    }
+    Ok((
+        format!(
+            "{} queries planned, the largest reads {}",
+            checks.len(),
+            human_bytes(largest)
+        ),
+        largest,
+        failed,
+    ))
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

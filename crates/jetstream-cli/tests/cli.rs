@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/argo.rs"]
 mod argo;
+#[path = "cli/configs.rs"]
+mod configs;
 #[path = "cli/reference.rs"]
 mod reference;
 #[path = "cli/run.rs"]
@@ -50,6 +52,8 @@ fn help_on_every_command() {
         "ensure-enrollments",
         "run",
         "rerun",
+        "rerun-config-changed",
+        "rerun-skip",
         "simulate",
         "demo",
         "query",

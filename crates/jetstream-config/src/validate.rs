@@ -282,3 +282,75 @@ fn validate_definitions(
         Err(errors)
     }
 }
+
+/// What a dry run of one config file analyses: the resolved analysis its queries come from.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DryRunTarget {
+    /// An experiment config needs its experiment (from Experimenter).
+    NeedsExperiment(String),
+    /// Nothing to run (functions, OpMon files).
+    Nothing(String),
+    /// The analysis to plan.
+    Analysis(Box<crate::resolve::AnalysisConfiguration>),
+}
+
+/// The analysis a dry run of `path` plans, as the reference's `validate`: an experiment config
+/// over `experiment` (its Experimenter definition; [`DryRunTarget::NeedsExperiment`] until
+/// given), an outcome over a dummy experiment of its platform, defaults and definitions over a
+/// dummy experiment of their platform (`firefox_desktop` for experiment-type defaults).
+pub fn dry_run_target(
+    path: &Path,
+    configs: &ConfigCollection,
+    opts: &ValidateOptions,
+    experiment: Option<&Experiment>,
+) -> Result<DryRunTarget, Vec<ConfigError>> {
+    let report = load_file(path);
+    if !report.errors.is_empty() {
+        return Err(report.errors);
+    }
+    let in_file = |e: ConfigError| vec![e.in_file(path)];
+    let dummy_of = |app: &str| Experiment::dummy("dummy_experiment", app, opts.start_date);
+    let resolved = match (&report.kind, report.parsed) {
+        (FileKind::Experiment { slug }, Some(ParsedFile::Experiment(Some(spec)))) => {
+            let Some(experiment) = experiment else {
+                return Ok(DryRunTarget::NeedsExperiment(slug.clone()));
+            };
+            resolve_experiment(experiment, Some(&spec), configs).map_err(in_file)?
+        }
+        (FileKind::Outcome { platform, .. }, Some(ParsedFile::Outcome(outcome))) => {
+            let dummy = dummy_of(platform);
+            let mut spec = default_spec_for(&dummy, configs);
+            merge_outcome(&mut spec, &outcome).map_err(in_file)?;
+            resolve_spec(spec, &dummy, configs).map_err(in_file)?
+        }
+        (FileKind::Default { slug }, Some(ParsedFile::Default(Some(spec)))) => {
+            let app = if platform(slug).is_some() {
+                slug.clone()
+            } else {
+                opts.platform
+                    .clone()
+                    .unwrap_or_else(|| "firefox_desktop".into())
+            };
+            let dummy = dummy_of(&app);
+            let mut base = default_spec_for(&dummy, configs);
+            base.merge(&spec);
+            resolve_spec(base, &dummy, configs).map_err(in_file)?
+        }
+        (FileKind::Definitions { platform: p }, Some(ParsedFile::Definitions(_))) => {
+            let app = if platform(p).is_some() {
+                p.clone()
+            } else {
+                "firefox_desktop".to_string()
+            };
+            let dummy = dummy_of(&app);
+            resolve_spec(default_spec_for(&dummy, configs), &dummy, configs).map_err(in_file)?
+        }
+        _ => {
+            return Ok(DryRunTarget::Nothing(
+                "no queries (functions or OpMon file)".into(),
+            ));
+        }
+    };
+    Ok(DryRunTarget::Analysis(Box::new(resolved)))
+}

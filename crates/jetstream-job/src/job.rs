@@ -277,6 +277,11 @@ impl<'a> Job<'a> {
         self
     }
 
+    /// Run `f` on the job's threads.
+    pub(crate) fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.pool.install(f)
+    }
+
     /// The configs.
     pub fn configs(&self) -> &ConfigCollection {
         &self.configs
@@ -597,7 +602,10 @@ impl<'a> Job<'a> {
     }
 
     /// The run options of an experiment: the job's, in the experiment's dataset.
-    fn run_options_for(&self, config: &AnalysisConfiguration) -> Result<RunOptions, JobError> {
+    pub(crate) fn run_options_for(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<RunOptions, JobError> {
         Ok(RunOptions {
             dataset: self.dataset_of(config)?,
             ..self.options.run.clone()

@@ -24,11 +24,13 @@
 
 pub mod argo;
 mod changes;
+mod dry_run;
 mod job;
 mod sources;
 mod warehouse_spec;
 
 pub use changes::{ConfigChange, ConfigChanges};
+pub use dry_run::QueryCheck;
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
 pub use jetstream_argo::{
     ExperimentItem, ImageChoice, ImageRegistry, RUN_TEMPLATE, WorkflowParams,
