@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
-# jetstream's container image: the `jetstream` binary and a metric-hub checkout at /metric-hub.
+# jetstream's container image: the `jetstream` binary and git (configs are cloned at run time).
 # Build with `cargo xtask image` (tag jetstream:dev) or
-#   docker build -t jetstream:dev --build-arg METRIC_HUB_REF=main .
+#   docker build -t jetstream:dev .
 # No ENTRYPOINT: the Argo templates (workflows/*.yaml) and the Airflow example name
 # `jetstream …` as the container command.
 
@@ -20,26 +20,16 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p jetstream-cli --bin jetstream \
     && install -m 0755 target/release/jetstream /usr/local/bin/jetstream
 
-# Stage 2: the analysis configs. METRIC_HUB_REF is a branch or tag (`git clone --branch`
-# takes no commit hashes); the commit is kept in /metric-hub/.git.
-FROM debian:bookworm-slim AS metric-hub
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git \
-    && rm -rf /var/lib/apt/lists/*
-ARG METRIC_HUB_REF=main
-RUN git clone --depth 1 --branch "$METRIC_HUB_REF" https://github.com/mozilla/metric-hub /metric-hub
-
-# Stage 3: the runtime image. Build and runtime are both bookworm: same glibc and libstdc++.
+# Stage 2: the runtime image. Build and runtime are both bookworm: same glibc and libstdc++.
+# git is there for the config repositories: each pod clones them (metric-hub by default) and
+# pins an experiment to the commit of its first analysis.
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && rm -rf /var/lib/apt/lists/* \
-    && git config --system --add safe.directory /metric-hub \
     && groupadd --gid 10001 jetstream \
     && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/jetstream jetstream
 COPY --from=build /usr/local/bin/jetstream /usr/local/bin/jetstream
-# Owned by root: the configs of an image do not change while it runs.
-COPY --from=metric-hub /metric-hub /metric-hub
 LABEL org.opencontainers.image.title="jetstream" \
       org.opencontainers.image.source="https://github.com/mozilla/jetstream" \
       org.opencontainers.image.licenses="MPL-2.0"

@@ -65,7 +65,7 @@ with DAG(
             f"--dataset-id={DATASET_ID}",
             f"--bucket={BUCKET}",
             f"--image={IMAGE}",
-            "--config-repos=/metric-hub",
+            "--config-repos=https://github.com/mozilla/metric-hub",
             "--namespace=argo",
             "--monitor-status",
             "--return-status",

@@ -131,6 +131,8 @@ const CLI_FORBIDDEN_CALLS: &[&str] = &[
     ".publish_joined_window_view(",
     ".query_columns(",
     ".table_metadata(",
+    ".touch_table(",
+    "planned_queries(",
     "run_analysis(",
     "resolve_experiment(experiment, spec",
     "daily_selection(",

@@ -89,6 +89,11 @@ pub struct WorkflowParams {
     pub statistics_only: bool,
     /// Memory requested per container, in GB (1–60, as the reference).
     pub memory_request_gb: u32,
+    /// The config repositories the pods clone (git URLs: a pod has no local folder of the
+    /// submitter's), in order; default metric-hub's public repository.
+    pub config_repos: Vec<String>,
+    /// Private config repositories (git URLs), loaded last.
+    pub private_config_repos: Vec<String>,
 }
 
 impl WorkflowParams {
@@ -102,6 +107,8 @@ impl WorkflowParams {
             analysis_periods: None,
             statistics_only: false,
             memory_request_gb: 16,
+            config_repos: vec!["https://github.com/mozilla/metric-hub".into()],
+            private_config_repos: Vec::new(),
         }
     }
 
@@ -132,6 +139,29 @@ impl WorkflowParams {
             {
                 return Err(bad(name, format!("{value:?}: letters, digits, '-' or '_'")));
             }
+        }
+        for (name, repos) in [
+            ("config_repos", &self.config_repos),
+            ("private_config_repos", &self.private_config_repos),
+        ] {
+            for r in repos {
+                let url = ["https://", "http://", "ssh://", "git://", "file://"]
+                    .iter()
+                    .any(|p| r.starts_with(p))
+                    || (r.starts_with("git@") && r.contains(':'));
+                if !url || r.contains(',') || r.chars().any(char::is_whitespace) {
+                    return Err(bad(
+                        name,
+                        format!(
+                            "{r:?}: the pods clone their configs, so each must be a git URL \
+                             (a local folder exists only where the workflow is submitted)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.config_repos.is_empty() {
+            return Err(bad("config_repos", "at least one repository".into()));
         }
         let mut items = Vec::with_capacity(self.experiments.len());
         for e in &self.experiments {
@@ -176,6 +206,8 @@ impl WorkflowParams {
             ("analysis_periods", periods),
             ("statistics_only", self.statistics_only.to_string()),
             ("memory_request", format!("{}Gi", self.memory_request_gb)),
+            ("config_repos", self.config_repos.join(",")),
+            ("private_config_repos", self.private_config_repos.join(",")),
         ])
     }
 }

@@ -295,9 +295,16 @@ impl ConfigArgs {
         if let Some(dir) = &self.config_cache {
             options.cache_dir.clone_from(dir);
         }
+        // An empty value (an empty workflow parameter, say) names no repository.
+        let given = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
         ConfigRepoSources {
-            public: self.config_repos.clone(),
-            private: self.private_config_repos.clone(),
+            public: given(&self.config_repos),
+            private: given(&self.private_config_repos),
             options,
         }
     }

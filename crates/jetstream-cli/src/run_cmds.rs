@@ -643,7 +643,21 @@ fn check_argo(analysis: &AnalysisArgs) -> anyhow::Result<()> {
     if !analysis.metric_slug.is_empty() {
         bail!("--metric-slug cannot be used with Argo");
     }
+    pod_repos(analysis)?;
     Ok(())
+}
+
+/// The config repositories of the pods: the submitter's, as git URLs (public, private).
+fn pod_repos(analysis: &AnalysisArgs) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let specs = analysis.configs.repos().specs();
+    let of = |private: bool| -> anyhow::Result<Vec<String>> {
+        specs
+            .iter()
+            .filter(|s| s.private == private)
+            .map(pod_repo)
+            .collect()
+    };
+    Ok((of(false)?, of(true)?))
 }
 
 /// A job for planning a workflow: over the real warehouse when images or discrete modes
@@ -685,6 +699,30 @@ fn with_argo_job<T>(
     )?
     .with_history(repos);
     f(&job, &parsed, &choice)
+}
+
+/// How a pod names a config repository: its git URL (`#branch` and the GitHub tree form kept).
+fn pod_repo(spec: &jetstream_job::RepoSpec) -> anyhow::Result<String> {
+    match &spec.location {
+        jetstream_job::Location::Remote { url, branch } => {
+            let mut s = match branch {
+                Some(b) if !spec.subpath.is_empty() && url.contains("github.com") => {
+                    return Ok(format!("{url}/tree/{b}/{}", spec.subpath));
+                }
+                Some(b) => format!("{url}#{b}"),
+                None => url.clone(),
+            };
+            if !spec.subpath.is_empty() {
+                s = format!("{url}/tree/HEAD/{}", spec.subpath);
+            }
+            Ok(s)
+        }
+        jetstream_job::Location::Folder(dir) => bail!(
+            "--config-repos {}: Argo pods cannot read a local folder; pass git URLs (the pods \
+             clone them)",
+            dir.display()
+        ),
+    }
 }
 
 /// What kind of workflow a plan becomes.
@@ -734,6 +772,7 @@ fn submit_plan(
     let mut params = job.workflow_params(items.clone());
     params.bucket = analysis.bucket.name().map(str::to_string);
     params.memory_request_gb = argo.memory_request;
+    (params.config_repos, params.private_config_repos) = pod_repos(analysis)?;
     let mut manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
     if let Run::Daily(date) = run {
         jetstream_job::argo::label_daily(&mut manifest, *date);

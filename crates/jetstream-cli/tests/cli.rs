@@ -23,6 +23,33 @@ fn jetstream(args: &[&str]) -> Output {
         .expect("run jetstream")
 }
 
+/// Make the configs under `dir/jetstream` a git repository (Argo pods clone their configs);
+/// its `file://` URL.
+fn git_configs(dir: &Path) -> String {
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "jetstream"],
+        &["commit", "-q", "-m", "configs"],
+    ] {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    format!("file://{}", dir.display())
+}
+
 /// The fixtures vendored in the repository (`fixtures/`).
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")

@@ -42,7 +42,7 @@ pub use jetstream_experimenter::select::{Decision, with_slug};
 pub use jetstream_experimenter::{Parsed, parse_recipes};
 pub use jetstream_gcp::{BigQueryWarehouse, GcsBucket};
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
-pub use jetstream_repos::{ConfigRepos, METRIC_HUB_REPO, RepoOptions, RepoSpec};
+pub use jetstream_repos::{ConfigRepos, Location, METRIC_HUB_REPO, RepoOptions, RepoSpec};
 pub use jetstream_sql::alias::{AliasError, ProjectAlias, ProjectAliases};
 pub use jetstream_warehouse::QueryUsage;
 pub use jetstream_warehouse::{Column, Columns, TableName, Warehouse, WarehouseError};

@@ -200,12 +200,15 @@ fn simulated(name: &str) -> (std::path::PathBuf, String, String) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    super::git_configs(&dir);
     (dir.clone(), db, recipes.display().to_string())
 }
 
 fn run_argo(dir: &std::path::Path, kubeconfig: &std::path::Path, extra: &[&str]) -> Output {
     let db = format!("duckdb:{}", dir.join("db.duckdb").display());
     let recipes = dir.join("experiments.json");
+    let repo = format!("file://{}", dir.display());
+    let cache = dir.join("config-cache").display().to_string();
     let mut args = vec![
         "run-argo",
         "--date",
@@ -215,7 +218,9 @@ fn run_argo(dir: &std::path::Path, kubeconfig: &std::path::Path, extra: &[&str])
         "--experiments-file",
         recipes.to_str().unwrap(),
         "--config-repos",
-        dir.to_str().unwrap(),
+        &repo,
+        "--config-cache",
+        &cache,
         "--image-version",
         "sha256:0123abcd",
         "--monitor-interval",
@@ -328,7 +333,9 @@ fn rerun_argo_dry_run_lists_every_date_and_deletes_nothing() {
             "--experiments-file",
             &recipes,
             "--config-repos",
-            dir.to_str().unwrap(),
+            &format!("file://{}", dir.display()),
+            "--config-cache",
+            dir.join("config-cache").to_str().unwrap(),
             "--image-version",
             "v1",
             "--discrete-metrics",

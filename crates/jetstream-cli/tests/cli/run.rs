@@ -419,7 +419,8 @@ fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
         "--clients",
         "200",
     ]);
-    let yaml = ok(&[
+    let repo = super::git_configs(&dir);
+    let local = jetstream(&[
         "run-argo",
         "--dry-run",
         "--date",
@@ -430,6 +431,26 @@ fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
         recipes.to_str().unwrap(),
         "--config-repos",
         dir.to_str().unwrap(),
+    ]);
+    assert_eq!(local.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&local.stderr).contains("Argo pods cannot read a local folder"),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    let yaml = ok(&[
+        "run-argo",
+        "--dry-run",
+        "--date",
+        "2026-01-09",
+        "--warehouse",
+        "bigquery:my-project",
+        "--experiments-file",
+        recipes.to_str().unwrap(),
+        "--config-repos",
+        &repo,
+        "--config-cache",
+        dir.join("config-cache").to_str().unwrap(),
         "--image-version",
         "sha256:0123abcd",
         "--no-discrete-metrics",
@@ -442,6 +463,10 @@ fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
     assert!(yaml.contains("kind: Workflow"), "{yaml}");
     assert!(yaml.contains("my-project"), "{yaml}");
     assert!(yaml.contains("20Gi"), "{yaml}");
+    assert!(
+        yaml.contains(&repo),
+        "the pods clone the same configs: {yaml}"
+    );
     assert!(
         yaml.contains("gcr.io/moz-fx-data-experiments/jetstream@sha256:0123abcd"),
         "{yaml}"
