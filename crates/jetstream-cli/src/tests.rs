@@ -475,6 +475,12 @@ fn every_container_command_of_our_workflow_parses() {
             "day,week,days28,overall,preenrollment_week,preenrollment_days28",
         ),
         ("workflow.parameters.statistics_only", "false"),
+        (
+            "workflow.parameters.config_repos",
+            "https://github.com/mozilla/metric-hub",
+        ),
+        // No private repositories: an empty value.
+        ("workflow.parameters.private_config_repos", ""),
     ];
     let commands = workflow::workflow_commands(include_str!("../../../workflows/run.yaml"), fill);
     let names: Vec<&str> = commands.iter().map(|w| w[1].as_str()).collect();
@@ -499,10 +505,21 @@ fn every_container_command_of_our_workflow_parses() {
                 assert_eq!(an.warehouse.spec().unwrap().results_project(), "spam");
                 let periods = crate::args::periods(&an.analysis_periods).unwrap();
                 assert_eq!(periods.map(|p| p.len()), Some(6));
+                let repos = an.configs.repos();
+                assert_eq!(repos.public, ["https://github.com/mozilla/metric-hub"]);
+                assert!(repos.private.is_empty(), "{:?}", repos.private);
             }
             Command::EnsureEnrollments(a) => {
                 assert_eq!(a.analysis.slugs, ["my-exp"]);
                 assert_eq!(a.analysis.warehouse.warehouse, "bigquery:spam");
+                let specs = a.analysis.configs.repos().specs();
+                assert_eq!(
+                    specs,
+                    [jetstream_job::RepoSpec::parse(
+                        jetstream_job::METRIC_HUB_REPO,
+                        false
+                    )]
+                );
             }
             Command::ExportStatisticsToJson(_) => {}
             other => panic!("unexpected command {other:?}"),
