@@ -33,6 +33,7 @@ mod linear;
 mod pretreat;
 pub mod resample;
 mod row;
+pub mod srm;
 pub mod summary;
 
 pub use compute::{Context, Note, NoteLevel, Notes, apply, dedupe, filter_outliers};
