@@ -264,6 +264,10 @@ pub fn run_analysis(
         warnings: Vec::new(),
         sql: options.query_context(conf)?,
     };
+    if matches!(enrollments, Enrollments::Created(_)) {
+        // Once per enrollments table: the split does not change afterwards.
+        run.check_sample_ratio();
+    }
     let wanted = options
         .metric_slugs
         .as_ref()
@@ -425,6 +429,105 @@ impl Run<'_> {
                     ..record
                 });
             }
+        }
+    }
+
+    /// Sample ratio mismatch: the enrolled (and exposed) clients per branch against the
+    /// configured ratios; a mismatch (p < 0.001) is a WARNING row `SampleRatioMismatch` per
+    /// basis, with the counts, the ratios and the p-value. A failed count is logged and
+    /// skipped: it must not stop the analysis.
+    fn check_sample_ratio(&mut self) {
+        let branches = &self.config.experiment.experiment.branches;
+        if branches.len() < 2 || branches.iter().any(|b| b.ratio <= 0) {
+            return;
+        }
+        let counts = self
+            .table(&naming::enrollments_table(&self.slug))
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                let sql = format!(
+                    "SELECT branch, COUNT(*) AS enrolled, \
+                     SUM(CASE WHEN num_exposure_events > 0 THEN 1 ELSE 0 END) AS exposed \
+                     FROM `{}` GROUP BY branch",
+                    self.qualified(&t)
+                );
+                self.warehouse
+                    .query_columns(&sql)
+                    .map_err(|e| e.to_string())
+            });
+        let columns = match counts {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(experiment = %self.slug, "sample ratio check skipped: {e}");
+                return;
+            }
+        };
+        let names: Vec<Option<String>> = match columns.get("branch") {
+            Some(Column::Text(v)) => v.clone(),
+            _ => return,
+        };
+        let ints = |name: &str| -> Vec<u64> {
+            match columns.get(name) {
+                Some(Column::Int(v)) => v
+                    .iter()
+                    .map(|x| u64::try_from(x.unwrap_or(0)).unwrap_or(0))
+                    .collect(),
+                Some(Column::Float(v)) => v.iter().map(|x| x.unwrap_or(0.0) as u64).collect(),
+                _ => vec![0; names.len()],
+            }
+        };
+        let ratios: Vec<f64> = branches.iter().map(|b| b.ratio as f64).collect();
+        for (basis, column) in [
+            (AnalysisBasis::Enrollments, "enrolled"),
+            (AnalysisBasis::Exposures, "exposed"),
+        ] {
+            let found = ints(column);
+            let counts: Vec<u64> = branches
+                .iter()
+                .map(|b| {
+                    names
+                        .iter()
+                        .zip(&found)
+                        .filter(|(n, _)| n.as_deref() == Some(b.slug.as_str()))
+                        .map(|(_, c)| *c)
+                        .sum()
+                })
+                .collect();
+            let Ok(Some(test)) = jetstream_stats::srm::sample_ratio_test(&counts, &ratios) else {
+                continue;
+            };
+            if !test.mismatch() {
+                continue;
+            }
+            let detail: Vec<String> = branches
+                .iter()
+                .zip(&counts)
+                .zip(&test.expected)
+                .map(|((b, c), e)| format!("{} {c} (expected {e:.0}, ratio {})", b.slug, b.ratio))
+                .collect();
+            let message = format!(
+                "Sample ratio mismatch ({} basis): {}; chi-square {:.2}, p-value {:.3e}",
+                basis.as_str(),
+                detail.join(", "),
+                test.chi_square,
+                test.p_value
+            );
+            tracing::warn!(experiment = %self.slug, "{message}");
+            let record = error_record(
+                &self.options.source,
+                LogContext {
+                    experiment: Some(self.slug.clone()),
+                    analysis_basis: Some(basis.as_str().into()),
+                    ..LogContext::default()
+                },
+                message,
+                "SampleRatioMismatch",
+                "check_sample_ratio",
+            );
+            self.warnings.push(LogRecord {
+                log_level: "WARNING".into(),
+                ..record
+            });
         }
     }
 

@@ -232,3 +232,57 @@ fn rerun_config_changed_picks_exactly_the_experiments_whose_configs_changed() {
     assert!(later.changed.is_empty(), "{:?}", later.changed);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sample_ratio_mismatch_is_a_warning_row_once_per_enrollments_table() {
+    let dir = scratch("srm");
+    let (wh, mut parsed) = simulated(&dir, |_, toml| toml);
+    // The simulator splits two-branches 50/50; configured 1:3 it is a mismatch.
+    for e in &mut parsed.experiments {
+        if e.normandy_slug == EXPERIMENT_A {
+            for b in &mut e.branches {
+                if b.slug != "control" {
+                    b.ratio = 3;
+                }
+            }
+        }
+    }
+    let job = Job::new(&wh, crate::job::hub(&dir), JobOptions::default()).expect("job");
+    let all = [EXPERIMENT_A, EXPERIMENT_B, EXPERIMENT_FENIX].map(String::from);
+    let report = job.run_daily(&parsed, d("2026-01-20"), &all, &Quiet);
+    assert!(report.success(), "{report:?}");
+    let rows = |sql: &str| wh.query_columns(sql).expect("logs");
+    let srm = rows(
+        "SELECT experiment, analysis_basis, log_level, message FROM monitoring.logs \
+         WHERE exception_type = 'SampleRatioMismatch' ORDER BY analysis_basis",
+    );
+    let text = |c: &str| match srm.get(c) {
+        Some(Column::Text(v)) => v.iter().map(|x| x.clone().unwrap_or_default()).collect(),
+        other => panic!("{c}: {other:?}"),
+    };
+    let experiments: Vec<String> = text("experiment");
+    assert!(!experiments.is_empty(), "the 1:3 experiment is flagged");
+    assert!(
+        experiments.iter().all(|e| e == EXPERIMENT_A),
+        "the balanced experiments are not: {experiments:?}"
+    );
+    assert!(text("log_level").iter().all(|l: &String| l == "WARNING"));
+    let messages: Vec<String> = text("message");
+    assert!(
+        messages[0].contains("control")
+            && messages[0].contains("ratio 3")
+            && messages[0].contains("p-value"),
+        "{messages:?}"
+    );
+    // The next day keeps the enrollments table: no second row.
+    let report = job.run_daily(&parsed, d("2026-01-21"), &all, &Quiet);
+    assert!(report.success(), "{report:?}");
+    let again = rows(
+        "SELECT COUNT(*) AS n FROM monitoring.logs WHERE exception_type = 'SampleRatioMismatch'",
+    );
+    assert_eq!(
+        again.get("n"),
+        Some(&Column::Int(vec![Some(experiments.len() as i64)]))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
