@@ -188,7 +188,67 @@ pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
         JobOptions::default(),
     )?;
     let cols = job.query(&args.sql)?;
-    if args.format == "json" {
+    print_columns(&cols, args.format == "json")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `errors`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ErrorsArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    /// Only these experiments (default: every one).
+    #[arg(
+        long = "experiment-slug",
+        alias = "experiment_slug",
+        value_name = "SLUG"
+    )]
+    slugs: Vec<String>,
+    /// Rows logged on or after this date (default: yesterday, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    since: Option<NaiveDate>,
+    /// `table` (a header line, then tab-separated rows) or `json` (an array of row objects).
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    format: String,
+}
+
+/// `errors`: the logged errors and warnings, newest first, with their context; exit 1 when
+/// an ERROR row is among them (for an alert), 0 otherwise.
+#[allow(clippy::print_stderr)] // the count goes beside the rows
+pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    let since = args.since.unwrap_or_else(crate::args::yesterday);
+    let wh = args.warehouse.spec()?.open()?;
+    let options = JobOptions {
+        log_table: Some(jetstream_job::TableName::new(
+            &log.log_dataset_id,
+            &log.log_table_id,
+        )?),
+        ..JobOptions::default()
+    };
+    let job = Job::new(wh.as_ref(), jetstream_job::ConfigCollection::new(), options)?;
+    let rows = job.logged(&args.slugs, Some(since))?;
+    print_columns(&rows, args.format == "json")?;
+    let errors = match rows.get("log_level") {
+        Some(Column::Text(levels)) => levels
+            .iter()
+            .filter(|l| l.as_deref() == Some("ERROR"))
+            .count(),
+        _ => 0,
+    };
+    eprintln!(
+        "{errors} errors, {} warnings since {since}",
+        rows.rows().saturating_sub(errors)
+    );
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Print columns as a JSON array of row objects, or a header and tab-separated rows.
+fn print_columns(cols: &jetstream_job::Columns, json: bool) -> anyhow::Result<()> {
+    if json {
         let rows: Vec<serde_json::Value> = (0..cols.rows())
             .map(|row| {
                 let object = cols
@@ -201,14 +261,21 @@ pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         out!("{}", serde_json::to_string(&rows)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
+    }
+    if cols.names().is_empty() {
+        return Ok(());
     }
     out!("{}", cols.names().join("\t"));
     for row in 0..cols.rows() {
-        let cells: Vec<String> = cols.columns().iter().map(|c| c.display(row)).collect();
+        let cells: Vec<String> = cols
+            .columns()
+            .iter()
+            .map(|c| c.display(row).replace(['\t', '\n'], " "))
+            .collect();
         out!("{}", cells.join("\t"));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A result cell as JSON.

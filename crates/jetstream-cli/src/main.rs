@@ -90,6 +90,9 @@ enum Command {
     Simulate(run_cmds::SimulateArgs),
     /// Simulate a small dataset, analyse every date, export, and show the headline results.
     Demo(run_cmds::DemoArgs),
+    /// The logged errors and warnings (newest first, with their context); exit 1 when an
+    /// error is among them, for an alert.
+    Errors(export_cmds::ErrorsArgs),
     /// Run a query (BigQuery dialect) on the warehouse and print its rows (TSV or JSON).
     Query(export_cmds::QueryArgs),
     /// Create the enrollments tables of experiments (kept once created, unless recreated).
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         Command::ResolveConfig(args) => config_cmds::resolve(args),
         Command::Statistics(args) => stats_cmd::statistics(args),
         Command::Query(args) => export_cmds::query_cmd(args),
+        Command::Errors(args) => export_cmds::errors_cmd(args, log),
         Command::Run(args) => run_cmds::run_cmd(args, log),
         Command::Rerun(args) => run_cmds::rerun_cmd(args, log),
         Command::RerunConfigChanged(args) => run_cmds::rerun_changed_cmd(args, log),

@@ -84,6 +84,7 @@ fn help_on_every_command() {
         "simulate",
         "demo",
         "query",
+        "errors",
         "export-statistics-to-json",
         "export-experiment-logs-to-json",
     ] {

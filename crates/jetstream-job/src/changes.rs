@@ -132,3 +132,47 @@ impl Job<'_> {
             .collect()
     }
 }
+
+impl Job<'_> {
+    /// The rows of the monitoring table since the start of `since` (all when `None`), of
+    /// `slugs` (every experiment when empty), newest first: what the reference's error
+    /// dashboard shows. No monitoring table (nothing ever logged) or none configured: no rows.
+    pub fn logged(
+        &self,
+        slugs: &[String],
+        since: Option<NaiveDate>,
+    ) -> Result<jetstream_warehouse::Columns, JobError> {
+        let Some(logs) = &self.options().log_table else {
+            return Ok(jetstream_warehouse::Columns::default());
+        };
+        if !self.warehouse().table_exists(logs)? {
+            return Ok(jetstream_warehouse::Columns::default());
+        }
+        let mut filters = Vec::new();
+        if !slugs.is_empty() {
+            let list: Vec<String> = slugs
+                .iter()
+                .map(|s| jetstream_sql::query::string_literal(s))
+                .collect();
+            filters.push(format!("experiment IN ({})", list.join(", ")));
+        }
+        if let Some(d) = since {
+            filters.push(format!(
+                "timestamp >= CAST('{} 00:00:00' AS TIMESTAMP)",
+                d.format("%Y-%m-%d")
+            ));
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT timestamp, log_level, experiment, exception_type, analysis_basis, segment, \
+             analysis_period, metric, statistic, message FROM `{}.{}`{filter} \
+             ORDER BY timestamp DESC, experiment",
+            logs.dataset, logs.table
+        );
+        Ok(self.warehouse().query_columns(&sql)?)
+    }
+}

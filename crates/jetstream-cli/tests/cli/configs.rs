@@ -275,3 +275,87 @@ fn validate_config_dry_run_plans_every_query_with_exit_codes() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn errors_lists_the_logged_failures_newest_first_and_exits_for_an_alert() {
+    let dir = scratch("errors");
+    let (db, recipes, hub) = simulated_hub(&dir);
+    let hub_s = hub.display().to_string();
+    let run = |db: &str| {
+        jetstream(
+            &[
+                "run",
+                "--date",
+                "2026-01-28",
+                "--warehouse",
+                db,
+                "--experiments-file",
+                &recipes,
+                "--config-repos",
+                &hub_s,
+                "--experiment-slug",
+                "jetstream-sim-three-branches",
+            ],
+            &[],
+        )
+    };
+    let errors = |db: &str, extra: &[&str]| {
+        let mut args = vec!["errors", "--warehouse", db, "--since", "2000-01-01"];
+        args.extend_from_slice(extra);
+        jetstream(&args, &[])
+    };
+    // A clean run: nothing logged, exit 0.
+    success(run(&db));
+    let out = errors(&db, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(text(&out).1.contains("0 errors"), "{:?}", text(&out));
+
+    // A metric over a missing column (fault isolation: the rest of the run goes on, the
+    // failure is logged with its context).
+    let config = hub.join("jetstream/jetstream-sim-three-branches.toml");
+    let t = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        t.replacen("overall = [", "overall = [\"broken_metric\", ", 1)
+            + "\n[metrics.broken_metric]\ndata_source = \"sim_clients_daily\"\n\
+               select_expression = \"SUM(no_such_column)\"\n\
+               [metrics.broken_metric.statistics.bootstrap_mean]\n",
+    )
+    .expect("write");
+    let faulty = format!("duckdb:{}", dir.join("faulty.duckdb").display());
+    // The faulty warehouse needs the simulated telemetry too: copy the database.
+    std::fs::copy(dir.join("sim.duckdb"), dir.join("faulty.duckdb")).expect("copy");
+    let sources = dir.join("sim.duckdb.sources");
+    if sources.is_dir() {
+        let target = dir.join("faulty.duckdb.sources");
+        std::fs::create_dir_all(&target).expect("mkdir");
+        for e in std::fs::read_dir(&sources).expect("sources").flatten() {
+            std::fs::copy(e.path(), target.join(e.file_name())).expect("copy source");
+        }
+    }
+    let out = run(&faulty);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = errors(
+        &faulty,
+        &["--experiment-slug", "jetstream-sim-three-branches"],
+    );
+    let (rows, summary) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{rows}{summary}");
+    assert!(
+        rows.starts_with("timestamp\tlog_level\texperiment"),
+        "{rows}"
+    );
+    assert!(
+        rows.lines().any(|l| l.contains("ERROR")
+            && l.contains("broken_metric")
+            && l.contains("no_such_column")),
+        "{rows}"
+    );
+    let json = errors(&faulty, &["--format", "json"]);
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(parsed.as_array().is_some_and(|a| !a.is_empty()));
+    // Another experiment's rows only: none.
+    let other = errors(&faulty, &["--experiment-slug", "jetstream-sim-fenix"]);
+    assert_eq!(other.status.code(), Some(0), "{:?}", text(&other));
+    let _ = std::fs::remove_dir_all(dir);
+}
