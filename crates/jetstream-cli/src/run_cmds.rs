@@ -141,18 +141,7 @@ pub(crate) fn rerun_changed_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Resul
                     out!("no experiment has configs newer than its results");
                     return Ok(failure_if(unchecked));
                 }
-                let mut report = jetstream_job::JobReport::default();
-                let plan =
-                    job.rerun_plan(parsed, &slugs, until, &jetstream_job::Quiet, &mut report);
-                let code = submit_plan(
-                    job,
-                    &plan,
-                    choice,
-                    &args.analysis,
-                    &args.argo_args,
-                    &Run::Rerun,
-                    report,
-                )?;
+                let code = submit_rerun(job, parsed, &slugs, until, choice, &args)?;
                 Ok(if unchecked { ExitCode::FAILURE } else { code })
             },
         );
@@ -896,29 +885,33 @@ pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<E
     })
 }
 
+/// The rerun of `slugs` up to `until` as a workflow: planned, then submitted and followed.
+fn submit_rerun(
+    job: &Job<'_>,
+    parsed: &jetstream_job::Parsed,
+    slugs: &[String],
+    until: NaiveDate,
+    choice: &ImageChoice,
+    args: &RerunArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut report = jetstream_job::JobReport::default();
+    let plan = job.rerun_plan(parsed, slugs, until, &jetstream_job::Quiet, &mut report);
+    submit_plan(
+        job,
+        &plan,
+        choice,
+        &args.analysis,
+        &args.argo_args,
+        &Run::Rerun,
+        report,
+    )
+}
+
 fn rerun_argo(args: &RerunArgs, until: NaiveDate, log: &LogArgs) -> anyhow::Result<ExitCode> {
     with_argo_job(
         &args.analysis,
         &args.argo_args,
         log,
-        |job, parsed, choice| {
-            let mut report = jetstream_job::JobReport::default();
-            let plan = job.rerun_plan(
-                parsed,
-                &args.analysis.slugs,
-                until,
-                &jetstream_job::Quiet,
-                &mut report,
-            );
-            submit_plan(
-                job,
-                &plan,
-                choice,
-                &args.analysis,
-                &args.argo_args,
-                &Run::Rerun,
-                report,
-            )
-        },
+        |job, parsed, choice| submit_rerun(job, parsed, &args.analysis.slugs, until, choice, args),
     )
 }

@@ -23,30 +23,31 @@ fn jetstream(args: &[&str]) -> Output {
         .expect("run jetstream")
 }
 
+/// Run `git args…` in `dir` as a test author; panics with git's message on failure.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Make the configs under `dir/jetstream` a git repository (Argo pods clone their configs);
 /// its `file://` URL.
 fn git_configs(dir: &Path) -> String {
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "jetstream"],
-        &["commit", "-q", "-m", "configs"],
-    ] {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "jetstream"]);
+    git(dir, &["commit", "-q", "-m", "configs"]);
     format!("file://{}", dir.display())
 }
 

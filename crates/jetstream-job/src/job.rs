@@ -1323,13 +1323,7 @@ pub fn delete_experiment_tables(
     let selected = |p: AnalysisPeriod| periods.is_none_or(|only| only.contains(&p));
     let norm = naming::bq_normalize_name(slug);
     let mut deleted = 0;
-    for table in warehouse.list_tables(dataset, "")? {
-        let ours = warehouse
-            .table_metadata(&table)?
-            .is_some_and(|m| m.description == slug);
-        if !ours {
-            continue;
-        }
+    for (table, _) in experiment_tables(warehouse, dataset, slug)? {
         let doomed = match naming::window_table_period(slug, &table.table) {
             Some(period) => selected(period),
             None => {

@@ -201,14 +201,6 @@ impl ConfigRepos {
         }
         Ok(configs)
     }
-
-    /// The version each repository is at now (`<label>@<commit>`, or the folder).
-    pub fn versions(&self) -> Vec<String> {
-        self.repos
-            .iter()
-            .map(|r| r.version(r.pick(Utc::now())))
-            .collect()
-    }
 }
 
 impl Repo {
