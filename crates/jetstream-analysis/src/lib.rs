@@ -11,8 +11,8 @@ mod run;
 pub use plan::{PlannedQuery, planned_queries};
 
 pub use run::{
-    LogContext, NoProgress, PeriodResult, Progress, RunOptions, RunReport, error_record,
-    run_analysis, statistics_columns,
+    BranchCounts, LogContext, NoProgress, PeriodResult, Progress, RunOptions, RunReport,
+    branch_counts, error_record, run_analysis, statistics_columns,
 };
 
 use chrono::NaiveDate;

@@ -18,7 +18,9 @@ use jetstream_sql::naming;
 use jetstream_sql::query::{QueryContext, identifier, metrics_query, partition_by_data_source};
 use jetstream_sql::readiness::timelimits_if_ready;
 use jetstream_stats::{Context, Frame, Note, NoteLevel, Notes, Row};
-use jetstream_warehouse::{Column, Columns, LogRecord, TableMetadata, TableName, Warehouse};
+use jetstream_warehouse::{
+    Column, Columns, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError,
+};
 use rayon::prelude::*;
 
 use crate::{AnalysisError, Enrollments, check_runnable, ensure_enrollments};
@@ -441,58 +443,26 @@ impl Run<'_> {
         if branches.len() < 2 || branches.iter().any(|b| b.ratio <= 0) {
             return;
         }
-        let counts = self
+        let names: Vec<String> = branches.iter().map(|b| b.slug.clone()).collect();
+        let counted = self
             .table(&naming::enrollments_table(&self.slug))
             .map_err(|e| e.to_string())
             .and_then(|t| {
-                let sql = format!(
-                    "SELECT branch, COUNT(*) AS enrolled, \
-                     SUM(CASE WHEN num_exposure_events > 0 THEN 1 ELSE 0 END) AS exposed \
-                     FROM `{}` GROUP BY branch",
-                    self.qualified(&t)
-                );
-                self.warehouse
-                    .query_columns(&sql)
+                branch_counts(self.warehouse, &self.qualified(&t), &names)
                     .map_err(|e| e.to_string())
             });
-        let columns = match counts {
+        let counted = match counted {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(experiment = %self.slug, "sample ratio check skipped: {e}");
                 return;
             }
         };
-        let names: Vec<Option<String>> = match columns.get("branch") {
-            Some(Column::Text(v)) => v.clone(),
-            _ => return,
-        };
-        let ints = |name: &str| -> Vec<u64> {
-            match columns.get(name) {
-                Some(Column::Int(v)) => v
-                    .iter()
-                    .map(|x| u64::try_from(x.unwrap_or(0)).unwrap_or(0))
-                    .collect(),
-                Some(Column::Float(v)) => v.iter().map(|x| x.unwrap_or(0.0) as u64).collect(),
-                _ => vec![0; names.len()],
-            }
-        };
         let ratios: Vec<f64> = branches.iter().map(|b| b.ratio as f64).collect();
-        for (basis, column) in [
-            (AnalysisBasis::Enrollments, "enrolled"),
-            (AnalysisBasis::Exposures, "exposed"),
+        for (basis, counts) in [
+            (AnalysisBasis::Enrollments, counted.enrolled),
+            (AnalysisBasis::Exposures, counted.exposed),
         ] {
-            let found = ints(column);
-            let counts: Vec<u64> = branches
-                .iter()
-                .map(|b| {
-                    names
-                        .iter()
-                        .zip(&found)
-                        .filter(|(n, _)| n.as_deref() == Some(b.slug.as_str()))
-                        .map(|(_, c)| *c)
-                        .sum()
-                })
-                .collect();
             let Ok(Some(test)) = jetstream_stats::srm::sample_ratio_test(&counts, &ratios) else {
                 continue;
             };
@@ -618,10 +588,10 @@ impl Run<'_> {
         table: &TableName,
         rows: &[Row],
         recomputed: &[&str],
-    ) -> Result<u64, jetstream_warehouse::WarehouseError> {
+    ) -> Result<u64, WarehouseError> {
         let meta = TableMetadata::now(&self.slug);
-        let columns = statistics_columns(rows)
-            .map_err(|e| jetstream_warehouse::WarehouseError::InvalidColumns(e.to_string()))?;
+        let columns =
+            statistics_columns(rows).map_err(|e| WarehouseError::InvalidColumns(e.to_string()))?;
         if self.options.metric_slugs.is_none() || !self.warehouse.table_exists(table)? {
             return self.warehouse.write_columns(table, &columns, &meta);
         }
@@ -1562,4 +1532,60 @@ pub fn statistics_columns(rows: &[Row]) -> Result<Columns, AnalysisError> {
             text(&|r| Some(r.analysis_basis.clone())),
         ),
     ])?)
+}
+
+/// Clients per branch of an enrollments table, aligned with `branches` (a branch without
+/// clients counts 0; clients of unknown branches are left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BranchCounts {
+    /// Enrolled clients.
+    pub enrolled: Vec<u64>,
+    /// Clients with at least one exposure event.
+    pub exposed: Vec<u64>,
+}
+
+/// Count the enrolled and exposed clients of each of `branches` in the enrollments table
+/// `table` (`project.dataset.table`): what the sample ratio check and the report read.
+pub fn branch_counts(
+    warehouse: &dyn Warehouse,
+    table: &str,
+    branches: &[String],
+) -> Result<BranchCounts, WarehouseError> {
+    let sql = format!(
+        "SELECT branch, COUNT(*) AS enrolled, \
+         SUM(CASE WHEN num_exposure_events > 0 THEN 1 ELSE 0 END) AS exposed \
+         FROM `{table}` GROUP BY branch"
+    );
+    let columns = warehouse.query_columns(&sql)?;
+    let names: Vec<Option<String>> = match columns.get("branch") {
+        Some(Column::Text(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    let ints = |name: &str| -> Vec<u64> {
+        match columns.get(name) {
+            Some(Column::Int(v)) => v
+                .iter()
+                .map(|x| u64::try_from(x.unwrap_or(0)).unwrap_or(0))
+                .collect(),
+            Some(Column::Float(v)) => v.iter().map(|x| x.unwrap_or(0.0) as u64).collect(),
+            _ => vec![0; names.len()],
+        }
+    };
+    let per_branch = |found: &[u64]| -> Vec<u64> {
+        branches
+            .iter()
+            .map(|b| {
+                names
+                    .iter()
+                    .zip(found)
+                    .filter(|(n, _)| n.as_deref() == Some(b.as_str()))
+                    .map(|(_, c)| *c)
+                    .sum()
+            })
+            .collect()
+    };
+    Ok(BranchCounts {
+        enrolled: per_branch(&ints("enrolled")),
+        exposed: per_branch(&ints("exposed")),
+    })
 }
