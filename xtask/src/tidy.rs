@@ -6,7 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 /// Crates that must stay free of IO.
-pub(crate) const PURE: &[&str] = &["jetstream-config", "jetstream-sql", "jetstream-stats"];
+pub(crate) const PURE: &[&str] = &[
+    "jetstream-config",
+    "jetstream-sql",
+    "jetstream-stats",
+    "jetstream-report",
+];
 
 /// Crates a pure crate must never reach.
 pub(crate) const FORBIDDEN: &[&str] = &[
@@ -19,6 +24,7 @@ pub(crate) const FORBIDDEN: &[&str] = &[
     "jetstream-argo",
     "jetstream-analysis",
     "jetstream-simulate",
+    "jetstream-repos",
     "jetstream-cli",
     // external IO stacks
     "tokio",
