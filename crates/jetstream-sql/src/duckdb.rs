@@ -8,6 +8,7 @@
 //! | `LOGICAL_OR/AND(x)` | `bool_or/bool_and(x)` |
 //! | `SAFE_CAST(x AS T)` | `TRY_CAST(x AS T)` |
 //! | `SAFE_DIVIDE(a, b)` | `a / NULLIF(b, 0)` |
+//! | `FARM_FINGERPRINT(x)` | `CAST((hash(x) >> 1) AS BIGINT)` (another hash: for bucketing only) |
 //! | `IF(c, a, b)` | `CASE WHEN c THEN a ELSE b END` |
 //! | `DATE_DIFF(a, b, DAY)` | `date_diff('day', b, a)` |
 //! | `DATE_ADD/DATE_SUB(d, INTERVAL n DAY)` | `CAST(CAST(d AS DATE) ± to_days(CAST(n AS BIGINT)) AS DATE)` |
@@ -316,6 +317,19 @@ impl Translator {
                     ],
                 ))
             }
+            // A deterministic 64-bit hash (not BigQuery's values: only its use as a bucket
+            // is kept, e.g. a preview's branch assignment).
+            ["farm_fingerprint"] => {
+                let [x] = <[Expr; 1]>::try_from(args?).ok()?;
+                Some(cast(
+                    Expr::Nested(Box::new(Expr::BinaryOp {
+                        left: Box::new(func("hash", vec![x])),
+                        op: BinaryOperator::PGBitwiseShiftRight,
+                        right: Box::new(Expr::Value(Value::Number("1".into(), false).into())),
+                    })),
+                    DataType::BigInt(None),
+                ))
+            }
             ["logical_or"] => renamed("bool_or"),
             ["logical_and"] => renamed("bool_and"),
             ["json_value"] | ["json_extract_scalar"] => renamed("json_extract_string"),
@@ -565,6 +579,10 @@ mod tests {
             "SELECT coalesce(count_if(x > 1), 0), bool_or(y) FROM \"moz-fx-data-shared-prod\".telemetry.events"
         );
         assert_eq!(t("SELECT SAFE_DIVIDE(a, b)"), "SELECT (a) / nullif(b, 0)");
+        assert_eq!(
+            t("SELECT MOD(FARM_FINGERPRINT(CONCAT(id, 's')), 2)"),
+            "SELECT MOD(CAST((hash(CONCAT(id, 's')) >> 1) AS BIGINT), 2)"
+        );
         assert_eq!(
             t("SELECT IF(a, 1, 2)"),
             "SELECT CASE WHEN a THEN 1 ELSE 2 END"

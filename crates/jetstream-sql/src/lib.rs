@@ -4,6 +4,8 @@
 //! - [`time_limits`]: mozanalysis `TimeLimits` (`for_ts`, `for_single_analysis_window`).
 //! - [`readiness`]: which period's newest window closes on a date, and its index.
 //! - [`naming`]: table and view names derived from slugs.
+//! - [`preview`]: the generated population of a preview (enrollments sampled from a platform's
+//!   active clients).
 //! - [`query`]: enrollments, exposures, segments, metrics and per-segment subset SQL
 //!   (BigQuery dialect), with slugs escaped and identifiers checked.
 //!
@@ -19,6 +21,7 @@
 pub mod alias;
 pub mod duckdb;
 pub mod naming;
+pub mod preview;
 pub mod query;
 pub mod readiness;
 pub mod time_limits;
