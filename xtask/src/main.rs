@@ -3,7 +3,9 @@
 //! - `test`: everything CI checks: formatting, the dependency policy (`cargo deny check
 //!   licenses bans sources`, cargo-deny pinned and installed on first use), clippy with warnings
 //!   denied, and every test of the workspace (including the tidy tests of this crate), the
-//!   tests running against local BigQuery and Cloud Storage emulators (see [`emulators`]).
+//!   tests running against local BigQuery and Cloud Storage emulators (see [`emulators`]) and
+//!   the report tests in headless Chromium (Debian's package, installed when missing: see
+//!   [`browser`]).
 //! - `emulators`: start both emulators, print `export ...` lines for a shell, and keep them
 //!   running until Ctrl-C or the end of stdin.
 //! - `tidy`: only the architecture checks (crate layering, a thin CLI, no `../shared` paths).
@@ -15,6 +17,7 @@ use anyhow::Context as _;
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod browser;
 mod emulators;
 mod tidy;
 
@@ -56,10 +59,12 @@ fn test() -> anyhow::Result<()> {
     run("cargo build --examples", examples)?;
     // Only now: a failing check above does not pay for installing and starting them. The
     // guard stops them when it drops: after the tests, on an error, on a panic.
+    let chromium = browser::chromium(&target_dir().join("chromium-install.log"))?;
     let emulators = emulators::Emulators::start(&target_dir())?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--all-targets"])
-        .envs(emulators.env().iter().cloned());
+        .envs(emulators.env().iter().cloned())
+        .env(browser::CHROMIUM_ENV, &chromium);
     run("cargo test", test)?;
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"])

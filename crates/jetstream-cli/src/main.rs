@@ -11,6 +11,7 @@ mod config_cmds;
 mod experiments_cmd;
 mod export_cmds;
 mod printer;
+mod report_cmd;
 mod run_cmds;
 mod stats_cmd;
 #[cfg(test)]
@@ -93,6 +94,12 @@ enum Command {
     /// The logged errors and warnings (newest first, with their context); exit 1 when an
     /// error is among them, for an alert.
     Errors(export_cmds::ErrorsArgs),
+    /// Write an experiment's report: one self-contained HTML page with its results, plots,
+    /// sample ratio check and logged errors.
+    Report(report_cmd::ReportArgs),
+    /// Analyse recent days of a platform as a dummy experiment (or an experiment's recipe
+    /// with its dates moved) in a scratch dataset, and write its report.
+    Preview(report_cmd::PreviewArgs),
     /// Run a query (BigQuery dialect) on the warehouse and print its rows (TSV or JSON).
     Query(export_cmds::QueryArgs),
     /// Create the enrollments tables of experiments (kept once created, unless recreated).
@@ -126,6 +133,8 @@ fn main() -> ExitCode {
         Command::Statistics(args) => stats_cmd::statistics(args),
         Command::Query(args) => export_cmds::query_cmd(args),
         Command::Errors(args) => export_cmds::errors_cmd(args, log),
+        Command::Report(args) => report_cmd::report_cmd(args, log),
+        Command::Preview(args) => report_cmd::preview_cmd(args, log),
         Command::Run(args) => run_cmds::run_cmd(args, log),
         Command::Rerun(args) => run_cmds::rerun_cmd(args, log),
         Command::RerunConfigChanged(args) => run_cmds::rerun_changed_cmd(args, log),

@@ -499,8 +499,12 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
         "upper"
     );
     let mut report = jetstream_job::JobReport::default();
+    let mut pages = Vec::new();
     for config in job.select_slugs(&parsed, &slugs, &printer, &mut report) {
         let slug = config.experiment.normandy_slug().to_string();
+        let page = dir.join("reports").join(format!("{slug}.html"));
+        jetstream_job::write_report(&job.report(&config)?, &page)?;
+        pages.push(page);
         let cols = job.headline(&config)?;
         let text = |n: &str| {
             cols.get(n)
@@ -532,6 +536,9 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
     out!("planted: active_hours +10.0%, search_count +5.0%; every other metric 0");
     out!("database: {}", db.display());
     out!("JSON exports: {}", exports.display());
+    for page in pages {
+        out!("report: {}", page.display());
+    }
     Ok(code)
 }
 

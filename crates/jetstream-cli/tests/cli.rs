@@ -9,6 +9,8 @@ mod argo;
 mod configs;
 #[path = "cli/reference.rs"]
 mod reference;
+#[path = "cli/report.rs"]
+mod report;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "../../jetstream-output/tests/schema.rs"]

@@ -26,6 +26,8 @@ pub mod argo;
 mod changes;
 mod dry_run;
 mod job;
+mod preview;
+mod report;
 mod sources;
 mod warehouse_spec;
 
@@ -42,6 +44,7 @@ pub use jetstream_experimenter::select::{Decision, with_slug};
 pub use jetstream_experimenter::{Parsed, parse_recipes};
 pub use jetstream_gcp::{BigQueryWarehouse, GcsBucket};
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
+pub use jetstream_report::{Report, render as render_report};
 pub use jetstream_repos::{ConfigRepos, Location, METRIC_HUB_REPO, RepoOptions, RepoSpec};
 pub use jetstream_sql::alias::{AliasError, ProjectAlias, ProjectAliases};
 pub use jetstream_warehouse::QueryUsage;
@@ -50,6 +53,8 @@ pub use job::{
     Event, Job, JobOptions, JobReport, Observer, Outcome, Quiet, delete_experiment_tables,
     experiment_tables, selection,
 };
+pub use preview::{Preview, PreviewOptions};
+pub use report::write_report;
 pub use sources::{
     ConfigHistory, ConfigRepoSources, ConfigSource, ExperimentSource, ExperimenterApi,
     ExperimentsFile, custom_config,

@@ -293,16 +293,18 @@ fn errors_lists_the_logged_failures_newest_first_and_exits_for_an_alert() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(text(&out).1.contains("0 errors"), "{:?}", text(&out));
 
-    // A metric over a missing column (fault isolation: the rest of the run goes on, the
-    // failure is logged with its context).
+    // Issue 05's fault-isolation scenario: a metric over a missing column beside good metrics
+    // of the same data source; the rest of the run goes on, the failure is one ERROR row with
+    // its context.
     let config = hub.join("jetstream/jetstream-sim-three-branches.toml");
     let t = std::fs::read_to_string(&config).expect("config");
     std::fs::write(
         &config,
-        t.replacen("overall = [", "overall = [\"broken_metric\", ", 1)
-            + "\n[metrics.broken_metric]\ndata_source = \"sim_clients_daily\"\n\
+        t.replacen("overall = [", "overall = [\"broken\", ", 1)
+            + "\n[metrics.broken]\ndata_source = \"sim_clients_daily\"\n\
                select_expression = \"SUM(no_such_column)\"\n\
-               [metrics.broken_metric.statistics.bootstrap_mean]\n",
+               analysis_bases = [\"enrollments\"]\n\
+               [metrics.broken.statistics.bootstrap_mean]\n",
     )
     .expect("write");
     let faulty = format!("duckdb:{}", dir.join("faulty.duckdb").display());
@@ -328,12 +330,45 @@ fn errors_lists_the_logged_failures_newest_first_and_exits_for_an_alert() {
         rows.starts_with("timestamp\tlog_level\texperiment"),
         "{rows}"
     );
-    assert!(
-        rows.lines().any(|l| l.contains("ERROR")
-            && l.contains("broken_metric")
-            && l.contains("no_such_column")),
-        "{rows}"
+    let error_rows: Vec<&str> = rows.lines().filter(|l| l.contains("\tERROR\t")).collect();
+    assert_eq!(error_rows.len(), 1, "{rows}");
+    for part in [
+        "jetstream-sim-three-branches",
+        "\tenrollments\t",
+        "overall_1",
+        "\tbroken\t",
+        "no_such_column",
+    ] {
+        assert!(
+            error_rows[0].contains(part),
+            "{part} not in {}",
+            error_rows[0]
+        );
+    }
+    assert!(summary.contains("1 errors"), "{summary}");
+    // The report shows it too, beside the statistics of every other metric.
+    let page = dir.join("faulty.html");
+    let report = jetstream(
+        &[
+            "report",
+            "--warehouse",
+            &faulty,
+            "--experiments-file",
+            &recipes,
+            "--config-repos",
+            &hub_s,
+            "--experiment-slug",
+            "jetstream-sim-three-branches",
+            "-o",
+            page.to_str().expect("utf-8"),
+        ],
+        &[],
     );
+    success(report);
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert!(html.contains("1 error and "), "no error banner");
+    assert!(html.contains("metric broken"));
+    assert!(html.contains(r#"id="m-0-0""#) && html.contains("Active hours"));
     let json = errors(&faulty, &["--format", "json"]);
     let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert!(parsed.as_array().is_some_and(|a| !a.is_empty()));
