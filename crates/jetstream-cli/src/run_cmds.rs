@@ -411,7 +411,7 @@ pub(crate) fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
-    /// Folder for the demo's database, recipes, configs and JSON exports.
+    /// Folder for the demo's database, recipes, configs, JSON exports and HTML reports.
     #[arg(long, default_value = "jetstream-demo", value_name = "DIR")]
     output_dir: PathBuf,
     /// Clients to simulate.

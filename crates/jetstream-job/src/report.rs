@@ -35,7 +35,12 @@ impl Job<'_> {
         report.status = experiment.status().map(str::to_string);
         report.start_date = experiment.start_date();
         report.end_date = experiment.end_date();
-        report.enrollment_end_date = experiment.last_enrollment_date();
+        // Experimenter's date when it has one (the analysis windows count from the day after,
+        // the reference's `start + enrollment period`).
+        report.enrollment_end_date = experiment
+            .experiment
+            .enrollment_end_date
+            .or_else(|| experiment.last_enrollment_date());
         report.reference_branch = experiment.reference_branch().map(str::to_string);
         report.branches = experiment
             .experiment
