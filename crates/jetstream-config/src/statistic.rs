@@ -53,6 +53,18 @@ pub struct CovariateAdjustment {
     pub metric: Option<String>,
 }
 
+/// `always_valid = true` on `bootstrap_mean`, `binomial` or `linear_model_mean`: the
+/// comparison intervals (difference, relative uplift) come from an asymptotic confidence
+/// sequence, valid however often and whenever they are looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AlwaysValid {
+    /// Error rate over all looks (`alpha`, default 0.05).
+    pub alpha: f64,
+    /// Sample size the boundary is tightest at (`tuning_sample_size`; default: the clients
+    /// analysed, all branches).
+    pub tuning_sample_size: Option<u64>,
+}
+
 /// A statistic with all of its parameters resolved to their values or the reference defaults.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -69,11 +81,15 @@ pub enum Statistic {
         drop_highest: f64,
         /// Width of the reported interval.
         confidence_interval: f64,
+        /// Always-valid comparison intervals.
+        always_valid: Option<AlwaysValid>,
     },
     /// Beta-binomial posterior of a proportion.
     Binomial {
         /// Width of the reported interval.
         confidence_interval: f64,
+        /// Always-valid comparison intervals.
+        always_valid: Option<AlwaysValid>,
     },
     /// Bootstrapped deciles.
     Deciles {
@@ -121,6 +137,8 @@ pub enum Statistic {
         drop_highest: f64,
         /// Optional covariate.
         covariate_adjustment: Option<CovariateAdjustment>,
+        /// Always-valid comparison intervals.
+        always_valid: Option<AlwaysValid>,
     },
     /// Linear-model difference scaled by the number of clients.
     PerClientDauImpact {
@@ -156,14 +174,22 @@ impl Statistic {
                 num_samples,
                 drop_highest,
                 confidence_interval,
-            } => json!({
-                "num_samples": num_samples,
-                "drop_highest": drop_highest,
-                "confidence_interval": confidence_interval,
-            }),
+                always_valid,
+            } => with_always_valid(
+                json!({
+                    "num_samples": num_samples,
+                    "drop_highest": drop_highest,
+                    "confidence_interval": confidence_interval,
+                }),
+                always_valid,
+            ),
             Statistic::Binomial {
                 confidence_interval,
-            } => json!({ "confidence_interval": confidence_interval }),
+                always_valid,
+            } => with_always_valid(
+                json!({ "confidence_interval": confidence_interval }),
+                always_valid,
+            ),
             Statistic::Deciles {
                 confidence_interval,
                 num_samples,
@@ -201,8 +227,15 @@ impl Statistic {
             Statistic::LinearModelMean {
                 drop_highest,
                 covariate_adjustment,
-            }
-            | Statistic::PerClientDauImpact {
+                always_valid,
+            } => with_always_valid(
+                json!({
+                    "drop_highest": drop_highest,
+                    "covariate_adjustment": covariate_adjustment,
+                }),
+                always_valid,
+            ),
+            Statistic::PerClientDauImpact {
                 drop_highest,
                 covariate_adjustment,
             } => json!({
@@ -213,6 +246,16 @@ impl Statistic {
         match v {
             Json::Object(m) => m,
             _ => Map::new(),
+        }
+    }
+
+    /// The always-valid setting of the statistics that take one.
+    pub fn always_valid(&self) -> Option<AlwaysValid> {
+        match self {
+            Statistic::BootstrapMean { always_valid, .. }
+            | Statistic::Binomial { always_valid, .. }
+            | Statistic::LinearModelMean { always_valid, .. } => *always_valid,
+            _ => None,
         }
     }
 
@@ -230,6 +273,17 @@ impl Statistic {
             _ => None,
         }
     }
+}
+
+/// `params` plus `always_valid`, `alpha` and `tuning_sample_size` when they are set (a
+/// statistic without them shows exactly what it showed before).
+fn with_always_valid(mut params: Json, always_valid: &Option<AlwaysValid>) -> Json {
+    if let (Some(a), Json::Object(m)) = (always_valid, &mut params) {
+        m.insert("always_valid".into(), json!(true));
+        m.insert("alpha".into(), json!(a.alpha));
+        m.insert("tuning_sample_size".into(), json!(a.tuning_sample_size));
+    }
+    params
 }
 
 /// A pre-treatment applied to a metric column before a statistic.
@@ -430,6 +484,49 @@ fn positive_int(
     }
 }
 
+/// The keys of an always-valid statistic.
+const ALWAYS_VALID_KEYS: [&str; 3] = ["always_valid", "alpha", "tuning_sample_size"];
+
+/// `always_valid = true` with its `alpha` (in (0, 0.5)) and `tuning_sample_size` (>= 1); the
+/// other two keys without it are an error (they would silently do nothing).
+fn always_valid(r: &mut Reader, key: &str, table: &Table) -> Option<AlwaysValid> {
+    let on = flag(r, key, table, "always_valid");
+    if !on {
+        for name in &ALWAYS_VALID_KEYS[1..] {
+            if let Some(node) = table.get(name) {
+                r.error(
+                    ErrorKind::InvalidValue,
+                    &join(key, name),
+                    node,
+                    "only applies with `always_valid = true`",
+                );
+            }
+        }
+        return None;
+    }
+    let alpha = match table.get("alpha") {
+        None => 0.05,
+        Some(node) => {
+            let k = join(key, "alpha");
+            match r.number(&k, node) {
+                Some(v) if v > 0.0 && v < 0.5 => v,
+                Some(_) => {
+                    r.error(ErrorKind::InvalidValue, &k, node, "must be in (0, 0.5)");
+                    0.05
+                }
+                None => 0.05,
+            }
+        }
+    };
+    let tuning_sample_size = table
+        .get("tuning_sample_size")
+        .map(|_| u64::from(positive_int(r, key, table, "tuning_sample_size", 1, 1)));
+    Some(AlwaysValid {
+        alpha,
+        tuning_sample_size,
+    })
+}
+
 fn flag(r: &mut Reader, key: &str, table: &Table, name: &str) -> bool {
     table
         .get(name)
@@ -509,18 +606,29 @@ pub(crate) fn parse_statistic(
                 r,
                 key,
                 table,
-                &["num_samples", "drop_highest", "confidence_interval"],
+                &[
+                    "num_samples",
+                    "drop_highest",
+                    "confidence_interval",
+                    ALWAYS_VALID_KEYS[0],
+                    ALWAYS_VALID_KEYS[1],
+                    ALWAYS_VALID_KEYS[2],
+                ],
             );
             Statistic::BootstrapMean {
                 num_samples: positive_int(r, key, table, "num_samples", 10_000, 1),
                 drop_highest: fraction(r, key, table, "drop_highest", 0.005, false),
                 confidence_interval: confidence(r, key, table),
+                always_valid: always_valid(r, key, table),
             }
         }
         "binomial" => {
-            check_unknown(r, key, table, &["confidence_interval"]);
+            let mut allowed = vec!["confidence_interval"];
+            allowed.extend(ALWAYS_VALID_KEYS);
+            check_unknown(r, key, table, &allowed);
             Statistic::Binomial {
                 confidence_interval: confidence(r, key, table),
+                always_valid: always_valid(r, key, table),
             }
         }
         "deciles" => {
@@ -654,7 +762,11 @@ pub(crate) fn parse_statistic(
             }
         }
         "linear_model_mean" | "per_client_dau_impact" => {
-            check_unknown(r, key, table, &["drop_highest", "covariate_adjustment"]);
+            let mut allowed = vec!["drop_highest", "covariate_adjustment"];
+            if name == "linear_model_mean" {
+                allowed.extend(ALWAYS_VALID_KEYS);
+            }
+            check_unknown(r, key, table, &allowed);
             let default = if name == "linear_model_mean" {
                 0.005
             } else {
@@ -666,6 +778,7 @@ pub(crate) fn parse_statistic(
                 Statistic::LinearModelMean {
                     drop_highest,
                     covariate_adjustment,
+                    always_valid: always_valid(r, key, table),
                 }
             } else {
                 Statistic::PerClientDauImpact {
@@ -851,5 +964,66 @@ mod tests {
             s.pre_treatments,
             vec![PreTreatment::Log { base: Some(2.0) }]
         );
+    }
+
+    #[test]
+    fn always_valid_parameters() {
+        let p = |stat: &str, kv: &[(&str, &str)]| {
+            let kv: Vec<(String, String)> = kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            statistic_from_params(stat, &kv, &[])
+        };
+        for stat in ["bootstrap_mean", "binomial", "linear_model_mean"] {
+            let s = p(stat, &[("always_valid", "true")]).unwrap();
+            assert_eq!(
+                s.statistic.always_valid(),
+                Some(AlwaysValid {
+                    alpha: 0.05,
+                    tuning_sample_size: None
+                }),
+                "{stat}"
+            );
+            let params = s.statistic.params();
+            assert_eq!(params["always_valid"], json!(true), "{stat}");
+            let s = p(
+                stat,
+                &[
+                    ("always_valid", "true"),
+                    ("alpha", "0.1"),
+                    ("tuning_sample_size", "5000"),
+                ],
+            )
+            .unwrap();
+            assert_eq!(
+                s.statistic.always_valid(),
+                Some(AlwaysValid {
+                    alpha: 0.1,
+                    tuning_sample_size: Some(5000)
+                })
+            );
+            // without it, nothing changes (and the parameters say nothing of it)
+            let s = p(stat, &[]).unwrap();
+            assert_eq!(s.statistic.always_valid(), None);
+            assert!(!s.statistic.params().contains_key("always_valid"));
+            // alpha alone would silently do nothing: an error naming the key
+            let e = p(stat, &[("alpha", "0.1")]).unwrap_err();
+            assert_eq!(e.0[0].key, format!("{stat}.alpha"), "{stat}");
+            assert!(e.0[0].message.contains("always_valid = true"));
+            let e = p(stat, &[("always_valid", "true"), ("alpha", "0.7")]).unwrap_err();
+            assert_eq!(e.0[0].key, format!("{stat}.alpha"));
+            let e = p(
+                stat,
+                &[("always_valid", "true"), ("tuning_sample_size", "0")],
+            )
+            .unwrap_err();
+            assert_eq!(e.0[0].key, format!("{stat}.tuning_sample_size"));
+        }
+        // not a parameter of the others
+        let e = p("deciles", &[("always_valid", "true")]).unwrap_err();
+        assert_eq!(e.0[0].kind, ErrorKind::UnknownKey);
+        let e = p("per_client_dau_impact", &[("always_valid", "true")]).unwrap_err();
+        assert_eq!(e.0[0].kind, ErrorKind::UnknownKey);
     }
 }

@@ -65,6 +65,7 @@ fn desktop_defaults_statistics_override_definitions() {
                 period: AnalysisPeriod::PreenrollmentWeek,
                 metric: None
             }),
+            always_valid: None,
         }
     );
     // The SQL body comes from definitions/firefox_desktop.toml, rendered through agg_sum.

@@ -52,6 +52,7 @@ fn bench(c: &mut Criterion) {
                 num_samples: 10_000,
                 drop_highest: 0.005,
                 confidence_interval: 0.95,
+                always_valid: None,
             },
         ),
         (
@@ -66,6 +67,7 @@ fn bench(c: &mut Criterion) {
             Statistic::LinearModelMean {
                 drop_highest: 0.005,
                 covariate_adjustment: None,
+                always_valid: None,
             },
         ),
         (

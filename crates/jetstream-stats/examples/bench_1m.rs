@@ -79,6 +79,7 @@ fn main() {
             "converted",
             Statistic::Binomial {
                 confidence_interval: 0.95,
+                always_valid: None,
             },
         ),
         (
@@ -88,6 +89,7 @@ fn main() {
                 num_samples: 10_000,
                 drop_highest: 0.005,
                 confidence_interval: 0.95,
+                always_valid: None,
             },
         ),
         (
@@ -123,6 +125,7 @@ fn main() {
             Statistic::LinearModelMean {
                 drop_highest: 0.005,
                 covariate_adjustment: None,
+                always_valid: None,
             },
         ),
         (
@@ -134,6 +137,7 @@ fn main() {
                     period: AnalysisPeriod::PreenrollmentWeek,
                     metric: None,
                 }),
+                always_valid: None,
             },
         ),
         (

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use jetstream_config::statistic::Statistic;
+use jetstream_config::statistic::{AlwaysValid, Statistic};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Beta as BetaDist, Binomial, Distribution};
@@ -19,6 +19,7 @@ use crate::error::StatsError;
 use crate::linear;
 use crate::resample::{Tally, bayesian_bootstrap_means, derive_seed, ratio_bootstrap};
 use crate::row::{Comparison, Row, finite, format_parameter};
+use crate::sequential;
 use crate::summary::{
     DEFAULT_QUANTILES, OneBranch, quantile_sorted, summarize_joint, summarize_one,
 };
@@ -344,12 +345,15 @@ pub fn apply(
             num_samples,
             drop_highest,
             confidence_interval,
+            always_valid,
         } => {
             let (lo, hi) = ci_bounds(*confidence_interval);
             let mut samples = Vec::new();
+            let mut counts = Vec::new();
             for (b, name) in branches.iter().enumerate() {
                 let mut v = non_null(frame, column, b)?;
                 filter_outliers(&mut v, 1.0 - drop_highest)?;
+                counts.push(v.len() as u64);
                 let tally = Tally::new(&v);
                 samples.push(bayesian_bootstrap_means(
                     &tally,
@@ -359,11 +363,23 @@ pub fn apply(
                 ));
             }
             let s = resampled(&branches, &samples, None, &[lo, hi], &DEFAULT_QUANTILES);
-            summaries_to_rows(ctx, "mean", *confidence_interval, s, |o| o.mean)
+            let mut rows = summaries_to_rows(ctx, "mean", *confidence_interval, s, |o| o.mean);
+            if let Some(av) = always_valid {
+                let clients = frame.len() as u64;
+                always_valid_rows(&mut rows, &branches, &samples, &counts, clients, av);
+            }
+            rows
         }
         Statistic::Binomial {
             confidence_interval,
-        } => binomial(frame, column, ctx, *confidence_interval)?,
+            always_valid,
+        } => binomial(
+            frame,
+            column,
+            ctx,
+            *confidence_interval,
+            always_valid.as_ref(),
+        )?,
         Statistic::Deciles {
             confidence_interval,
             num_samples,
@@ -420,6 +436,7 @@ pub fn apply(
         Statistic::LinearModelMean {
             drop_highest,
             covariate_adjustment,
+            always_valid,
         } => {
             let covariate = covariate_column(frame, column, ctx, covariate_adjustment.as_ref());
             linear::lm_rows(
@@ -429,6 +446,7 @@ pub fn apply(
                 ctx,
                 *drop_highest,
                 "mean_lm",
+                always_valid.as_ref(),
             )?
         }
         Statistic::PerClientDauImpact {
@@ -443,6 +461,7 @@ pub fn apply(
                 ctx,
                 *drop_highest,
                 "per_client_dau_impact",
+                None,
             )?;
             let n = frame.len() as f64;
             let experiment_branches = ctx
@@ -527,7 +546,54 @@ fn clip_pair(num: &mut [f64], den: &mut [f64], tq: f64) -> Result<(), StatsError
     filter_outliers(den, tq)
 }
 
-fn binomial(frame: &Frame, column: &str, ctx: &Context, ci: f64) -> Result<Vec<Row>, StatsError> {
+/// Replace the comparison intervals of `rows` by always-valid ones around their points: the
+/// standard error is the standard deviation of the replicates' differences (or relative
+/// uplifts); `counts` are the clients of each branch, `clients` all of them (the default
+/// tuning sample size).
+fn always_valid_rows(
+    rows: &mut [Row],
+    branches: &[String],
+    samples: &[Vec<f64>],
+    counts: &[u64],
+    clients: u64,
+    av: &AlwaysValid,
+) {
+    let tuning = av.tuning_sample_size.unwrap_or(clients) as f64;
+    let index = |name: &str| branches.iter().position(|b| b == name);
+    for r in rows.iter_mut() {
+        let (Some(cmp), Some(reference)) = (r.comparison, r.comparison_to_branch.as_deref()) else {
+            continue;
+        };
+        let (Some(f), Some(b)) = (index(&r.branch), index(reference)) else {
+            continue;
+        };
+        let (sf, sb) = (&samples[f], &samples[b]);
+        let replicates: Vec<f64> = sf
+            .iter()
+            .zip(sb)
+            .map(|(x, y)| match cmp {
+                Comparison::Difference => x - y,
+                Comparison::RelativeUplift => x / y - 1.0,
+            })
+            .collect();
+        let se = sequential::std_dev(&replicates);
+        let n = (counts[f] + counts[b]) as f64;
+        let bounds = r
+            .point
+            .and_then(|p| sequential::interval(p, se, n, tuning, av.alpha));
+        r.lower = bounds.and_then(|(lo, _)| finite(lo));
+        r.upper = bounds.and_then(|(_, hi)| finite(hi));
+        r.ci_width = Some(1.0 - av.alpha);
+    }
+}
+
+fn binomial(
+    frame: &Frame,
+    column: &str,
+    ctx: &Context,
+    ci: f64,
+    always_valid: Option<&AlwaysValid>,
+) -> Result<Vec<Row>, StatsError> {
     let branches = frame.branches().to_vec();
     let col = frame.column(column)?;
     let mut n = vec![0u64; branches.len()];
@@ -592,7 +658,7 @@ fn binomial(frame: &Frame, column: &str, ctx: &Context, ci: f64) -> Result<Vec<R
             (branches[f].clone(), branches[r].clone(), None, j.rel, j.abs)
         })
         .collect();
-    Ok(summaries_to_rows(
+    let mut rows = summaries_to_rows(
         ctx,
         "binomial",
         ci,
@@ -601,7 +667,11 @@ fn binomial(frame: &Frame, column: &str, ctx: &Context, ci: f64) -> Result<Vec<R
             comparative,
         },
         |o| o.mean,
-    ))
+    );
+    if let Some(av) = always_valid {
+        always_valid_rows(&mut rows, &branches, &samples, &n, frame.len() as u64, av);
+    }
+    Ok(rows)
 }
 
 fn deciles(

@@ -17,7 +17,9 @@
 //!     .with_column("active_hours", vec![1.0, 2.0, 3.0, f64::NAN, 2.0, 4.0])?;
 //! let mut ctx = Context::new("active_hours");
 //! ctx.seed = 42;
-//! let stat = Statistic::BootstrapMean { num_samples: 1000, drop_highest: 0.0, confidence_interval: 0.95 };
+//! let stat = Statistic::BootstrapMean {
+//!     num_samples: 1000, drop_highest: 0.0, confidence_interval: 0.95, always_valid: None,
+//! };
 //! let rows = run(&stat, &[PreTreatment::RemoveNulls], &frame, "active_hours", &[], 7, &ctx)?;
 //! // 2 per-branch rows, then difference and relative uplift for both ordered pairs
 //! assert_eq!(rows.len(), 2 + 2 * 2);
@@ -33,6 +35,7 @@ mod linear;
 mod pretreat;
 pub mod resample;
 mod row;
+pub mod sequential;
 pub mod srm;
 pub mod summary;
 

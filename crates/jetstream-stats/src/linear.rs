@@ -8,11 +8,14 @@
 
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
+use jetstream_config::statistic::AlwaysValid;
+
 use crate::compute::Context;
 use crate::compute::NoteLevel;
 use crate::data::Frame;
 use crate::error::StatsError;
 use crate::row::{Comparison, Row, finite};
+use crate::sequential;
 use crate::summary::{quantile, quantile_sorted};
 
 const ALPHA: f64 = 0.05;
@@ -223,8 +226,14 @@ impl Fit {
         g.iter().zip(&self.beta).map(|(a, b)| a * b).sum()
     }
 
-    /// (estimate, lower, upper) of `focus - reference`: t interval with the residual df.
-    fn difference(&self, focus: usize, reference: usize) -> (f64, f64, f64) {
+    /// (estimate, lower, upper) of `focus - reference`: t interval with the residual df, or
+    /// `multiplier` standard errors (always-valid intervals).
+    fn difference(
+        &self,
+        focus: usize,
+        reference: usize,
+        multiplier: Option<f64>,
+    ) -> (f64, f64, f64) {
         let mut g = vec![0.0; self.beta.len()];
         if let Some(c) = self.branch_coef[focus] {
             g[c] += 1.0;
@@ -234,13 +243,14 @@ impl Fit {
         }
         let est = self.dot(&g);
         let se = self.quad(&g).sqrt();
-        let t = t_quantile(self.df_resid, 1.0 - ALPHA / 2.0);
+        let t = multiplier.unwrap_or_else(|| t_quantile(self.df_resid, 1.0 - ALPHA / 2.0));
         (est, est - t * se, est + t * se)
     }
 
     /// (estimate, lower, upper) of `focus / reference - 1` by the delta method on the log ratio
-    /// of the mean predictions, with a normal interval (marginaleffects `lnratioavg`).
-    fn relative(&self, focus: usize, reference: usize) -> (f64, f64, f64) {
+    /// of the mean predictions, with a normal interval (marginaleffects `lnratioavg`), or
+    /// `multiplier` standard errors on the log scale (always-valid intervals).
+    fn relative(&self, focus: usize, reference: usize, multiplier: Option<f64>) -> (f64, f64, f64) {
         let gf = self.level(focus);
         let gr = self.level(reference);
         let a = self.dot(&gf);
@@ -253,7 +263,7 @@ impl Fit {
         let ln_ratio = (a / c).ln();
         let g: Vec<f64> = gf.iter().zip(&gr).map(|(x, y)| x / a - y / c).collect();
         let se = self.quad(&g).sqrt();
-        let z = z_quantile(1.0 - ALPHA / 2.0);
+        let z = multiplier.unwrap_or_else(|| z_quantile(1.0 - ALPHA / 2.0));
         (
             (a / c) - 1.0,
             (ln_ratio - z * se).exp() - 1.0,
@@ -276,6 +286,7 @@ pub(crate) fn lm_rows(
     ctx: &Context,
     drop_highest: f64,
     statistic: &str,
+    always_valid: Option<&AlwaysValid>,
 ) -> Result<Vec<Row>, StatsError> {
     let tq = 1.0 - drop_highest;
     if !(tq > 0.0 && tq <= 1.0) {
@@ -383,6 +394,7 @@ pub(crate) fn lm_rows(
             degenerate,
             ctx,
             statistic,
+            always_valid.map(|av| (av, frame.len())),
         ));
     }
     if skipped == branches.len() {
@@ -440,7 +452,9 @@ fn individual_rows(
 }
 
 /// Difference and relative uplift of every other present branch against `reference`, from
-/// one OLS fit on the modelling rows (`y ~ branch [+ covariate]`).
+/// one OLS fit on the modelling rows (`y ~ branch [+ covariate]`). With `always_valid`
+/// (and the clients of the frame, the default tuning sample size) the intervals are
+/// always-valid ones, `n` being the modelling rows of the two branches compared.
 #[allow(clippy::too_many_arguments)]
 fn comparison_rows(
     branches: &[String],
@@ -451,6 +465,7 @@ fn comparison_rows(
     degenerate: bool,
     ctx: &Context,
     statistic: &str,
+    always_valid: Option<(&AlwaysValid, usize)>,
 ) -> Vec<Row> {
     let present: Vec<bool> = (0..branches.len())
         .map(|b| codes.iter().any(|c| *c as usize == b))
@@ -484,8 +499,19 @@ fn comparison_rows(
             continue;
         }
         let (mf, mr) = (remap[f] as usize, remap[reference] as usize);
+        let multiplier = always_valid.map(|(av, clients)| {
+            let n = codes
+                .iter()
+                .filter(|c| **c as usize == f || **c as usize == reference)
+                .count();
+            let tuning = av.tuning_sample_size.unwrap_or(clients as u64) as f64;
+            sequential::multiplier(n as f64, tuning, av.alpha).unwrap_or(f64::NAN)
+        });
         let (d, rel) = match &fitted {
-            Some(fit) => (fit.difference(mf, mr), fit.relative(mf, mr)),
+            Some(fit) => (
+                fit.difference(mf, mr, multiplier),
+                fit.relative(mf, mr, multiplier),
+            ),
             None => (
                 (f64::NAN, f64::NAN, f64::NAN),
                 (f64::NAN, f64::NAN, f64::NAN),
@@ -501,6 +527,9 @@ fn comparison_rows(
             row.point = finite(p);
             row.lower = finite(lo);
             row.upper = finite(hi);
+            if let Some((av, _)) = always_valid {
+                row.ci_width = Some(1.0 - av.alpha);
+            }
             rows.push(row);
         }
     }
@@ -527,7 +556,7 @@ mod tests {
             .with_column("y", vec![0.0, 0.0, 0.0, 1.0, 2.0, 4.0])
             .unwrap();
         let ctx = Context::new("y");
-        let rows = lm_rows(&f, "y", None, &ctx, 0.0, "mean_lm").unwrap();
+        let rows = lm_rows(&f, "y", None, &ctx, 0.0, "mean_lm", None).unwrap();
         let notes = ctx.notes.take();
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].level, NoteLevel::Warning);
@@ -561,7 +590,7 @@ mod tests {
             .collect();
         let f = Frame::new(&labels).with_column("y", y.clone()).unwrap();
         let ctx = Context::new("y");
-        let rows = lm_rows(&f, "y", None, &ctx, 0.01, "mean_lm").unwrap();
+        let rows = lm_rows(&f, "y", None, &ctx, 0.01, "mean_lm", None).unwrap();
         let clip = |v: &[f64]| {
             let t = quantile(v, 0.99);
             v.iter().map(|x| x.min(t)).collect::<Vec<f64>>()
@@ -614,7 +643,7 @@ mod tests {
             .with_column("y", (0..300).map(f64::from).collect())
             .unwrap();
         let ctx = Context::new("y");
-        let rows = lm_rows(&f, "y", None, &ctx, 0.0, "mean_lm").unwrap();
+        let rows = lm_rows(&f, "y", None, &ctx, 0.0, "mean_lm", None).unwrap();
         let get = |b: &str, c: Option<Comparison>, r: Option<&str>| {
             rows.iter()
                 .find(|x| {

@@ -71,6 +71,7 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Statistic)> {
             "converted",
             Statistic::Binomial {
                 confidence_interval: 0.95,
+                always_valid: None,
             },
         ),
         (
@@ -81,6 +82,7 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Statistic)> {
                 num_samples: 2000,
                 drop_highest: 0.005,
                 confidence_interval: 0.95,
+                always_valid: None,
             },
         ),
         (
@@ -120,6 +122,7 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Statistic)> {
             Statistic::LinearModelMean {
                 drop_highest: 0.005,
                 covariate_adjustment: None,
+                always_valid: None,
             },
         ),
         (
@@ -132,6 +135,7 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Statistic)> {
                     period: AnalysisPeriod::PreenrollmentWeek,
                     metric: None,
                 }),
+                always_valid: None,
             },
         ),
         (

@@ -233,6 +233,7 @@ fn binomial() {
     // Per-branch rows are analytic; comparisons come from 10,000 Beta draws.
     let stat = Statistic::Binomial {
         confidence_interval: 0.95,
+        always_valid: None,
     };
     let frame = load_csv("data_10000.csv");
     let stats = load_stats("stats_10000.json");
@@ -270,6 +271,7 @@ fn bootstrap_mean() {
         num_samples: 10_000,
         drop_highest: 0.005,
         confidence_interval: 0.95,
+        always_valid: None,
     };
     check(
         "bootstrap_mean[active_hours]",
@@ -363,6 +365,7 @@ fn linear_models_are_exact() {
     let lm = Statistic::LinearModelMean {
         drop_highest: 0.005,
         covariate_adjustment: None,
+        always_valid: None,
     };
     check_rows(
         "linear_model_mean[active_hours]",
@@ -378,6 +381,7 @@ fn linear_models_are_exact() {
             period: AnalysisPeriod::PreenrollmentWeek,
             metric: None,
         }),
+        always_valid: None,
     };
     // The reference's covariate-adjusted relative-uplift interval comes from a forward
     // finite-difference Jacobian (marginaleffects, step sqrt(eps)·|β|) whose rounding error is
@@ -398,6 +402,7 @@ fn relative_uplift_rows_exist_for_every_pair() {
     let rows = apply(
         &Statistic::Binomial {
             confidence_interval: 0.95,
+            always_valid: None,
         },
         &frame,
         "converted",

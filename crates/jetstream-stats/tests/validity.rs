@@ -70,13 +70,16 @@ fn intervals_cover_the_truth() {
         num_samples: 1000,
         drop_highest: 0.0,
         confidence_interval: 0.95,
+        always_valid: None,
     };
     let lm = Statistic::LinearModelMean {
         drop_highest: 0.0,
         covariate_adjustment: None,
+        always_valid: None,
     };
     let binomial = Statistic::Binomial {
         confidence_interval: 0.95,
+        always_valid: None,
     };
     let mut covered = [0usize; 3];
     for i in 0..DATASETS {
@@ -111,5 +114,109 @@ fn intervals_cover_the_truth() {
             (0.92..=0.98).contains(&rate),
             "{name}: coverage {rate:.3} outside [0.92, 0.98]"
         );
+    }
+}
+
+/// `always_valid = true` keeps every point and every branch row, and widens the comparison
+/// intervals around the same points (by the boundary's factor for the linear model).
+#[test]
+fn always_valid_intervals_contain_the_fixed_ones() {
+    use jetstream_config::statistic::AlwaysValid;
+    let av = Some(AlwaysValid {
+        alpha: 0.05,
+        tuning_sample_size: None,
+    });
+    let pairs = [
+        (
+            Statistic::BootstrapMean {
+                num_samples: 1000,
+                drop_highest: 0.0,
+                confidence_interval: 0.95,
+                always_valid: None,
+            },
+            Statistic::BootstrapMean {
+                num_samples: 1000,
+                drop_highest: 0.0,
+                confidence_interval: 0.95,
+                always_valid: av,
+            },
+            "value",
+        ),
+        (
+            Statistic::LinearModelMean {
+                drop_highest: 0.0,
+                covariate_adjustment: None,
+                always_valid: None,
+            },
+            Statistic::LinearModelMean {
+                drop_highest: 0.0,
+                covariate_adjustment: None,
+                always_valid: av,
+            },
+            "value",
+        ),
+        (
+            Statistic::Binomial {
+                confidence_interval: 0.95,
+                always_valid: None,
+            },
+            Statistic::Binomial {
+                confidence_interval: 0.95,
+                always_valid: av,
+            },
+            "converted",
+        ),
+    ];
+    let data = dataset(1);
+    let mut ctx = Context::new("value");
+    ctx.seed = 7;
+    // n = N* = 800 clients: the boundary is sqrt((a+1)/a (2 ln 20 + ln(a+1))) standard errors
+    let m = jetstream_stats::sequential::multiplier(800.0, 800.0, 0.05).unwrap();
+    for (fixed, valid, column) in pairs {
+        let f = apply(&fixed, &data.frame, column, &ctx).unwrap();
+        let v = apply(&valid, &data.frame, column, &ctx).unwrap();
+        assert_eq!(f.len(), v.len(), "{}", fixed.name());
+        let mut compared = 0;
+        for (a, b) in f.iter().zip(&v) {
+            assert_eq!(
+                (&a.branch, a.comparison, &a.comparison_to_branch, a.point),
+                (&b.branch, b.comparison, &b.comparison_to_branch, b.point),
+                "{}",
+                fixed.name()
+            );
+            if a.comparison.is_none() {
+                assert_eq!(
+                    (a.lower, a.upper),
+                    (b.lower, b.upper),
+                    "branch rows keep their meaning"
+                );
+                continue;
+            }
+            compared += 1;
+            let (lo, hi) = (a.lower.unwrap(), a.upper.unwrap());
+            let (vlo, vhi) = (b.lower.unwrap(), b.upper.unwrap());
+            assert!(
+                vlo < lo && vhi > hi,
+                "{}: {vlo} {vhi} vs {lo} {hi}",
+                fixed.name()
+            );
+            let ratio = (vhi - vlo) / (hi - lo);
+            assert!(
+                (1.3..2.2).contains(&ratio),
+                "{}: width ratio {ratio}",
+                fixed.name()
+            );
+            if matches!(valid, Statistic::LinearModelMean { .. })
+                && a.comparison == Some(Comparison::Difference)
+            {
+                let t = (hi - lo) / 2.0 / 1.963; // t quantile of 798 df
+                assert!(
+                    ((vhi - vlo) / 2.0 / t - m).abs() < 0.01,
+                    "{}",
+                    (vhi - vlo) / 2.0 / t
+                );
+            }
+        }
+        assert_eq!(compared, 4, "{}", fixed.name());
     }
 }
