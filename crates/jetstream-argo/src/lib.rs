@@ -28,7 +28,8 @@ use serde_json::Value;
 pub const RUN_TEMPLATE: &str = include_str!("../../../workflows/run.yaml");
 
 /// Every analysis period, the default of `analysis_periods`.
-pub const ALL_PERIODS: &str = "day,week,days28,overall,preenrollment_week,preenrollment_days28";
+pub const ALL_PERIODS: &str =
+    "day,week,days28,overall,preenrollment_week,preenrollment_days28,cumulative";
 
 /// Why a workflow could not be rendered.
 #[derive(Debug, thiserror::Error)]

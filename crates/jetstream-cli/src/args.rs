@@ -349,7 +349,7 @@ pub(crate) fn periods(names: &[String]) -> anyhow::Result<Option<Vec<AnalysisPer
             .with_context(|| {
                 format!(
                     "--analysis-periods: unknown period {p:?} (expected day, week, days28, \
-                     overall, preenrollment_week or preenrollment_days28)"
+                     overall, preenrollment_week, preenrollment_days28 or cumulative)"
                 )
             })?;
         if !out.contains(&period) {
@@ -397,7 +397,7 @@ pub(crate) struct AnalysisArgs {
     )]
     pub(crate) output_dir: Option<PathBuf>,
     /// Only these periods (repeat the option or separate by commas: day, week, days28,
-    /// overall, preenrollment_week, preenrollment_days28).
+    /// overall, preenrollment_week, preenrollment_days28, cumulative).
     #[arg(
         long,
         alias = "analysis_periods",

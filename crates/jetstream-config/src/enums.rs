@@ -62,6 +62,9 @@ string_enum! {
         PreenrollmentWeek => "preenrollment_week",
         /// The 28 days before enrollment.
         PreenrollmentDays28 => "preenrollment_days28",
+        /// From enrollment through the analysis date, every day once enrollment has ended
+        /// (this project's addition; opt-in, last so that the reference's order is kept).
+        Cumulative => "cumulative",
     }
 }
 
@@ -75,6 +78,7 @@ impl AnalysisPeriod {
             AnalysisPeriod::Overall => "overall",
             AnalysisPeriod::PreenrollmentWeek => "preenrollment_weekly",
             AnalysisPeriod::PreenrollmentDays28 => "preenrollment_days28",
+            AnalysisPeriod::Cumulative => "cumulative",
         }
     }
 
@@ -87,6 +91,7 @@ impl AnalysisPeriod {
             AnalysisPeriod::Overall => "overall",
             AnalysisPeriod::PreenrollmentWeek => "preenrollment_weekly",
             AnalysisPeriod::PreenrollmentDays28 => "preenrollment_days28",
+            AnalysisPeriod::Cumulative => "cumulative",
         }
     }
 

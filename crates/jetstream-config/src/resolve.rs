@@ -420,6 +420,11 @@ pub fn resolve_spec(
                 unique.push(s);
             }
         }
+        // The cumulative period is opt-in: a config that does not name it resolves exactly
+        // as before (no empty entry).
+        if *period == AnalysisPeriod::Cumulative && unique.is_empty() {
+            continue;
+        }
         metrics.insert(*period, unique);
     }
     Ok(AnalysisConfiguration {

@@ -226,7 +226,7 @@ impl MetricDefinition {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricsSpec {
     /// Period lists, indexed by [`AnalysisPeriod`] order.
-    pub periods: [Vec<MetricReference>; 6],
+    pub periods: [Vec<MetricReference>; AnalysisPeriod::ALL.len()],
     /// Definitions (including wildcard patterns, which only matter while merging).
     pub definitions: IndexMap<String, MetricDefinition>,
 }
@@ -700,7 +700,7 @@ pub struct OutcomeSpec {
     /// `[parameters]`.
     pub parameters: ParametersSpec,
     /// Optional top-level period lists (when absent: weekly and overall).
-    pub periods: [Vec<MetricReference>; 6],
+    pub periods: [Vec<MetricReference>; AnalysisPeriod::ALL.len()],
 }
 
 /// `definitions/<platform>.toml` and `jetstream/definitions/<platform>.toml`.
@@ -780,8 +780,12 @@ fn enum_list<T: Copy>(
     Some(out)
 }
 
-fn period_lists(r: &mut Reader, key: &str, t: &Table) -> [Vec<MetricReference>; 6] {
-    let mut periods: [Vec<MetricReference>; 6] = Default::default();
+fn period_lists(
+    r: &mut Reader,
+    key: &str,
+    t: &Table,
+) -> [Vec<MetricReference>; AnalysisPeriod::ALL.len()] {
+    let mut periods: [Vec<MetricReference>; AnalysisPeriod::ALL.len()] = Default::default();
     for (i, p) in AnalysisPeriod::ALL.iter().enumerate() {
         let Some(node) = t.get(p.config_key()) else {
             continue;

@@ -6,3 +6,4 @@ mod history;
 mod job;
 mod parallel;
 mod recipes;
+mod sequential;

@@ -14,15 +14,17 @@ use crate::{MetricInfo, Report, StatRow};
 const STYLE: &str = include_str!("style.css");
 
 /// Periods whose latest window is the headline, best first.
-const HEADLINE: [AnalysisPeriod; 4] = [
+const HEADLINE: [AnalysisPeriod; 5] = [
     AnalysisPeriod::Overall,
+    AnalysisPeriod::Cumulative,
     AnalysisPeriod::Days28,
     AnalysisPeriod::Week,
     AnalysisPeriod::Day,
 ];
 
 /// Periods drawn as time courses.
-const TIME_COURSES: [AnalysisPeriod; 3] = [
+const TIME_COURSES: [AnalysisPeriod; 4] = [
+    AnalysisPeriod::Cumulative,
     AnalysisPeriod::Week,
     AnalysisPeriod::Day,
     AnalysisPeriod::Days28,
@@ -285,12 +287,16 @@ fn window_name(period: AnalysisPeriod) -> &'static str {
         AnalysisPeriod::Overall => "overall",
         AnalysisPeriod::PreenrollmentWeek => "pre-enrollment week",
         AnalysisPeriod::PreenrollmentDays28 => "pre-enrollment 28 days",
+        AnalysisPeriod::Cumulative => "day",
     }
 }
 
 fn headline_label(period: AnalysisPeriod, window: i64) -> String {
     match period {
         AnalysisPeriod::Overall => "Overall (the whole experiment)".into(),
+        AnalysisPeriod::Cumulative => {
+            format!("Cumulative (every client's first {window} days after enrolling)")
+        }
         p => format!("Latest {} ({} {window})", window_name(p), window_name(p)),
     }
 }
@@ -924,7 +930,11 @@ fn time_course_figure(
     } else {
         format!("{statistic} per branch")
     };
-    let caption = format!("{what}, by {}", window_name(period));
+    let caption = if period == AnalysisPeriod::Cumulative {
+        format!("{what}, cumulative to each day")
+    } else {
+        format!("{what}, by {}", window_name(period))
+    };
     let _ = write!(
         out,
         "<figure><figcaption>{}</figcaption>{}</figure>",

@@ -283,3 +283,26 @@ fn latest_windows_head_when_there_is_no_overall() {
     let html = render(&r);
     assert!(html.contains("Headline: <b>Latest week (week 3)</b>"));
 }
+
+#[test]
+fn the_cumulative_window_heads_a_running_experiment_and_is_drawn_over_time() {
+    let mut r = report();
+    r.statistics.retain(|p| p.period == AnalysisPeriod::Week);
+    let mut rows = Vec::new();
+    for day in 1..=5 {
+        rows.extend(metric_rows("active_hours", day, (0.1, -0.05, 0.3)));
+    }
+    r.statistics.push(PeriodStatistics {
+        period: AnalysisPeriod::Cumulative,
+        rows,
+    });
+    let html = render(&r);
+    assert!(
+        html.contains("Headline: <b>Cumulative (every client&#39;s first 5 days after enrolling)</b>"),
+        "{html}"
+    );
+    assert!(html.contains("relative difference to control, cumulative to each day</figcaption>"));
+    // the weekly windows are still drawn
+    assert!(html.contains("relative difference to control, by week</figcaption>"));
+    balanced(&html, "svg");
+}

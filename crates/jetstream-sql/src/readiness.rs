@@ -11,7 +11,8 @@ use crate::time_limits::{TimeLimits, TimeLimitsError, add, add_days};
 pub struct Ready {
     /// Time limits with only the newest window.
     pub time_limits: TimeLimits,
-    /// Window index of table names (1-based; always 1 for overall and pre-enrollment).
+    /// Window index of table names (1-based; always 1 for overall and pre-enrollment; for
+    /// the cumulative period, its length in days after enrollment, the index of the day).
     pub window_index: usize,
     /// Days in the window (passed to statistics and pre-treatments).
     pub analysis_length_dates: i64,
@@ -95,6 +96,32 @@ pub fn timelimits_if_ready(
                 Some(dates_enrollment),
             )?;
             Ok(Some(ready(tl)))
+        }
+        AnalysisPeriod::Cumulative => {
+            // Ready whenever a daily window is: days 0..n-1 after each client's enrollment,
+            // n the daily windows complete on the date (what `daily_1..daily_n` cover).
+            let Ok(days) = TimeLimits::for_ts(first, current_date, "daily", dates_enrollment)
+            else {
+                return Ok(None);
+            };
+            let n = days.analysis_windows.len();
+            if n == 0 {
+                return Ok(None);
+            }
+            let length = i64::try_from(n)
+                .map_err(|_| TimeLimitsError::OutOfRange("cumulative window length".into()))?;
+            let time_limits = TimeLimits::for_single_analysis_window(
+                first,
+                current_date,
+                0,
+                length,
+                Some(dates_enrollment),
+            )?;
+            Ok(Some(Ready {
+                time_limits,
+                window_index: n,
+                analysis_length_dates: length,
+            }))
         }
         AnalysisPeriod::Overall => {
             let (Some(end), Some("Complete")) = (conf.end_date(), conf.status()) else {
@@ -215,5 +242,43 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((r.window_index, r.analysis_length_dates), (3, 1));
+    }
+
+    /// The cumulative window is ready on every date a daily window is, and covers days
+    /// 0..n-1 after each client's enrollment (what `daily_1..daily_n` cover), n growing daily.
+    #[test]
+    fn the_cumulative_window_grows_by_a_day_with_the_daily_windows() {
+        let c = conf("Live");
+        assert!(!is_ready(AnalysisPeriod::Cumulative, "2019-12-07", &c));
+        let mut date = d("2019-12-01");
+        let mut seen = 0;
+        while date <= d("2020-03-02") {
+            let day = timelimits_if_ready(AnalysisPeriod::Day, date, &c).unwrap();
+            let cumulative = timelimits_if_ready(AnalysisPeriod::Cumulative, date, &c).unwrap();
+            assert_eq!(day.is_some(), cumulative.is_some(), "{date}");
+            if let (Some(day), Some(cu)) = (day, cumulative) {
+                seen += 1;
+                assert_eq!(cu.window_index, day.window_index, "{date}");
+                assert_eq!(cu.window_index, seen, "{date}");
+                let n = cu.window_index as i64;
+                assert_eq!(cu.analysis_length_dates, n);
+                let w = cu.time_limits.analysis_windows[0];
+                assert_eq!((w.start, w.end), (0, n - 1), "{date}");
+                assert_eq!(cu.time_limits.first_date_data_required, d("2019-12-01"));
+                assert_eq!(cu.time_limits.last_date_data_required, date);
+                assert_eq!(
+                    cu.time_limits.last_enrollment_date,
+                    day.time_limits.last_enrollment_date
+                );
+            }
+            date = date.succ_opt().unwrap();
+        }
+        assert_eq!(seen, 86, "2019-12-08 ..= 2020-03-02");
+        assert_eq!(
+            timelimits_if_ready(AnalysisPeriod::Cumulative, d("2019-12-10"), &c)
+                .unwrap()
+                .map(|r| r.window_index),
+            Some(3)
+        );
     }
 }
