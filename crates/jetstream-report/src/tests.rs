@@ -298,7 +298,9 @@ fn the_cumulative_window_heads_a_running_experiment_and_is_drawn_over_time() {
     });
     let html = render(&r);
     assert!(
-        html.contains("Headline: <b>Cumulative (every client&#39;s first 5 days after enrolling)</b>"),
+        html.contains(
+            "Headline: <b>Cumulative (every client&#39;s first 5 days after enrolling)</b>"
+        ),
         "{html}"
     );
     assert!(html.contains("relative difference to control, cumulative to each day</figcaption>"));
