@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use jetstream_config::enums::AnalysisPeriod;
+use jetstream_config::enums::AnalysisUnit;
 use jetstream_config::experiment::{Branch, Experiment};
-use jetstream_config::resolve::{AnalysisConfiguration, DataSource};
+use jetstream_config::resolve::{AnalysisConfiguration, DataSource, ExposureSignal};
 use jetstream_report::Report;
 use jetstream_sql::naming;
-use jetstream_sql::preview::population_enrollments_query;
+use jetstream_sql::preview::{population_enrollments_query, population_table};
 use jetstream_warehouse::TableName;
 
 use crate::{Job, JobError, JobOptions, JobReport, Observer, RunOptions, delete_experiment_tables};
@@ -131,6 +132,37 @@ pub struct Preview {
     pub report: Report,
 }
 
+/// The exposure signal of a generated population (the reference's `sampled_exposure_signal`):
+/// a client is exposed when it is active after enrolling, in the population's own table.
+fn population_exposure(app_name: &str, app_id: Option<&str>) -> ExposureSignal {
+    let (table, id, date) = population_table(app_name, app_id);
+    ExposureSignal {
+        name: "preview_population_active".into(),
+        data_source: DataSource {
+            name: "preview_population".into(),
+            from_expression: format!("`{table}`"),
+            experiments_column_type: None,
+            client_id_column: id.into(),
+            submission_date_column: date.into(),
+            default_dataset: None,
+            build_id_column: "NULL".into(),
+            friendly_name: Some("Preview population".into()),
+            description: Some("The platform's active clients the preview enrolled".into()),
+            joins: Vec::new(),
+            columns_as_dimensions: false,
+            analysis_units: vec![AnalysisUnit::Client],
+            group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
+        },
+        select_expression: "TRUE".into(),
+        friendly_name: "Active after enrolling".into(),
+        description: "Every client of the generated population, from its first active day".into(),
+        window_start: None,
+        window_end: None,
+    }
+}
+
 /// Whether a data source (or one it joins) has an experiments column.
 fn tagged(ds: &DataSource) -> bool {
     ds.experiments_column_type.is_some() || ds.joins.iter().any(|j| tagged(&j.data_source))
@@ -201,6 +233,8 @@ impl Job<'_> {
                 message: err.to_string(),
             })?;
             config.experiment.enrollment_query = Some(query);
+            config.experiment.exposure_signal =
+                Some(population_exposure(&e.app_name, e.app_id.as_deref()));
         }
         let slug = config.experiment.normandy_slug().to_string();
         let mut deleted = delete_experiment_tables(self.warehouse(), &dataset, &slug, None)?;

@@ -19,8 +19,12 @@ pub enum PopulationError {
     SampleSize(u32),
 }
 
-/// Where a platform's daily active clients are, and how their id and date are read.
-fn population_table(app_name: &str, app_id: Option<&str>) -> (String, &'static str, &'static str) {
+/// Where a platform's daily active clients are, and how their id and date are read:
+/// `(table, id expression, date expression)`; the table is a plain `project.dataset.table`.
+pub fn population_table(
+    app_name: &str,
+    app_id: Option<&str>,
+) -> (String, &'static str, &'static str) {
     match (app_name, app_id) {
         ("firefox_desktop", _) | (_, None) => (
             "mozdata.telemetry.clients_daily".into(),

@@ -316,6 +316,14 @@ bigger_is_better = true
             .all(|r| r[2] >= "2026-01-17" && r[3] <= "2026-01-19"),
         "{counts}"
     );
+    // everyone of the generated population is exposed (active after enrolling)
+    let exposed = q("SELECT COUNTIF(num_exposure_events > 0) AS exposed \
+         FROM tmp.enrollments_population_check");
+    assert_eq!(
+        exposed.lines().nth(1).unwrap().parse::<u64>().unwrap(),
+        total,
+        "{exposed}"
+    );
     let stats = q(
         "SELECT COUNT(*) FROM tmp.statistics_population_check_daily \
          WHERE metric = 'active_hours' AND statistic = 'mean'",
