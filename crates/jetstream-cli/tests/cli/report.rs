@@ -88,6 +88,26 @@ fn ink(png: &Path) -> (u32, u32, f64, usize) {
     )
 }
 
+/// 2,000 simulated clients (and `extra` simulate options) in a scratch folder `name`: the
+/// folder, the `duckdb:` warehouse and the recipes file.
+fn simulated(name: &str, extra: &[&str]) -> (PathBuf, String, PathBuf) {
+    let dir = scratch(name);
+    let db = format!("duckdb:{}", dir.join("db.duckdb").display());
+    let recipes = dir.join("experiments.json");
+    let mut args = vec![
+        "simulate",
+        "--warehouse",
+        &db,
+        "--experiments-file",
+        recipes.to_str().unwrap(),
+        "--clients",
+        "2000",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    (dir, db, recipes)
+}
+
 #[test]
 fn the_screenshot_checks_can_fail() {
     // a page with a script error and a blocked image: both reach the console
@@ -122,22 +142,10 @@ fn the_screenshot_checks_can_fail() {
 #[test]
 #[allow(clippy::print_stderr)] // the measured screenshots, for the run's log
 fn the_report_of_a_simulated_experiment_renders_on_a_phone_and_a_wide_screen() {
-    let dir = scratch("report");
-    let db = format!("duckdb:{}", dir.join("db.duckdb").display());
-    let recipes = dir.join("experiments.json");
-    ok(&[
-        "simulate",
-        "--warehouse",
-        &db,
-        "--experiments-file",
-        recipes.to_str().unwrap(),
-        "--clients",
-        "2000",
-        "--seed",
-        "7",
-        "--effect",
-        "active_hours_sum=0.3",
-    ]);
+    let (dir, db, recipes) = simulated(
+        "report",
+        &["--seed", "7", "--effect", "active_hours_sum=0.3"],
+    );
     // daily windows of active hours (a time course), and its distributions overall
     let config = dir.join("jetstream/jetstream-sim-two-branches.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -220,20 +228,7 @@ friendly_name = "Active hours (distribution)"
 /// the scratch dataset, its report written; a second preview starts from scratch.
 #[test]
 fn a_preview_of_the_simulated_population_writes_its_report() {
-    let dir = scratch("preview");
-    let db = format!("duckdb:{}", dir.join("db.duckdb").display());
-    let recipes = dir.join("experiments.json");
-    ok(&[
-        "simulate",
-        "--warehouse",
-        &db,
-        "--experiments-file",
-        recipes.to_str().unwrap(),
-        "--clients",
-        "2000",
-        "--seed",
-        "11",
-    ]);
+    let (dir, db, recipes) = simulated("preview", &["--seed", "11"]);
     // the simulated data source filters on its experiments column: the preview drops that
     let config = dir.join("preview.toml");
     std::fs::write(
