@@ -38,10 +38,7 @@ fn test() -> anyhow::Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run("cargo fmt --check", fmt)?;
-    let mut deny = Command::new(cargo_deny()?);
-    deny.args(["--offline", "check", "licenses", "bans", "sources"])
-        .current_dir(root());
-    run("cargo deny check licenses bans sources", deny)?;
+    dependency_policy()?;
     let mut clippy = cargo();
     clippy.args([
         "clippy",
@@ -71,6 +68,35 @@ fn test() -> anyhow::Result<()> {
         .envs(emulators.env().iter().cloned());
     run("cargo test --doc", doc)?;
     Ok(())
+}
+
+/// `cargo deny check licenses bans sources`, run the way a machine that has never built the
+/// project runs it: under a new, empty `CARGO_HOME` (scratch, removed afterwards) that only
+/// this step's own `cargo fetch` fills. The check thus never leans on packages an earlier
+/// build happened to download (the failure a new machine saw: `--offline` with a package
+/// of another platform missing). Costs a download of the lock file's packages (seconds).
+fn dependency_policy() -> anyhow::Result<()> {
+    let scratch = target_dir().join(format!("fresh-cargo-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let result = (|| {
+        let mut fetch = cargo();
+        fetch
+            .args(["fetch", "--locked", "--quiet"])
+            .env("CARGO_HOME", &scratch)
+            .current_dir(root());
+        run("cargo fetch --locked (empty CARGO_HOME)", fetch)?;
+        let mut deny = Command::new(cargo_deny()?);
+        deny.args(["--offline", "check", "licenses", "bans", "sources"])
+            .env("CARGO_HOME", &scratch)
+            .current_dir(root());
+        run(
+            "cargo deny check licenses bans sources (empty CARGO_HOME)",
+            deny,
+        )
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
 }
 
 /// The workspace root.
