@@ -67,6 +67,113 @@ fn last_lines(stderr: &str) -> String {
     lines[start..].join("; ")
 }
 
+/// Whether a failure of git will not pass on a second try: the repository does not exist
+/// or the credentials are refused (network errors, 5xx answers and stalled transfers may).
+pub(crate) fn is_permanent(e: &RepoError) -> bool {
+    let RepoError::Git { message, .. } = e else {
+        // No git executable, a local file system error: trying again changes nothing.
+        return true;
+    };
+    let m = message.to_ascii_lowercase();
+    [
+        "does not appear to be a git repository",
+        "repository not found",
+        "not found",
+        "access denied",
+        "not exported",
+        "authentication failed",
+        "could not read username",
+        "permission denied",
+        "invalid refspec",
+        "couldn't find remote ref",
+        "remote branch",
+        "already exists and is not an empty directory",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// Whether the repository at `dir` is a partial clone (blobs fetched when needed).
+pub(crate) fn is_partial(dir: &Path) -> bool {
+    run(
+        Some(dir),
+        &["config", "--get", "remote.origin.promisor"],
+        "",
+    )
+    .is_ok_and(|v| v.trim() == "true")
+}
+
+/// In a partial clone, fetch those of `objects` (blobs of `commit`) that are not there yet, in
+/// one request: `git cat-file` would otherwise fetch each missing blob on its own (one round
+/// trip per config file).
+pub(crate) fn prefetch(
+    dir: &Path,
+    commit: &str,
+    objects: &[String],
+    what: &str,
+) -> Result<(), RepoError> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    // Objects reachable from the commit's tree that are absent, as `?<oid>`; nothing is
+    // fetched by this listing.
+    let listing = run(
+        Some(dir),
+        &[
+            "rev-list",
+            "--objects",
+            "--no-walk",
+            "--missing=print",
+            commit,
+        ],
+        what,
+    )?;
+    let missing: std::collections::HashSet<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix('?'))
+        .map(str::trim)
+        .collect();
+    let wanted: Vec<&str> = objects
+        .iter()
+        .map(String::as_str)
+        .filter(|o| missing.contains(o))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut child = command(
+        Some(dir),
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--filter=blob:none",
+            "--stdin",
+            "origin",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(|e| spawn_error(e, what))?;
+    let input: String = wanted.iter().map(|o| format!("{o}\n")).collect();
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| spawn_error(e, what))?;
+    if !out.status.success() {
+        return Err(RepoError::Git {
+            repo: what.to_string(),
+            command: format!("git fetch origin <{} blobs>", wanted.len()),
+            message: last_lines(&String::from_utf8_lossy(&out.stderr)),
+        });
+    }
+    tracing::debug!(repo = %what, blobs = wanted.len(), "fetched the configs of {commit}");
+    Ok(())
+}
+
 /// The contents of `objects` (blob ids) of the repository at `dir`, through one
 /// `git cat-file --batch`.
 pub(crate) fn read_blobs(

@@ -69,15 +69,48 @@ pub struct RepoOptions {
     pub cache_dir: PathBuf,
     /// A cached clone older than this is fetched again.
     pub max_age: Duration,
+    /// Attempts of each clone or fetch (the first included): a failure that may pass (a
+    /// network error, a 5xx, a stalled transfer) is tried again; one that will not (no such
+    /// repository, refused credentials) fails at once.
+    pub attempts: u32,
+    /// The wait before the first retry, doubled after each.
+    pub backoff: Duration,
 }
 
 impl Default for RepoOptions {
+    /// Three attempts, 2 s then 4 s apart.
     fn default() -> Self {
         Self {
             cache_dir: default_cache_dir(),
             max_age: Duration::from_secs(15 * 60),
+            attempts: 3,
+            backoff: Duration::from_secs(2),
         }
     }
+}
+
+/// Run the git operation `f` (on `url`) with `options`' retries: failures git reports as
+/// permanent ([`git::is_permanent`]) end it at once.
+fn with_retries<T>(
+    options: &RepoOptions,
+    url: &str,
+    mut f: impl FnMut() -> Result<T, RepoError>,
+) -> Result<T, RepoError> {
+    let attempts = options.attempts.max(1);
+    let mut wait = options.backoff;
+    for attempt in 1.. {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= attempts || git::is_permanent(&e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(%url, attempt, of = attempts, wait_ms = wait.as_millis() as u64,
+                    error = %e, "git failed; trying again");
+                std::thread::sleep(wait);
+                wait = wait.saturating_mul(2);
+            }
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// `$XDG_CACHE_HOME/jetstream/config-repos`, else `~/.cache/jetstream/config-repos`, else the
@@ -141,8 +174,11 @@ impl ConfigRepos {
     pub fn open(specs: &[RepoSpec], options: &RepoOptions) -> Result<Self, RepoError> {
         let mut warnings = Vec::new();
         let mut repos = Vec::new();
+        // A URL named twice (metric-hub and its `jetstream/` folder, say) is cloned or
+        // fetched once per opening.
+        let mut fetched = std::collections::HashSet::new();
         for spec in specs {
-            repos.push(open_one(spec, options, &mut warnings)?);
+            repos.push(open_one(spec, options, &mut fetched, &mut warnings)?);
         }
         let mut current = ConfigCollection::new();
         for repo in &repos {
@@ -314,6 +350,7 @@ fn file_times(history: &[Commit], from: usize) -> HashMap<String, DateTime<Utc>>
 fn open_one(
     spec: &RepoSpec,
     options: &RepoOptions,
+    fetched: &mut std::collections::HashSet<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<Repo, RepoError> {
     match &spec.location {
@@ -366,7 +403,9 @@ fn open_one(
             let dir = options
                 .cache_dir
                 .join(spec::cache_name(url, branch.as_deref()));
-            fetch(url, branch.as_deref(), &dir, options, warnings)?;
+            if fetched.insert(dir.clone()) {
+                fetch(url, branch.as_deref(), &dir, options, warnings)?;
+            }
             let rev = branch.clone().unwrap_or_else(|| "HEAD".into());
             let label = match branch {
                 Some(b) => format!("{url}#{b}"),
@@ -412,11 +451,19 @@ fn fetch(
             Some(b) => format!("+refs/heads/{b}:refs/heads/{b}"),
             None => "+refs/heads/*:refs/heads/*".to_string(),
         };
-        match git::run(
-            Some(dir),
-            &["fetch", "--quiet", "--prune", url, &refspec],
-            url,
-        ) {
+        // From `origin` (the clone's own remote, the URL): in a partial clone, the promisor
+        // remote keeps the fetch filtered (new history without blobs).
+        let fetched = with_retries(options, url, || {
+            let mut args = vec!["fetch", "--quiet", "--prune"];
+            if git::is_partial(dir) {
+                args.extend(["--filter=blob:none", "origin"]);
+            } else {
+                args.push(url);
+            }
+            args.push(&refspec);
+            git::run(Some(dir), &args, url)
+        });
+        match fetched {
             Ok(_) => {
                 touch(&stamp);
                 tracing::info!(%url, cache = %dir.display(), "config repository fetched");
@@ -449,12 +496,19 @@ fn fetch(
     let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let tmp_s = tmp.to_string_lossy().into_owned();
-    let mut args = vec!["clone", "--bare", "--quiet"];
+    // A partial clone: the whole history of commits and trees (pinning reads it), blobs only
+    // when a version is read (`tree_files` fetches a commit's missing configs in one go). A
+    // server without filter support sends a full clone instead.
+    let mut args = vec!["clone", "--bare", "--quiet", "--filter=blob:none"];
     if let Some(b) = branch {
         args.extend(["--branch", b]);
     }
     args.extend([url, tmp_s.as_str()]);
-    if let Err(e) = git::run(None, &args, url) {
+    let cloned = with_retries(options, url, || {
+        let _ = std::fs::remove_dir_all(&tmp);
+        git::run(None, &args, url)
+    });
+    if let Err(e) = cloned {
         let _ = std::fs::remove_dir_all(&tmp);
         let message = match e {
             RepoError::Git { message, .. } => message,
@@ -598,6 +652,12 @@ fn tree_files(
         .zip(objects)
         .filter(|(p, _)| wanted.contains(p))
         .unzip();
+    if git::is_partial(dir)
+        && let Err(e) = git::prefetch(dir, commit, &objects, what)
+    {
+        // `git cat-file` below still fetches them, one at a time.
+        tracing::warn!(repo = %what, error = %e, "could not fetch the configs of {commit} in one go");
+    }
     let blobs = git::read_blobs(dir, &objects, what)?;
     Ok(paths
         .into_iter()

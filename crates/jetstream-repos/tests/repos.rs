@@ -107,6 +107,8 @@ fn options(cache: &Path, max_age: u64) -> RepoOptions {
     RepoOptions {
         cache_dir: cache.to_path_buf(),
         max_age: Duration::from_secs(max_age),
+        attempts: 3,
+        backoff: Duration::from_millis(50),
     }
 }
 
@@ -367,4 +369,268 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// A `git daemon` serving the repositories under `base` on 127.0.0.1, as a remote host would
+/// (partial clones allowed, as GitHub allows them); stopped on drop.
+struct Daemon {
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl Daemon {
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn start(base: &Path, port: u16) -> std::process::Child {
+        let child = Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                "--enable=upload-pack",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        // Until it answers.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        child
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Objects of a clone by kind (`git cat-file --batch-all-objects` sees only what is there).
+fn blobs_in(dir: &Path) -> usize {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objecttype)",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| *l == "blob")
+        .count()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                dir_size(&e.path())
+            } else {
+                e.metadata().map_or(0, |m| m.len())
+            }
+        })
+        .sum()
+}
+
+/// Pods clone metric-hub many times a day: a partial clone (commits and trees, blobs of the
+/// versions read) keeps pinning exact while fetching a fraction of a full clone. Measured on
+/// the vendored metric-hub with a history of changes to one file, over git's own protocol.
+#[test]
+#[allow(clippy::print_stderr)] // the measurement, for the record (`--nocapture`)
+fn a_partial_clone_pins_exactly_and_fetches_only_the_versions_read() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/metric-hub");
+    let base = scratch("partial-base");
+    let origin = base.join("metric-hub");
+    copy_dir(&fixture, &origin);
+    git(&origin, &["init", "-q", "-b", "main"], None);
+    git(&origin, &["config", "uploadpack.allowFilter", "true"], None);
+    git(
+        &origin,
+        &["config", "uploadpack.allowAnySHA1InWant", "true"],
+        None,
+    );
+    commit(&origin, T1, "fixture");
+    // Twenty later versions of one definitions file (each a new blob of ~100 kB).
+    let defs = origin.join("definitions/firefox_desktop.toml");
+    let original = std::fs::read_to_string(&defs).unwrap();
+    for k in 1..=20 {
+        std::fs::write(&defs, format!("{original}\n# revision {k}\n")).unwrap();
+        commit(&origin, T1 + 3600 * k, &format!("revision {k}"));
+    }
+    let port = Daemon::free_port();
+    let daemon = Daemon {
+        child: Some(Daemon::start(&base, port)),
+        port,
+    };
+    let url = daemon.url("metric-hub");
+    let cache = scratch("partial-cache");
+    let started = std::time::Instant::now();
+    let repos =
+        ConfigRepos::open(&[RepoSpec::parse(&url, false)], &options(&cache, 3600)).expect("clone");
+    let partial_time = started.elapsed();
+    let clone = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let partial_blobs = blobs_in(&clone);
+    let partial_bytes = dir_size(&clone);
+    // The same configs as the folder.
+    let from_dir = jetstream_config::ConfigCollection::load_dir(&origin).unwrap();
+    assert_eq!(repos.current().configs.len(), from_dir.configs.len());
+    // Pinned to the first version: its definitions file is fetched then (one request).
+    let first = repos.as_of(ts(T1 + 60)).unwrap();
+    assert_eq!(first.stamps.len(), repos.current().stamps.len());
+    assert!(
+        first
+            .stamps
+            .iter()
+            .filter(|s| s.path.ends_with("definitions/firefox_desktop.toml"))
+            .all(|s| s.last_modified == ts(T1)),
+        "the pinned version's file times"
+    );
+    let after_pin = blobs_in(&clone);
+    assert_eq!(
+        after_pin,
+        partial_blobs + 1,
+        "exactly the pinned version's blob"
+    );
+
+    // A full clone of the same history, for comparison.
+    let full = scratch("full-clone");
+    let started = std::time::Instant::now();
+    git(
+        &full,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &url,
+            full.join("c").to_str().unwrap(),
+        ],
+        None,
+    );
+    let full_time = started.elapsed();
+    let full_blobs = blobs_in(&full.join("c"));
+    let full_bytes = dir_size(&full.join("c"));
+    eprintln!(
+        "metric-hub fixture, 21 commits: partial clone {partial_blobs} blobs, {partial_bytes} \
+         bytes, {partial_time:?} (configs loaded); full clone {full_blobs} blobs, {full_bytes} \
+         bytes, {full_time:?}"
+    );
+    // Distinct blobs of the current version (identical files share one).
+    let listing = Command::new("git")
+        .arg("-C")
+        .arg(&origin)
+        .args(["ls-tree", "-r", "--format=%(objectname)", "HEAD"])
+        .output()
+        .unwrap()
+        .stdout;
+    let head_files = String::from_utf8_lossy(&listing)
+        .lines()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert_eq!(
+        full_blobs,
+        head_files + 20,
+        "every file, and every older revision"
+    );
+    assert!(partial_blobs <= head_files, "the current configs only");
+    assert!(partial_bytes < full_bytes, "{partial_bytes} < {full_bytes}");
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&base);
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&full);
+}
+
+/// A remote that does not answer yet (a network hiccup) is tried again with backoff; one that
+/// does not exist fails at once.
+#[test]
+fn clones_are_retried_when_the_remote_is_out_of_reach() {
+    let base = scratch("retry-base");
+    let origin = base.join("configs");
+    std::fs::create_dir_all(&origin).unwrap();
+    write(
+        &origin,
+        "jetstream/exp-r.toml",
+        "[experiment]\nenrollment_period = 4\n",
+    );
+    git(&origin, &["init", "-q", "-b", "main"], None);
+    commit(&origin, T1, "first");
+    let port = Daemon::free_port();
+    // The server comes up only after the first attempt was refused.
+    let later = {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            Daemon::start(&base, port)
+        })
+    };
+    let url = format!("git://127.0.0.1:{port}/configs");
+    let cache = scratch("retry-cache");
+    let mut opts = options(&cache, 3600);
+    opts.attempts = 6;
+    opts.backoff = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let repos = ConfigRepos::open(&[RepoSpec::parse(&url, false)], &opts).expect("retried");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "a retry waited"
+    );
+    let daemon = Daemon {
+        child: Some(later.join().unwrap()),
+        port,
+    };
+    assert_eq!(
+        repos
+            .current()
+            .spec_for_experiment("exp-r")
+            .unwrap()
+            .experiment
+            .enrollment_period,
+        Some(4)
+    );
+    // No such repository on a reachable server: permanent, no waiting (a retry would wait
+    // 3 s first).
+    let missing = daemon.url("no-such-repo");
+    opts.backoff = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let err = ConfigRepos::open(&[RepoSpec::parse(&missing, false)], &opts).expect_err("missing");
+    assert!(err.to_string().contains(&missing), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "not retried: {:?}",
+        started.elapsed()
+    );
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&base);
+    let _ = std::fs::remove_dir_all(&cache);
 }
