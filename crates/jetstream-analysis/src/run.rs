@@ -16,7 +16,7 @@ use jetstream_config::resolve::{AnalysisConfiguration, Metric, Summary};
 use jetstream_config::statistic::Statistic;
 use jetstream_sql::naming;
 use jetstream_sql::query::{QueryContext, identifier, metrics_query, partition_by_data_source};
-use jetstream_sql::readiness::timelimits_if_ready;
+use jetstream_sql::readiness::{Ready, timelimits_if_ready};
 use jetstream_stats::{Context, Frame, Note, NoteLevel, Notes, Row};
 use jetstream_warehouse::{
     Column, Columns, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError,
@@ -52,6 +52,9 @@ pub struct RunOptions {
     pub sql_output_dir: Option<PathBuf>,
     /// Glean client ids instead of legacy ones (the reference's `--use-glean-ids`).
     pub use_glean_ids: bool,
+    /// Only the ready windows whose statistics table does not exist yet (catch-up of a date
+    /// a run missed): nothing already written is computed again.
+    pub only_missing: bool,
 }
 
 impl Default for RunOptions {
@@ -67,6 +70,7 @@ impl Default for RunOptions {
             metric_slugs: None,
             sql_output_dir: None,
             use_glean_ids: false,
+            only_missing: false,
         }
     }
 }
@@ -240,6 +244,57 @@ const MERGE_KEYS: [&str; 4] = [
     "analysis_window_end",
 ];
 
+/// The windows of `config`'s periods (only `periods`, when given) that are ready on `date`,
+/// in the config's period order: what an analysis on `date` computes. A period without a
+/// metric of any analysis basis computes nothing and is left out.
+pub fn ready_windows(
+    config: &AnalysisConfiguration,
+    date: NaiveDate,
+    periods: Option<&[AnalysisPeriod]>,
+) -> Result<Vec<(AnalysisPeriod, Ready)>, AnalysisError> {
+    let conf = &config.experiment;
+    let mut out = Vec::new();
+    for (period, summaries) in &config.metrics {
+        if periods.is_some_and(|only| !only.contains(period)) {
+            continue;
+        }
+        if summaries.iter().all(|s| s.metric.analysis_bases.is_empty()) {
+            continue;
+        }
+        let ready = timelimits_if_ready(*period, date, conf).map_err(|e| AnalysisError::Sql {
+            slug: conf.normandy_slug().to_string(),
+            message: e.to_string(),
+        })?;
+        if let Some(ready) = ready {
+            out.push((*period, ready));
+        }
+    }
+    Ok(out)
+}
+
+/// The [`ready_windows`] of `date` (of `options.periods`) whose statistics table
+/// (`<dataset>.statistics_<slug>_<period>_<window>`) does not exist: what a catch-up of
+/// `date` computes.
+pub fn missing_windows(
+    config: &AnalysisConfiguration,
+    date: NaiveDate,
+    warehouse: &dyn Warehouse,
+    options: &RunOptions,
+) -> Result<Vec<(AnalysisPeriod, Ready)>, AnalysisError> {
+    let slug = config.experiment.normandy_slug();
+    let mut out = Vec::new();
+    for (period, ready) in ready_windows(config, date, options.periods.as_deref())? {
+        let table = TableName::new(
+            &options.dataset,
+            &naming::statistics_table(slug, period, ready.window_index),
+        )?;
+        if !warehouse.table_exists(&table)? {
+            out.push((period, ready));
+        }
+    }
+    Ok(out)
+}
+
 /// Analyse one experiment on `date`: ensure enrollments, then every ready period. Errors that
 /// concern the whole experiment (not runnable, enrollments, SQL context) are returned; failures
 /// of single metrics or statistics are isolated into [`RunReport::errors`] and appended to
@@ -276,20 +331,16 @@ pub fn run_analysis(
         .map(|slugs| with_upstream(config, slugs));
     let mut periods = Vec::new();
     if enrollments != Enrollments::NotReady {
-        for (period, summaries) in &config.metrics {
-            if options
-                .periods
-                .as_ref()
-                .is_some_and(|only| !only.contains(period))
-            {
+        let ready_now = if options.only_missing {
+            missing_windows(config, date, warehouse, options)?
+        } else {
+            ready_windows(config, date, options.periods.as_deref())?
+        };
+        for (period, ready) in ready_now {
+            let Some(summaries) = config.metrics.get(&period) else {
                 continue;
-            }
-            let ready =
-                timelimits_if_ready(*period, date, conf).map_err(|e| AnalysisError::Sql {
-                    slug: slug.clone(),
-                    message: e.to_string(),
-                })?;
-            let Some(ready) = ready else { continue };
+            };
+            let period = &period;
             let chosen: Vec<Summary>;
             let summaries = match &wanted {
                 None => summaries.as_slice(),
@@ -517,7 +568,7 @@ impl Run<'_> {
     fn period(
         &mut self,
         period: AnalysisPeriod,
-        ready: &jetstream_sql::readiness::Ready,
+        ready: &Ready,
         summaries: &[Summary],
     ) -> Result<Option<PeriodResult>, AnalysisError> {
         let mut rows = Vec::new();
@@ -618,7 +669,7 @@ impl Run<'_> {
     fn basis(
         &mut self,
         period: AnalysisPeriod,
-        ready: &jetstream_sql::readiness::Ready,
+        ready: &Ready,
         basis: AnalysisBasis,
         summaries: &[&Summary],
     ) -> Result<Vec<Row>, AnalysisError> {
@@ -891,7 +942,7 @@ impl Run<'_> {
         &self,
         name: &TableName,
         metrics: &[&Metric],
-        ready: &jetstream_sql::readiness::Ready,
+        ready: &Ready,
         enrollments: &str,
         basis: AnalysisBasis,
     ) -> Result<u64, (String, &'static str)> {
@@ -980,7 +1031,7 @@ impl Run<'_> {
     fn isolate<'m>(
         &self,
         metrics: &[&'m Metric],
-        ready: &jetstream_sql::readiness::Ready,
+        ready: &Ready,
         enrollments: &str,
         basis: AnalysisBasis,
     ) -> (Vec<&'m Metric>, Vec<(&'m Metric, String)>) {

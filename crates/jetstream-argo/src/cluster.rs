@@ -637,6 +637,11 @@ impl ArgoCluster {
         for item in list.items {
             let object = serde_json::to_value(&item)
                 .map_err(|e| ClusterError::Invalid(format!("{action}: {e}")))?;
+            // The server filters by the selector; checked here too, so that a server (or a
+            // proxy) that ignored it can never make one run follow another.
+            if object["metadata"]["labels"][key] != value {
+                continue;
+            }
             let status = WorkflowStatus::from_object(&object);
             if !status.finished {
                 return Ok(Some(status.name));

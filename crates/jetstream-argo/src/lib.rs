@@ -18,7 +18,7 @@ pub use cluster::{
     ArgoCluster, ClusterError, ClusterOptions, GkeCluster, GkeEndpoint, GoogleCloud,
 };
 pub use images::{Image, ImageChoice, ImageRegistry};
-pub use status::{FailedStep, Phase, WorkflowStatus};
+pub use status::{FailedStep, FailureKind, Phase, WorkflowStatus};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -51,13 +51,17 @@ pub enum ArgoError {
     Yaml(String),
 }
 
-/// One experiment of a workflow: its dates run in parallel after its enrollments.
+/// One experiment of a workflow: its catch-up dates, then its dates in parallel, after its
+/// enrollments; then its export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExperimentItem {
     /// Normandy slug.
     pub slug: String,
-    /// Analysis dates.
+    /// Analysis dates (every ready window analysed).
     pub dates: Vec<NaiveDate>,
+    /// Earlier dates analysed for their ready windows without a statistics table only
+    /// (`--catch-up`), before `dates`.
+    pub catch_up: Vec<NaiveDate>,
     /// The container image (`registry/name:tag` or `registry/name@sha256:…`).
     pub image: String,
     /// Whether discrete metrics tables are written.
@@ -69,6 +73,7 @@ pub struct ExperimentItem {
 struct Item<'a> {
     slug: &'a str,
     dates: Vec<String>,
+    catch_up: Vec<String>,
     image: &'a str,
     discrete_metrics: &'static str,
 }
@@ -95,6 +100,12 @@ pub struct WorkflowParams {
     pub config_repos: Vec<String>,
     /// Private config repositories (git URLs), loaded last.
     pub private_config_repos: Vec<String>,
+    /// Log rows before this time are left out of the errors exports (a rerun's start: none
+    /// of the replaced results' rows); `None`: the reference's weekly window.
+    pub errors_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The image of the exit handler (`log-workflow-failures`); `None`: the first
+    /// experiment's.
+    pub finish_image: Option<String>,
 }
 
 impl WorkflowParams {
@@ -110,12 +121,18 @@ impl WorkflowParams {
             memory_request_gb: 16,
             config_repos: vec!["https://github.com/mozilla/metric-hub".into()],
             private_config_repos: Vec::new(),
+            errors_since: None,
+            finish_image: None,
         }
     }
 
-    /// Experiment-dates in all (containers the workflow runs, enrollments aside).
+    /// Experiment-dates in all, catch-up dates included (analysis containers the workflow
+    /// runs).
     pub fn experiment_dates(&self) -> usize {
-        self.experiments.iter().map(|e| e.dates.len()).sum()
+        self.experiments
+            .iter()
+            .map(|e| e.dates.len() + e.catch_up.len())
+            .sum()
     }
 
     fn values(&self) -> Result<Vec<(&'static str, String)>, ArgoError> {
@@ -165,8 +182,9 @@ impl WorkflowParams {
             return Err(bad("config_repos", "at least one repository".into()));
         }
         let mut items = Vec::with_capacity(self.experiments.len());
+        let day = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
         for e in &self.experiments {
-            if e.dates.is_empty() {
+            if e.dates.is_empty() && e.catch_up.is_empty() {
                 return Err(bad("experiments", format!("{}: no dates", e.slug)));
             }
             if e.image.is_empty() || e.image.chars().any(char::is_whitespace) {
@@ -177,11 +195,8 @@ impl WorkflowParams {
             }
             items.push(Item {
                 slug: &e.slug,
-                dates: e
-                    .dates
-                    .iter()
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-                    .collect(),
+                dates: e.dates.iter().map(day).collect(),
+                catch_up: e.catch_up.iter().map(day).collect(),
                 image: &e.image,
                 discrete_metrics: if e.discrete_metrics {
                     "--discrete-metrics"
@@ -192,6 +207,17 @@ impl WorkflowParams {
         }
         let experiments =
             serde_json::to_string(&items).map_err(|e| bad("experiments", e.to_string()))?;
+        let finish_image = match &self.finish_image {
+            Some(image) => image.clone(),
+            None => self
+                .experiments
+                .first()
+                .map(|e| e.image.clone())
+                .ok_or_else(|| bad("experiments", "no experiment".into()))?,
+        };
+        if finish_image.is_empty() || finish_image.chars().any(char::is_whitespace) {
+            return Err(bad("finish_image", format!("{finish_image:?}")));
+        }
         let periods = match &self.analysis_periods {
             Some(p) if !p.is_empty() => p.join(","),
             _ => ALL_PERIODS.to_string(),
@@ -209,6 +235,13 @@ impl WorkflowParams {
             ("memory_request", format!("{}Gi", self.memory_request_gb)),
             ("config_repos", self.config_repos.join(",")),
             ("private_config_repos", self.private_config_repos.join(",")),
+            (
+                "errors_since",
+                self.errors_since
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+            ),
+            ("finish_image", finish_image),
         ])
     }
 }
@@ -274,6 +307,7 @@ mod tests {
             dates: (1..=days)
                 .map(|d| NaiveDate::from_ymd_opt(2026, 1, d).unwrap())
                 .collect(),
+            catch_up: Vec::new(),
             image: "gcr.io/moz-fx-data-experiments/jetstream@sha256:abc".into(),
             discrete_metrics: true,
         }
@@ -296,9 +330,14 @@ mod tests {
         };
         assert_eq!(
             value("experiments"),
-            r#"[{"slug":"a-b","dates":["2026-01-01","2026-01-02"],"image":"gcr.io/moz-fx-data-experiments/jetstream@sha256:abc","discrete_metrics":"--discrete-metrics"}]"#
+            r#"[{"slug":"a-b","dates":["2026-01-01","2026-01-02"],"catch_up":[],"image":"gcr.io/moz-fx-data-experiments/jetstream@sha256:abc","discrete_metrics":"--discrete-metrics"}]"#
         );
         assert_eq!(value("memory_request"), "16Gi");
+        assert_eq!(value("errors_since"), "");
+        assert_eq!(
+            value("finish_image"),
+            "gcr.io/moz-fx-data-experiments/jetstream@sha256:abc"
+        );
         assert_eq!(value("analysis_periods"), ALL_PERIODS);
         let text = m.to_string();
         assert!(text.contains("{{inputs.parameters.slug}}"));

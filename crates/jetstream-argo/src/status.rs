@@ -73,6 +73,75 @@ pub struct FailedStep {
     pub attempts: usize,
 }
 
+/// Why a step failed for good, as the monitoring table's `exception_type` of its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The container went over its memory limit (`OOMKilled`).
+    PodOOMKilled,
+    /// The pod was evicted or deleted under it (node pressure, preemption, a node lost).
+    PodEvicted,
+    /// The image could not be pulled (`ErrImagePull`, `ImagePullBackOff`, a bad name).
+    ImagePullFailed,
+    /// A deadline ended it (the step's `activeDeadlineSeconds`, the workflow's).
+    DeadlineExceeded,
+    /// Anything else: the container exited non-zero, Argo's own error, ….
+    StepFailed,
+}
+
+impl FailureKind {
+    /// The `exception_type` text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PodOOMKilled => "PodOOMKilled",
+            Self::PodEvicted => "PodEvicted",
+            Self::ImagePullFailed => "ImagePullFailed",
+            Self::DeadlineExceeded => "DeadlineExceeded",
+            Self::StepFailed => "StepFailed",
+        }
+    }
+
+    /// The kind Argo's message of a failed node tells (`OOMKilled (exit code 137)`, `Pod was
+    /// evicted…`, `ImagePullBackOff: …`, `Pod was active on the node longer than the specified
+    /// deadline`, `Step exceeded its deadline`, …).
+    pub fn of_message(message: &str) -> Self {
+        let lower = message.to_ascii_lowercase();
+        if message.contains("OOMKilled") {
+            Self::PodOOMKilled
+        } else if lower.contains("evict")
+            || lower.contains("the node was low on resource")
+            || lower.contains("pod deleted")
+            || lower.contains("node lost")
+            || lower.contains("preempt")
+        {
+            Self::PodEvicted
+        } else if message.contains("ImagePull")
+            || message.contains("ErrImage")
+            || message.contains("InvalidImageName")
+            || lower.contains("pull image")
+            || lower.contains("pulling image")
+        {
+            Self::ImagePullFailed
+        } else if lower.contains("deadline") {
+            Self::DeadlineExceeded
+        } else {
+            Self::StepFailed
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FailedStep {
+    /// Why it failed, from its last attempt's message.
+    pub fn kind(&self) -> FailureKind {
+        FailureKind::of_message(&self.message)
+    }
+}
+
 impl std::fmt::Display for FailedStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.template)?;
@@ -331,6 +400,33 @@ mod tests {
             "finishedAt": "2026-12-01T00:00:00Z", "offloadNodeStatusVersion": "abc"}});
         let s = WorkflowStatus::from_object(&wf);
         assert!(!s.succeeded() && s.steps_unknown.as_deref().unwrap().contains("argo get"));
+    }
+
+    #[test]
+    fn failures_are_told_apart_by_their_messages() {
+        for (message, kind) in [
+            ("OOMKilled (exit code 137)", FailureKind::PodOOMKilled),
+            (
+                "The node was low on resource: memory. Container main was using 17Gi.",
+                FailureKind::PodEvicted,
+            ),
+            ("Pod was evicted", FailureKind::PodEvicted),
+            ("pod deleted", FailureKind::PodEvicted),
+            (
+                "ImagePullBackOff: Back-off pulling image \"gcr.io/x/jetstream:v9\"",
+                FailureKind::ImagePullFailed,
+            ),
+            ("ErrImagePull: not found", FailureKind::ImagePullFailed),
+            (
+                "Pod was active on the node longer than the specified deadline",
+                FailureKind::DeadlineExceeded,
+            ),
+            ("Step exceeded its deadline", FailureKind::DeadlineExceeded),
+            ("Error (exit code 1)", FailureKind::StepFailed),
+            ("", FailureKind::StepFailed),
+        ] {
+            assert_eq!(FailureKind::of_message(message), kind, "{message}");
+        }
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn manifest() -> Value {
     let item = jetstream_argo::ExperimentItem {
         slug: "my-exp".into(),
         dates: vec![chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()],
+        catch_up: Vec::new(),
         image: "gcr.io/p/jetstream:1".into(),
         discrete_metrics: true,
     };
@@ -576,10 +577,18 @@ fn watching_outlasts_an_unreachable_api_server_but_not_a_refusal() {
 #[test]
 fn an_active_workflow_of_the_same_run_is_found() {
     let fake = Fake::start("active");
+    let labelled = |name: &str, phase: &str, finished: bool, run: &str| {
+        let mut wf = workflow(name, phase, finished, json!({}));
+        wf["metadata"]["labels"] = json!({"jetstream.mozilla.org/run": run});
+        wf
+    };
+    // The last but one is another run's: a server (or proxy) that ignored the selector must
+    // not make this run follow it.
     let list = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowList",
     "metadata": {}, "items": [
-        workflow("jetstream-done1", "Succeeded", true, json!({})),
-        workflow("jetstream-live1", "Running", false, json!({})),
+        labelled("jetstream-done1", "Succeeded", true, "daily-2026-11-30"),
+        labelled("jetstream-other", "Running", false, "targeted-2026-11-30-0123456789abcdef"),
+        labelled("jetstream-live1", "Running", false, "daily-2026-11-30"),
     ]});
     fake.mount(
         Mock::given(method("GET"))

@@ -35,6 +35,11 @@ fn params(experiments: usize, dates: u32) -> WorkflowParams {
                     NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Duration::days(d.into())
                 })
                 .collect(),
+            catch_up: if i % 3 == 0 {
+                vec![NaiveDate::from_ymd_opt(2025, 12, 30).unwrap()]
+            } else {
+                Vec::new()
+            },
             image: format!("gcr.io/moz-fx-data-experiments/jetstream:2026.12.{i}"),
             discrete_metrics: i % 2 == 0,
         })
@@ -63,7 +68,7 @@ fn workflows_of_1_10_and_500_experiment_dates_validate() {
             p.experiment_dates()
         );
     }
-    assert_eq!(params(20, 25).experiment_dates(), 500);
+    assert_eq!(params(20, 25).experiment_dates(), 500 + 7);
 }
 
 #[test]

@@ -17,6 +17,26 @@ pub(crate) fn yesterday() -> NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(1)
 }
 
+/// A point in time in UTC: `YYYY-MM-DD` (its start), `YYYY-MM-DD HH:MM:SS`, or RFC 3339
+/// (`2026-12-07T04:00:00Z`, Argo's `{{workflow.creationTimestamp}}`).
+pub(crate) fn since_time(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
+        return Ok(t);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.naive_utc())
+        .map_err(|_| {
+            format!(
+                "expected YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or an RFC 3339 time \
+                 (2026-12-07T04:00:00Z), got {s:?}"
+            )
+        })
+}
+
 /// The reference's group options (`jetstream [GROUP OPTIONS] COMMAND`), accepted before or
 /// after the command.
 #[derive(Debug, Clone, clap::Args)]
@@ -471,6 +491,7 @@ impl AnalysisArgs {
             metric_slugs: (!self.metric_slug.is_empty()).then(|| self.metric_slug.clone()),
             sql_output_dir: self.sql_output_dir.clone(),
             use_glean_ids: self.use_glean_ids,
+            only_missing: false,
         })
     }
 }

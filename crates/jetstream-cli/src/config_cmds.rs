@@ -22,8 +22,10 @@ pub(crate) struct ValidateArgs {
     /// Config files or folders (folders are searched for `*.toml`; `*.example*` files are skipped).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The metric-hub checkout to resolve against (default: found by walking up from each file).
-    #[arg(long, alias = "config_repo", value_name = "DIR")]
+    /// The metric-hub checkout to resolve against (default: found by walking up from each
+    /// file). `--config-repo` is accepted too.
+    #[arg(long = "config-repos", aliases = ["config-repo", "config_repo", "config_repos"],
+          value_name = "DIR")]
     config_repo: Option<PathBuf>,
     /// Resolve experiment configs for this platform only (default: every supported platform,
     /// passing if one resolves).
@@ -68,8 +70,10 @@ pub(crate) struct ValidateArgs {
 /// Arguments of `resolve-config`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ResolveArgs {
-    /// The metric-hub checkout (with `definitions/` and `jetstream/`).
-    #[arg(long, alias = "config_repo", value_name = "DIR")]
+    /// The metric-hub checkout (with `definitions/` and `jetstream/`). `--config-repo` is
+    /// accepted too.
+    #[arg(long = "config-repos", aliases = ["config-repo", "config_repo", "config_repos"],
+          value_name = "DIR")]
     config_repo: PathBuf,
     /// An Experimenter recipe (v8 API shape), or an array of recipes.
     #[arg(long, value_name = "FILE.json")]
@@ -154,7 +158,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             Some(r) => r.clone(),
             None => find_config_repo(file).with_context(|| {
                 format!(
-                    "{}: cannot find the metric-hub checkout it belongs to; pass --config-repo DIR",
+                    "{}: cannot find the metric-hub checkout it belongs to; pass --config-repos DIR",
                     file.display()
                 )
             })?,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use jetstream_job::{Column, Job, JobOptions, LocalFolder, RunOptions};
 
@@ -167,6 +168,181 @@ pub(crate) fn export_logs_cmd(args: ExportLogsArgs, log: &LogArgs) -> anyhow::Re
     )
 }
 
+/// When the run began, and the oldest log row its errors exports keep.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportWindowArgs {
+    /// When the run began (RFC 3339, e.g. Argo's `{{workflow.creationTimestamp}}`; default:
+    /// now): metadata's `analysis_start_time` and the start of the errors' window (the
+    /// reference's: since the start of the analysis week).
+    #[arg(long, alias = "analysis_start_time", value_name = "TIMESTAMP",
+          value_parser = crate::args::since_time)]
+    analysis_start_time: Option<chrono::NaiveDateTime>,
+    /// Leave log rows older than this out of the errors exports (a rerun's start: none of
+    /// the rows of the results it replaced). Empty: no such bound.
+    #[arg(long, alias = "errors_since", value_name = "TIMESTAMP")]
+    errors_since: Option<String>,
+}
+
+impl ExportWindowArgs {
+    /// `(started, errors_since)`.
+    fn window(&self) -> anyhow::Result<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> {
+        let started = self
+            .analysis_start_time
+            .map_or_else(Utc::now, |t| t.and_utc());
+        let since = match self.errors_since.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(
+                crate::args::since_time(t)
+                    .map_err(|e| anyhow::anyhow!("--errors-since: {e}"))?
+                    .and_utc(),
+            ),
+        };
+        Ok((started, since))
+    }
+}
+
+/// Arguments of `export-to-json`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportAllArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    configs: ConfigArgs,
+    /// Dataset of the results.
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    dataset_id: String,
+    #[command(flatten)]
+    window: ExportWindowArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// `export-to-json`: statistics, metadata and errors of experiments (what `run` exports after
+/// its analyses; the workflow's export step, once all of an experiment's dates are done).
+pub(crate) fn export_all_cmd(args: ExportAllArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    let (started, since) = args.window.window()?;
+    let configs = args.configs.open()?;
+    let parsed = args
+        .source
+        .load(&args.target.experiments.slugs, Utc::now().date_naive())?;
+    let printer = Printer::new();
+    export_job(
+        &args.warehouse,
+        &args.dataset_id,
+        log,
+        &args.target,
+        Some(configs),
+        |job, slugs| exit_code(&job.export_experiments(&parsed, slugs, started, since, &printer)),
+    )
+}
+
+/// Arguments of `log-workflow-failures`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogFailuresArgs {
+    /// The workflow (its name: Argo's `{{workflow.name}}`).
+    #[arg(long, value_name = "NAME")]
+    workflow: String,
+    #[command(flatten)]
+    cluster: crate::run_cmds::ClusterArgs,
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Dataset of the results.
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    dataset_id: String,
+    #[command(flatten)]
+    window: ExportWindowArgs,
+    /// Folder receiving the errors files again (`errors/`), unless a bucket is given.
+    #[arg(
+        long,
+        alias = "output_dir",
+        value_name = "DIR",
+        env = "JETSTREAM_OUTPUT_DIR"
+    )]
+    output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    bucket: BucketArgs,
+}
+
+/// `log-workflow-failures`: the workflow's exit handler. One ERROR row per step that failed
+/// for good (`PodOOMKilled`, `PodEvicted`, `ImagePullFailed`, `DeadlineExceeded`,
+/// `StepFailed`) into the monitoring table — once, however often it runs — then the errors of
+/// those experiments exported again. Exit 0 when the rows are in the table.
+#[allow(clippy::print_stderr)] // the summary goes beside the events
+pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
+    args.warehouse.check_log_project(log)?;
+    let (started, since) = args.window.window()?;
+    let spec = args.warehouse.spec()?;
+    let google = std::sync::Arc::new(
+        jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
+    );
+    let status = jetstream_job::argo::workflow_status(
+        &args.cluster.options(spec.results_project()),
+        google,
+        &args.workflow,
+    )?;
+    let wh = spec.open()?;
+    // The recipes give the errors' weekly window (their enrollment ends); without them (the
+    // API down), the window starts at the workflow's creation: the rows are logged anyway.
+    let slugs: Vec<String> = status
+        .failed_steps
+        .iter()
+        .filter_map(|s| s.parameters.get("slug").cloned())
+        .collect();
+    let none = || jetstream_job::Parsed {
+        experiments: Vec::new(),
+        rejected: Vec::new(),
+    };
+    let parsed = if slugs.is_empty() {
+        none()
+    } else {
+        args.source
+            .load(&slugs, Utc::now().date_naive())
+            .unwrap_or_else(|e| {
+                tracing::warn!("the recipes could not be read ({e:#}): errors since {started}");
+                none()
+            })
+    };
+    let options = JobOptions {
+        run: RunOptions {
+            dataset: args.dataset_id.clone(),
+            source: log.log_source.clone(),
+            ..RunOptions::default()
+        },
+        log_table: log.table()?,
+        processes: None,
+    };
+    let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
+    // No configs: failed steps and errors need none.
+    let mut job = Job::new(wh.as_ref(), jetstream_job::ConfigCollection::new(), options)?;
+    if let Some(sink) = &sink {
+        job = job.with_sink(sink.as_ref());
+    }
+    let printer = Printer::new();
+    let mut report = jetstream_job::JobReport::default();
+    let logged =
+        job.log_workflow_failures(&status, &parsed, started, since, &printer, &mut report)?;
+    eprintln!(
+        "workflow {} {}: {} failed steps logged ({} already there){}",
+        status.name,
+        status.phase,
+        logged.written,
+        logged.already,
+        if logged.experiments.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; errors exported again for {}",
+                logged.experiments.join(", ")
+            )
+        }
+    );
+    Ok(exit_code(&report))
+}
+
 /// Arguments of `query`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct QueryArgs {
@@ -204,19 +380,42 @@ pub(crate) struct ErrorsArgs {
         value_name = "SLUG"
     )]
     slugs: Vec<String>,
-    /// Rows logged on or after this date (default: yesterday, UTC).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    since: Option<NaiveDate>,
+    /// Rows logged at or after this date (its start) or time (RFC 3339, e.g. Argo's
+    /// `{{workflow.creationTimestamp}}`), UTC (default: the start of yesterday).
+    #[arg(long, value_name = "YYYY-MM-DD|TIMESTAMP", value_parser = crate::args::since_time)]
+    since: Option<chrono::NaiveDateTime>,
     /// `table` (a header line, then tab-separated rows) or `json` (an array of row objects).
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     format: String,
+    /// Post a short alert (counts, the experiments with errors, the first messages; Slack's
+    /// `{"text": …}`) to this webhook when there are ERROR rows (warnings alone page no one).
+    /// Without a value, the URL comes from JETSTREAM_NOTIFY_URL (keep it there: the URL is a
+    /// secret, and only its host is ever printed). Retried on connection failures, timeouts,
+    /// 429 and 5xx. With --notify the exit status is the alert's: 0 when it was delivered (or
+    /// nothing needed saying), 1 when it could not be.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    notify: Option<String>,
 }
 
 /// `errors`: the logged errors and warnings, newest first, with their context; exit 1 when
-/// an ERROR row is among them (for an alert), 0 otherwise.
+/// an ERROR row is among them (for an alert), 0 otherwise; with `--notify`, the alert is
+/// posted and the exit status says whether it was delivered.
 #[allow(clippy::print_stderr)] // the count goes beside the rows
 pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
-    let since = args.since.unwrap_or_else(crate::args::yesterday);
+    let since = args
+        .since
+        .unwrap_or_else(|| crate::args::yesterday().and_time(chrono::NaiveTime::MIN));
+    // Checked before anything is read: a missing URL is a mistake of the command line.
+    let notify = match args.notify.as_deref() {
+        None => None,
+        Some("") => Some(
+            std::env::var("JETSTREAM_NOTIFY_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+                .context("--notify needs a URL: give it, or set JETSTREAM_NOTIFY_URL")?,
+        ),
+        Some(url) => Some(url.to_string()),
+    };
     let wh = args.warehouse.spec()?.open()?;
     let options = JobOptions {
         log_table: Some(jetstream_job::TableName::new(
@@ -239,6 +438,27 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
         "{errors} errors, {} warnings since {since}",
         rows.rows().saturating_sub(errors)
     );
+    if let Some(url) = notify {
+        let target = jetstream_job::alert::redacted(&url);
+        let Some(alert) = jetstream_job::alert::alert(&rows, &format!("{since} UTC")) else {
+            eprintln!("no ERROR rows: nothing sent to {target}");
+            return Ok(ExitCode::SUCCESS);
+        };
+        // The exit status is the alert's: a notification that cannot be delivered fails.
+        return Ok(
+            match jetstream_job::alert::notify(&url, &alert, 4, std::time::Duration::from_secs(10))
+            {
+                Ok(()) => {
+                    eprintln!("alert sent to {target} ({} errors)", alert.errors);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+        );
+    }
     Ok(if errors > 0 {
         ExitCode::FAILURE
     } else {

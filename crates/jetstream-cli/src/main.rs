@@ -114,6 +114,15 @@ enum Command {
     /// Export the logged errors of experiments as JSON files (`errors/errors_<slug>.json`).
     #[command(alias = "export_experiment_logs_to_json")]
     ExportExperimentLogsToJson(export_cmds::ExportLogsArgs),
+    /// Export the statistics, metadata and errors of experiments (what `run` exports after
+    /// its analyses; the export step of the Argo workflow).
+    #[command(alias = "export_to_json")]
+    ExportToJson(export_cmds::ExportAllArgs),
+    /// Write one ERROR row per step of a finished Argo workflow that failed for good (OOM
+    /// kill, eviction, image pull, deadline, …) into the monitoring table, once, and export
+    /// those experiments' errors again (the workflow's exit handler).
+    #[command(alias = "log_workflow_failures")]
+    LogWorkflowFailures(export_cmds::LogFailuresArgs),
 }
 
 fn main() -> ExitCode {
@@ -146,6 +155,8 @@ fn main() -> ExitCode {
         Command::ExportStatisticsToJson(args) => export_cmds::export_statistics_cmd(args, log),
         Command::ExportMetadataToJson(args) => export_cmds::export_metadata_cmd(args, log),
         Command::ExportExperimentLogsToJson(args) => export_cmds::export_logs_cmd(args, log),
+        Command::ExportToJson(args) => export_cmds::export_all_cmd(args, log),
+        Command::LogWorkflowFailures(args) => export_cmds::log_failures_cmd(args, log),
     };
     match result {
         Ok(code) => code,

@@ -25,6 +25,44 @@ pub(crate) struct RunArgs {
     pub(crate) date: Option<NaiveDate>,
     #[command(flatten)]
     pub(crate) analysis: AnalysisArgs,
+    #[command(flatten)]
+    pub(crate) daily: DailyArgs,
+    /// Analyse only the ready windows that have no statistics table yet (what --catch-up
+    /// does for earlier dates; the workflow's catch-up steps pass `--only-missing=true`).
+    #[arg(long, alias = "only_missing", value_name = "BOOL", num_args = 0..=1,
+          default_value = "false", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) only_missing: bool,
+}
+
+/// How a daily run (`run`, `run-argo`) chooses its dates.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DailyArgs {
+    /// Also analyse the dates of the last DAYS (before the run's date) whose ready windows
+    /// have no statistics table yet — a day the run missed (cluster down, data late) — for
+    /// those windows only: nothing already written is computed again (0 to 90).
+    #[arg(long, alias = "catch_up", value_name = "DAYS", default_value_t = 0,
+          env = "JETSTREAM_CATCH_UP",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(jetstream_job::MAX_CATCH_UP_DAYS)))]
+    pub(crate) catch_up: u32,
+    /// Before analysing a date, check that each source table its queries read has rows for
+    /// that date, waiting up to SECONDS for them (0: check once). When the deadline passes,
+    /// an experiment whose data is missing is not analysed on that date and an ERROR row
+    /// UpstreamDataMissing names the tables (exit 1). Without the option: no check.
+    #[arg(long, alias = "wait_for_data", value_name = "SECONDS",
+          env = "JETSTREAM_WAIT_FOR_DATA",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub(crate) wait_for_data: Option<u64>,
+}
+
+impl DailyArgs {
+    /// The job's daily options.
+    pub(crate) fn options(&self) -> jetstream_job::DailyOptions {
+        jetstream_job::DailyOptions {
+            catch_up: self.catch_up,
+            wait_for_data: self.wait_for_data.map(std::time::Duration::from_secs),
+        }
+    }
 }
 
 /// Arguments of `rerun`.
@@ -49,15 +87,17 @@ fn with_job<T>(
     log: &LogArgs,
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
-    with_job_and(args, log, true, f)
+    with_job_and(args, log, true, |_| {}, f)
 }
 
 /// [`with_job`], reading the experiments only when `experiments` (a command given slugs that
-/// needs nothing of their recipes does not depend on Experimenter).
+/// needs nothing of their recipes does not depend on Experimenter), with the run options as
+/// `tweak` leaves them.
 fn with_job_and<T>(
     args: &AnalysisArgs,
     log: &LogArgs,
     experiments: bool,
+    tweak: impl FnOnce(&mut jetstream_job::RunOptions),
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
     args.warehouse.check_log_project(log)?;
@@ -76,8 +116,10 @@ fn with_job_and<T>(
         }
     };
     let warehouse = args.warehouse.spec()?.open()?;
+    let mut run = args.run_options(log)?;
+    tweak(&mut run);
     let options = JobOptions {
-        run: args.run_options(log)?,
+        run,
         log_table: log.table()?,
         processes: args.processes,
     };
@@ -101,10 +143,17 @@ fn with_job_and<T>(
 pub(crate) fn run_cmd(args: RunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     let date = args.date.unwrap_or_else(yesterday);
     let printer = Printer::new();
-    with_job(&args.analysis, log, |job, parsed| {
-        let report = job.run_daily(parsed, date, &args.analysis.slugs, &printer);
-        printer.finish(&report)
-    })
+    let daily = args.daily.options();
+    with_job_and(
+        &args.analysis,
+        log,
+        true,
+        |run| run.only_missing = args.only_missing,
+        |job, parsed| {
+            let report = job.run_daily_with(parsed, date, &args.analysis.slugs, &daily, &printer);
+            printer.finish(&report)
+        },
+    )
 }
 
 pub(crate) fn rerun_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
@@ -134,6 +183,7 @@ pub(crate) fn rerun_changed_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Resul
         return with_argo_job(
             &args.analysis,
             &args.argo_args,
+            true,
             log,
             |job, parsed, choice| {
                 let (slugs, unchecked) = changed_slugs(job, parsed, today);
@@ -214,24 +264,32 @@ pub(crate) fn rerun_skip_cmd(args: RerunSkipArgs, log: &LogArgs) -> anyhow::Resu
     let _ = args.parallelism;
     let today = Utc::now().date_naive();
     let by_slug = !args.analysis.slugs.is_empty();
-    with_job_and(&args.analysis, log, !by_slug, |job, parsed| {
-        let (slugs, mut failed) = if by_slug {
-            (args.analysis.slugs.clone(), false)
-        } else {
-            changed_slugs(job, parsed, today)
-        };
-        for (slug, marked) in job.mark_up_to_date(&slugs) {
-            match marked {
-                Ok(0) => eprintln!("warning: {slug} has no tables in the dataset: nothing to mark"),
-                Ok(n) => out!("{slug}: {n} tables marked up to date"),
-                Err(e) => {
-                    eprintln!("error: {slug}: {e}");
-                    failed = true;
+    with_job_and(
+        &args.analysis,
+        log,
+        !by_slug,
+        |_| {},
+        |job, parsed| {
+            let (slugs, mut failed) = if by_slug {
+                (args.analysis.slugs.clone(), false)
+            } else {
+                changed_slugs(job, parsed, today)
+            };
+            for (slug, marked) in job.mark_up_to_date(&slugs) {
+                match marked {
+                    Ok(0) => {
+                        eprintln!("warning: {slug} has no tables in the dataset: nothing to mark")
+                    }
+                    Ok(n) => out!("{slug}: {n} tables marked up to date"),
+                    Err(e) => {
+                        eprintln!("error: {slug}: {e}");
+                        failed = true;
+                    }
                 }
             }
-        }
-        failure_if(failed)
-    })
+            failure_if(failed)
+        },
+    )
 }
 
 /// Arguments of `ensure-enrollments`.
@@ -551,6 +609,8 @@ pub(crate) struct RunArgoArgs {
     #[command(flatten)]
     pub(crate) analysis: AnalysisArgs,
     #[command(flatten)]
+    pub(crate) daily: DailyArgs,
+    #[command(flatten)]
     pub(crate) argo: ArgoArgs,
 }
 
@@ -562,7 +622,12 @@ pub(crate) struct ArgoArgs {
     pub(crate) image: String,
     /// Image tag, digest (`sha256:…`) or `latest` (the newest image, by digest). Without it,
     /// each experiment runs on the image that first analysed it (Artifact Registry).
-    #[arg(long, alias = "image_version", value_name = "TAG|sha256:DIGEST|latest")]
+    #[arg(
+        long,
+        alias = "image_version",
+        value_name = "TAG|sha256:DIGEST|latest",
+        env = "JETSTREAM_IMAGE_VERSION"
+    )]
     pub(crate) image_version: Option<String>,
     /// Memory requested per container, in GB (1–60; `16`, `16G`, `16Gi`).
     #[arg(long, alias = "memory_request", default_value = "16", value_parser = memory_gb)]
@@ -570,6 +635,26 @@ pub(crate) struct ArgoArgs {
     /// Print the rendered Argo Workflow (YAML) on stdout; submit nothing, delete nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    /// Follow the workflow until it finishes and report failed steps (the default).
+    #[arg(long, alias = "monitor_status", overrides_with = "no_monitor_status")]
+    pub(crate) monitor_status: bool,
+    /// Return once the workflow is created.
+    #[arg(long, alias = "no_monitor_status", overrides_with = "monitor_status")]
+    pub(crate) no_monitor_status: bool,
+    /// Seconds between status reads while following the workflow (at least 0.01).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
+    pub(crate) monitor_interval: f64,
+    /// Accepted for the reference's command line: a followed workflow that failed always
+    /// exits non-zero.
+    #[arg(long, alias = "return_status")]
+    pub(crate) return_status: bool,
+}
+
+/// Where the Kubernetes cluster of the workflows is.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClusterArgs {
     /// Kubernetes namespace of the workflows.
     #[arg(long, default_value = jetstream_job::argo::DEFAULT_NAMESPACE)]
     pub(crate) namespace: String,
@@ -597,19 +682,28 @@ pub(crate) struct ArgoArgs {
         requires = "cluster_ip"
     )]
     pub(crate) cluster_cert: Option<String>,
-    /// Follow the workflow until it finishes and report failed steps (the default).
-    #[arg(long, alias = "monitor_status", overrides_with = "no_monitor_status")]
-    pub(crate) monitor_status: bool,
-    /// Return once the workflow is created.
-    #[arg(long, alias = "no_monitor_status", overrides_with = "monitor_status")]
-    pub(crate) no_monitor_status: bool,
-    /// Seconds between status reads while following the workflow (at least 0.01).
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
-    pub(crate) monitor_interval: f64,
-    /// Accepted for the reference's command line: a followed workflow that failed always
-    /// exits non-zero.
-    #[arg(long, alias = "return_status")]
-    pub(crate) return_status: bool,
+}
+
+impl ClusterArgs {
+    /// How to reach the cluster: `--cluster-ip`/`--cluster-cert`, else `KUBECONFIG` or the
+    /// in-cluster account, else the GKE cluster (`--cluster-id`, `--zone`) of `project`.
+    pub(crate) fn options(&self, project: &str) -> jetstream_job::argo::ClusterOptions {
+        let explicit_gke = self.cluster_id.is_some() || self.zone.is_some();
+        let gke = jetstream_job::argo::GkeCluster {
+            project: project.to_string(),
+            zone: self.zone.clone().unwrap_or_else(|| "us-central1-a".into()),
+            cluster_id: self
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| "jetstream".into()),
+        };
+        let mut cluster = jetstream_job::argo::ClusterOptions::from_env(gke);
+        cluster.namespace.clone_from(&self.namespace);
+        cluster.cluster_ip.clone_from(&self.cluster_ip);
+        cluster.cluster_cert.clone_from(&self.cluster_cert);
+        cluster.prefer_gke = explicit_gke;
+        cluster
+    }
 }
 
 /// A polling interval in seconds, at least 0.01.
@@ -657,11 +751,13 @@ fn pod_repos(analysis: &AnalysisArgs) -> anyhow::Result<(Vec<String>, Vec<String
 }
 
 /// A job for planning a workflow: over the real warehouse when images or discrete modes
-/// depend on when experiments were first analysed, else over a scratch database (a dry run
-/// with a fixed image and an explicit flag touches nothing).
+/// depend on when experiments were first analysed, or the plan reads it (`reads`: catch-up,
+/// the data check), else over a scratch database (a dry run with a fixed image and an explicit
+/// flag touches nothing).
 fn with_argo_job<T>(
     analysis: &AnalysisArgs,
     argo: &ArgoArgs,
+    reads: bool,
     log: &LogArgs,
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed, &ImageChoice) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
@@ -672,7 +768,7 @@ fn with_argo_job<T>(
     );
     let spec = analysis.warehouse.spec()?;
     let history = jetstream_job::argo::needs_history(&choice, analysis.explicit_discrete());
-    let warehouse = if history || !argo.dry_run {
+    let warehouse = if history || reads || !argo.dry_run {
         spec.open()?
     } else {
         let mut scratch = jetstream_job::WarehouseSpec::new("duckdb::memory:");
@@ -688,12 +784,21 @@ fn with_argo_job<T>(
         log_table: if argo.dry_run { None } else { log.table()? },
         processes: Some(1),
     };
-    let job = Job::new(
+    // The follower exports the errors of the failed steps it logs (as the exit handler does).
+    let sink = if argo.dry_run {
+        None
+    } else {
+        jetstream_job::open_sink(analysis.bucket.name(), analysis.output_dir.as_deref())?
+    };
+    let mut job = Job::new(
         warehouse.as_ref(),
         repos.current().as_ref().clone(),
         options,
     )?
     .with_history(repos);
+    if let Some(sink) = &sink {
+        job = job.with_sink(sink.as_ref());
+    }
     f(&job, &parsed, &choice)
 }
 
@@ -730,8 +835,10 @@ enum Run {
 }
 
 /// Turn `plan` into a workflow; print it (`--dry-run`) or submit it, follow it, report.
+#[allow(clippy::too_many_arguments)]
 fn submit_plan(
     job: &Job<'_>,
+    parsed: &jetstream_job::Parsed,
     plan: &jetstream_job::argo::Plan,
     choice: &ImageChoice,
     analysis: &AnalysisArgs,
@@ -746,7 +853,7 @@ fn submit_plan(
     let registry = choice
         .needs_registry()
         .then(|| jetstream_job::argo::ArtifactRegistry::new(google.clone()));
-    let items = job.workflow_items(
+    let (items, newest_image) = job.workflow_items(
         plan,
         choice,
         registry
@@ -766,12 +873,18 @@ fn submit_plan(
         return Ok(crate::printer::exit_code(&report));
     }
     let mut params = job.workflow_params(items.clone());
+    params.finish_image = Some(newest_image);
+    // A rerun's errors exports leave out the rows of the results it replaces.
+    let started = Utc::now();
+    if matches!(run, Run::Rerun) {
+        params.errors_since = Some(started);
+    }
     params.bucket = analysis.bucket.name().map(str::to_string);
     params.memory_request_gb = argo.memory_request;
     (params.config_repos, params.private_config_repos) = pod_repos(analysis)?;
     let mut manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
     if let Run::Daily(date) = run {
-        jetstream_job::argo::label_daily(&mut manifest, *date);
+        jetstream_job::argo::label_run(&mut manifest, *date, &analysis.slugs);
     }
     if argo.dry_run {
         // Stdout carries the manifest only; skips and failures go to the log (stderr).
@@ -785,20 +898,9 @@ fn submit_plan(
         out!("{}", jetstream_job::workflow_yaml(&manifest)?);
         return Ok(crate::printer::exit_code(&report));
     }
-    let explicit_gke = argo.cluster_id.is_some() || argo.zone.is_some();
-    let gke = jetstream_job::argo::GkeCluster {
-        project: analysis.warehouse.spec()?.results_project().to_string(),
-        zone: argo.zone.clone().unwrap_or_else(|| "us-central1-a".into()),
-        cluster_id: argo
-            .cluster_id
-            .clone()
-            .unwrap_or_else(|| "jetstream".into()),
-    };
-    let mut cluster = jetstream_job::argo::ClusterOptions::from_env(gke);
-    cluster.namespace.clone_from(&argo.namespace);
-    cluster.cluster_ip.clone_from(&argo.cluster_ip);
-    cluster.cluster_cert.clone_from(&argo.cluster_cert);
-    cluster.prefer_gke = explicit_gke;
+    let cluster = argo
+        .cluster
+        .options(analysis.warehouse.spec()?.results_project());
     let interval = std::time::Duration::from_secs_f64(argo.monitor_interval);
     let submission = jetstream_job::argo::Submission {
         cluster,
@@ -840,13 +942,37 @@ fn submit_plan(
             None => out!("{}: {}", status.name, status.phase),
         },
     )?;
-    let code = crate::printer::exit_code(&report);
     let Some(status) = submitted.status else {
-        return Ok(code);
+        return Ok(crate::printer::exit_code(&report));
     };
     for step in &status.failed_steps {
         out!("failed: {step}");
     }
+    // The workflow's exit handler logs its failed steps; so does its follower, in case the
+    // exit handler itself could not run (an image that cannot be pulled). Rows are written
+    // once either way.
+    if job.options().log_table.is_some() {
+        match job.log_workflow_failures(
+            &status,
+            parsed,
+            started,
+            params.errors_since,
+            &printer,
+            &mut report,
+        ) {
+            Ok(logged) if logged.written > 0 => out!(
+                "{}: {} failed steps logged to the monitoring table",
+                status.name,
+                logged.written
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!("could not log the failed steps: {e}");
+                report.failures += 1;
+            }
+        }
+    }
+    let code = crate::printer::exit_code(&report);
     if let Some(why) = &status.steps_unknown {
         out!("{}: the steps could not be read ({why})", status.name);
     }
@@ -871,25 +997,34 @@ fn submit_plan(
 
 pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     let date = args.date.unwrap_or_else(yesterday);
-    with_argo_job(&args.analysis, &args.argo, log, |job, parsed, choice| {
-        let mut report = jetstream_job::JobReport::default();
-        let plan = job.daily_plan(
-            parsed,
-            date,
-            &args.analysis.slugs,
-            &jetstream_job::Quiet,
-            &mut report,
-        );
-        submit_plan(
-            job,
-            &plan,
-            choice,
-            &args.analysis,
-            &args.argo,
-            &Run::Daily(date),
-            report,
-        )
-    })
+    let reads = args.daily.catch_up > 0 || args.daily.wait_for_data.is_some();
+    with_argo_job(
+        &args.analysis,
+        &args.argo,
+        reads,
+        log,
+        |job, parsed, choice| {
+            let mut report = jetstream_job::JobReport::default();
+            let plan = job.daily_plan(
+                parsed,
+                date,
+                &args.analysis.slugs,
+                &args.daily.options(),
+                &jetstream_job::Quiet,
+                &mut report,
+            );
+            submit_plan(
+                job,
+                parsed,
+                &plan,
+                choice,
+                &args.analysis,
+                &args.argo,
+                &Run::Daily(date),
+                report,
+            )
+        },
+    )
 }
 
 /// The rerun of `slugs` up to `until` as a workflow: planned, then submitted and followed.
@@ -905,6 +1040,7 @@ fn submit_rerun(
     let plan = job.rerun_plan(parsed, slugs, until, &jetstream_job::Quiet, &mut report);
     submit_plan(
         job,
+        parsed,
         &plan,
         choice,
         &args.analysis,
@@ -918,6 +1054,7 @@ fn rerun_argo(args: &RerunArgs, until: NaiveDate, log: &LogArgs) -> anyhow::Resu
     with_argo_job(
         &args.analysis,
         &args.argo_args,
+        false,
         log,
         |job, parsed, choice| submit_rerun(job, parsed, &args.analysis.slugs, until, choice, args),
     )

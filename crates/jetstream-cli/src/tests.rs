@@ -481,12 +481,23 @@ fn every_container_command_of_our_workflow_parses() {
         ),
         // No private repositories: an empty value.
         ("workflow.parameters.private_config_repos", ""),
+        ("inputs.parameters.only_missing", "true"),
+        ("workflow.creationTimestamp", "2026-01-29T04:00:00Z"),
+        // A daily run: no lower bound on the exported errors.
+        ("workflow.parameters.errors_since", ""),
+        ("workflow.name", "jetstream-abcde"),
+        ("workflow.namespace", "argo"),
     ];
     let commands = workflow::workflow_commands(include_str!("../../../workflows/run.yaml"), fill);
     let names: Vec<&str> = commands.iter().map(|w| w[1].as_str()).collect();
     assert_eq!(
         names,
-        ["ensure-enrollments", "run", "export-statistics-to-json"]
+        [
+            "ensure-enrollments",
+            "run",
+            "export-to-json",
+            "log-workflow-failures"
+        ]
     );
     for words in &commands {
         assert!(
@@ -508,6 +519,32 @@ fn every_container_command_of_our_workflow_parses() {
                 let repos = an.configs.repos();
                 assert_eq!(repos.public, ["https://github.com/mozilla/metric-hub"]);
                 assert!(repos.private.is_empty(), "{:?}", repos.private);
+                assert!(
+                    a.only_missing,
+                    "the catch-up steps analyse missing windows only"
+                );
+                assert_eq!(a.daily.catch_up, 0);
+            }
+            // Once an experiment's dates are done: its statistics, metadata and errors, to
+            // the workflow's bucket, the errors since the week of the workflow's start.
+            Command::ExportToJson(a) => {
+                let json = format!("{a:?}");
+                assert!(json.contains("\"my-exp\""), "{json}");
+                assert!(json.contains("bucket: Some(\"mozanalysis\")"), "{json}");
+                assert!(
+                    json.contains("analysis_start_time: Some(2026-01-29T04:00:00)"),
+                    "{json}"
+                );
+                assert!(json.contains("errors_since: Some(\"\")"), "{json}");
+                assert!(json.contains("warehouse: \"bigquery:spam\""), "{json}");
+            }
+            // The exit handler: the workflow's own failures, into the monitoring table, and
+            // those experiments' errors again to the bucket.
+            Command::LogWorkflowFailures(a) => {
+                let json = format!("{a:?}");
+                assert!(json.contains("workflow: \"jetstream-abcde\""), "{json}");
+                assert!(json.contains("namespace: \"argo\""), "{json}");
+                assert!(json.contains("bucket: Some(\"mozanalysis\")"), "{json}");
             }
             Command::EnsureEnrollments(a) => {
                 assert_eq!(a.analysis.slugs, ["my-exp"]);
@@ -521,7 +558,45 @@ fn every_container_command_of_our_workflow_parses() {
                     )]
                 );
             }
-            Command::ExportStatisticsToJson(_) => {}
+            other => panic!("unexpected command {other:?}"),
+        }
+    }
+}
+
+/// The daily CronWorkflow (`workflows/daily.yaml`): the submitter catches up and waits for the
+/// day's data; its exit handler alerts through the webhook of its secret.
+#[test]
+fn every_container_command_of_the_daily_cron_workflow_parses() {
+    let fill: &[(&str, &str)] = &[
+        ("workflow.parameters.project_id", "moz-fx-data-experiments"),
+        ("workflow.parameters.dataset_id", "mozanalysis"),
+        ("workflow.parameters.bucket", "mozanalysis"),
+        ("workflow.parameters.image", "gcr.io/p/jetstream"),
+        ("workflow.creationTimestamp", "2026-12-07T04:00:00Z"),
+    ];
+    let commands = workflow::workflow_commands(include_str!("../../../workflows/daily.yaml"), fill);
+    let names: Vec<&str> = commands.iter().map(|w| w[1].as_str()).collect();
+    assert_eq!(names, ["run-argo", "errors"]);
+    for words in &commands {
+        assert!(
+            !words.iter().any(|w| w.contains("{{")),
+            "unfilled: {words:?}"
+        );
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        match parse(&args).command {
+            Command::RunArgo(a) => {
+                assert_eq!(a.daily.catch_up, 3);
+                assert_eq!(a.daily.wait_for_data, Some(14_400));
+                assert_eq!(a.analysis.bucket.name(), Some("mozanalysis"));
+                assert!(a.argo.monitor_status && a.argo.return_status);
+                assert_eq!(a.argo.cluster.namespace, "argo");
+            }
+            Command::Errors(a) => {
+                let text = format!("{a:?}");
+                // --notify without a value: the URL comes from the secret's variable.
+                assert!(text.contains("notify: Some(\"\")"), "{text}");
+                assert!(text.contains("since: Some(2026-12-07T04:00:00)"), "{text}");
+            }
             other => panic!("unexpected command {other:?}"),
         }
     }

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 mod argo;
 #[path = "cli/configs.rs"]
 mod configs;
+#[path = "cli/ops.rs"]
+mod ops;
 #[path = "cli/reference.rs"]
 mod reference;
 #[path = "cli/report.rs"]

@@ -5,6 +5,8 @@
 //! * [`GcsBucket`]: the [`OutputSink`](jetstream_output::OutputSink) on a GCS bucket (JSON API,
 //!   single-shot media uploads: an object appears complete or not at all).
 //! * [`Credentials`]: Application Default Credentials, or none for emulators.
+//! * [`webhook::post_json`]: one retried JSON POST to a webhook (alerts), its URL never shown
+//!   whole.
 //! * [`GoogleApis`] (tokens and the GKE lookup of the Argo cluster connection) and
 //!   [`ArtifactRegistry`] (the images experiments are pinned to).
 //!
@@ -19,6 +21,7 @@ mod cloud;
 mod gcs;
 mod retry;
 mod values;
+pub mod webhook;
 
 pub use auth::{AuthError, Credentials};
 pub use bigquery::{BigQueryConfig, BigQueryWarehouse};

@@ -7,11 +7,13 @@
 //! analysed it, unless one is given) and its discrete-metrics mode; [`Job::workflow_params`]
 //! fills the workflow's parameters. Submitting and watching is [`ArgoCluster`]'s.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Timelike as _, Utc};
 use jetstream_argo::{ExperimentItem, ImageChoice, ImageRegistry, WorkflowParams};
 use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_experimenter::Parsed;
+use jetstream_warehouse::LogRecord;
 
+pub use jetstream_argo::parse_template as parse_workflow;
 pub use jetstream_argo::{
     ArgoCluster, ClusterError, ClusterOptions, FailedStep, GkeCluster, Image, Phase,
     WorkflowStatus, cluster::DEFAULT_NAMESPACE,
@@ -29,8 +31,7 @@ pub fn discrete_cutover() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// Experiments × dates of a workflow.
-pub type Plan = Vec<(AnalysisConfiguration, Vec<NaiveDate>)>;
+pub use crate::daily::{Plan, PlanItem};
 
 impl Job<'_> {
     /// When an experiment's enrollments table was written (`None`: not analysed yet): the
@@ -44,21 +45,6 @@ impl Job<'_> {
             .warehouse()
             .table_metadata(&table)?
             .map(|m| m.last_updated))
-    }
-
-    /// The daily run on `date` as a plan: the experiments [`Job::run_daily`] would analyse.
-    pub fn daily_plan(
-        &self,
-        parsed: &Parsed,
-        date: NaiveDate,
-        slugs: &[String],
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) -> Plan {
-        self.select(parsed, date, slugs, observer, report)
-            .into_iter()
-            .map(|c| (c, vec![date]))
-            .collect()
     }
 
     /// A rerun of `slugs` up to `until` as a plan (nothing is deleted here: see
@@ -85,7 +71,7 @@ impl Job<'_> {
                 report.skipped += 1;
                 continue;
             }
-            plan.push((config, dates));
+            plan.push(PlanItem::new(config, dates));
         }
         plan
     }
@@ -104,7 +90,8 @@ impl Job<'_> {
         observer: &dyn Observer,
         report: &mut JobReport,
     ) {
-        for (config, _) in plan {
+        for item in plan {
+            let config = &item.config;
             let slug = config.experiment.normandy_slug();
             if !items.iter().any(|i| i.slug == slug) {
                 continue;
@@ -120,9 +107,10 @@ impl Job<'_> {
         }
     }
 
-    /// The workflow's items: each experiment of `plan` with its dates, its image (`choice`;
-    /// the registry is asked once when the choice needs it) and its discrete-metrics flag
-    /// (`explicit_discrete` when given on the command line, else the reference's cutover rule).
+    /// The workflow's items: each experiment of `plan` with dates to analyse, with its dates
+    /// and catch-up dates, its image (`choice`; the registry is asked once when the choice
+    /// needs it) and its discrete-metrics flag (`explicit_discrete` when given on the command
+    /// line, else the reference's cutover rule); and the newest image (the exit handler's).
     /// With `fresh` (a rerun), every experiment counts as first analysed now, as after the
     /// reference's `touch_tables`: the newest image, the current discrete default.
     /// An experiment whose anchor cannot be read is a failure and left out; a registry that
@@ -137,7 +125,7 @@ impl Job<'_> {
         fresh: bool,
         observer: &dyn Observer,
         report: &mut JobReport,
-    ) -> Result<Vec<ExperimentItem>, JobError> {
+    ) -> Result<(Vec<ExperimentItem>, String), JobError> {
         let images: Vec<Image> = match (choice, registry) {
             (ImageChoice::Fixed(_), _) => Vec::new(),
             (ImageChoice::Latest(name) | ImageChoice::PerExperiment(name), Some(r)) => {
@@ -153,8 +141,15 @@ impl Job<'_> {
                 });
             }
         };
+        let newest = choice
+            .resolve(&images, None)
+            .map_err(|message| JobError::Input {
+                what: "the image of the workflow's exit handler".into(),
+                message,
+            })?;
         let mut items = Vec::new();
-        for (config, dates) in plan {
+        for item in plan.iter().filter(|i| !i.is_empty()) {
+            let config = &item.config;
             let slug = config.experiment.normandy_slug().to_string();
             let first = match self.first_analysed(config) {
                 Ok(_) if fresh => Some(Utc::now()),
@@ -175,12 +170,13 @@ impl Job<'_> {
             });
             items.push(ExperimentItem {
                 slug,
-                dates: dates.clone(),
+                dates: item.dates.clone(),
+                catch_up: item.catch_up.clone(),
                 image,
                 discrete_metrics: discrete,
             });
         }
-        Ok(items)
+        Ok((items, newest))
     }
 
     /// The workflow's parameters for `items`: this job's results project, dataset, periods
@@ -223,14 +219,37 @@ pub fn image_name(image: &str) -> Result<String, JobError> {
     })
 }
 
-/// The label naming what a workflow runs (`daily-YYYY-MM-DD` for the daily run of a date).
+/// The label naming what a workflow runs: `daily-YYYY-MM-DD` for the daily run of a date,
+/// `targeted-YYYY-MM-DD-<hash>` for a run of that date restricted to some experiments.
 pub const RUN_LABEL: &str = "jetstream.mozilla.org/run";
 
-/// Label `manifest` as the daily run of `date`: a second submission of the same day (a
-/// retried CronWorkflow pod, an Airflow retry) follows the first instead of starting another.
-pub fn label_daily(manifest: &mut serde_json::Value, date: NaiveDate) {
-    manifest["metadata"]["labels"][RUN_LABEL] =
-        serde_json::Value::from(format!("daily-{}", date.format("%Y-%m-%d")));
+/// The [`RUN_LABEL`] value of a run on `date` of `slugs` (none: every experiment of the day).
+/// A run restricted to some experiments (`--experiment-slug`, a debugging command) is labelled
+/// by its date *and* its selection — a hash of the sorted, distinct slugs — so that it never
+/// follows the full daily run of the same date, nor the daily run it; two submissions of the
+/// same selection do follow each other. At most 36 characters (a label value allows 63).
+pub fn run_label(date: NaiveDate, slugs: &[String]) -> String {
+    let day = date.format("%Y-%m-%d");
+    if slugs.is_empty() {
+        return format!("daily-{day}");
+    }
+    let mut sorted: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    // FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in sorted.join("\n").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("targeted-{day}-{hash:016x}")
+}
+
+/// Label `manifest` as the run of `date` for `slugs` ([`run_label`]): a second submission of
+/// the same run (a retried CronWorkflow pod, an Airflow retry) follows the first instead of
+/// starting another.
+pub fn label_run(manifest: &mut serde_json::Value, date: NaiveDate, slugs: &[String]) {
+    manifest["metadata"]["labels"][RUN_LABEL] = serde_json::Value::from(run_label(date, slugs));
 }
 
 /// What happens to a workflow once rendered.
@@ -293,4 +312,285 @@ pub fn submit_workflow(
         existing,
         status,
     })
+}
+
+/// `filename` of the monitoring rows written for a workflow's failed steps (with the step's
+/// node name as `func_name`, the key that keeps a second writing from doubling them).
+pub const FAILURE_ROW_FILENAME: &str = "jetstream_job::argo";
+
+/// The monitoring rows of a finished workflow: one ERROR row per step that failed for good
+/// (no later attempt succeeded), its `exception_type` what Argo's message of the last attempt
+/// tells ([`jetstream_argo::FailureKind`]: `PodOOMKilled`, `PodEvicted`, `ImagePullFailed`,
+/// `DeadlineExceeded`, `StepFailed`), naming the experiment, the date and that message; one
+/// ERROR row for a workflow that failed without a failed step (its own deadline, an invalid
+/// spec); a WARNING row when its steps cannot be read.
+pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> {
+    let now = Utc::now()
+        .naive_utc()
+        .with_nanosecond(0)
+        .unwrap_or_default();
+    let record =
+        |experiment: Option<String>, kind: &str, level: &str, key: &str, message: String| {
+            LogRecord {
+                timestamp: now,
+                source: source.to_string(),
+                experiment,
+                metric: None,
+                statistic: None,
+                analysis_basis: None,
+                segment: None,
+                analysis_period: None,
+                exception: format!("{kind}: {message}"),
+                message,
+                log_level: level.into(),
+                filename: FAILURE_ROW_FILENAME.into(),
+                func_name: key.to_string(),
+                exception_type: Some(kind.to_string()),
+            }
+        };
+    let mut rows = Vec::new();
+    for step in &status.failed_steps {
+        let slug = step.parameters.get("slug").cloned();
+        let mut what = step.template.clone();
+        if let Some(s) = &slug {
+            what.push_str(&format!(" of {s}"));
+        }
+        if let Some(d) = step.parameters.get("date") {
+            what.push_str(&format!(" on {d}"));
+        }
+        let message = format!(
+            "{what} failed for good after {} in workflow {}: {}",
+            match step.attempts {
+                1 => "1 attempt".to_string(),
+                n => format!("{n} attempts"),
+            },
+            status.name,
+            if step.message.is_empty() {
+                "no message from Argo"
+            } else {
+                &step.message
+            }
+        );
+        rows.push(record(
+            slug,
+            step.kind().as_str(),
+            "ERROR",
+            &step.name,
+            message,
+        ));
+    }
+    if let Some(why) = &status.steps_unknown {
+        rows.push(record(
+            None,
+            "WorkflowStatusUnknown",
+            "WARNING",
+            &status.name,
+            format!(
+                "workflow {} {}: its steps could not be read ({why})",
+                status.name, status.phase
+            ),
+        ));
+    } else if rows.is_empty() && matches!(status.phase, Phase::Failed | Phase::Error) {
+        let kind = jetstream_argo::FailureKind::of_message(&status.message);
+        rows.push(record(
+            None,
+            kind.as_str(),
+            "ERROR",
+            &status.name,
+            format!(
+                "workflow {} {}: {}",
+                status.name, status.phase, status.message
+            ),
+        ));
+    }
+    rows
+}
+
+/// What [`Job::log_workflow_failures`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedFailures {
+    /// Rows written now.
+    pub written: usize,
+    /// Rows already in the monitoring table (an earlier attempt wrote them).
+    pub already: usize,
+    /// The experiments with failed steps, whose errors were exported again.
+    pub experiments: Vec<String>,
+}
+
+impl Job<'_> {
+    /// Write the [`failure_records`] of a finished workflow into the monitoring table — once:
+    /// rows an earlier attempt wrote (same step, same kind) are not written again — then
+    /// export the errors of the experiments concerned again (when a sink is set), so that the
+    /// errors objects, `jetstream errors` and the report show failures no analysis could log
+    /// (a pod killed for memory, evicted, never started). `started` and `errors_since` are
+    /// the exports' window (the workflow's creation; a rerun's start).
+    pub fn log_workflow_failures(
+        &self,
+        status: &WorkflowStatus,
+        parsed: &Parsed,
+        started: DateTime<Utc>,
+        errors_since: Option<DateTime<Utc>>,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> Result<LoggedFailures, JobError> {
+        let Some(logs) = &self.options().log_table else {
+            return Err(JobError::Input {
+                what: "the monitoring table".into(),
+                message: "none is configured (--log-to-bigquery / --log-table-id): the \
+                          failed steps cannot be logged"
+                    .into(),
+            });
+        };
+        let rows = failure_records(status, &self.options().run.source);
+        let mut done = LoggedFailures::default();
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        let existing = self.logged_keys(logs, &rows)?;
+        let (already, new): (Vec<LogRecord>, Vec<LogRecord>) = rows
+            .into_iter()
+            .partition(|r| existing.contains(&(r.func_name.clone(), r.exception_type.clone())));
+        done.already = already.len();
+        if !new.is_empty() {
+            self.warehouse().append_logs(logs, &new)?;
+            done.written = new.len();
+        }
+        let mut slugs: Vec<String> = new
+            .iter()
+            .chain(&already)
+            .filter_map(|r| r.experiment.clone())
+            .collect();
+        slugs.sort();
+        slugs.dedup();
+        if let Some(sink) = self.sink() {
+            for slug in &slugs {
+                let enrollment_end =
+                    jetstream_experimenter::select::with_slug(&parsed.experiments, slug)
+                        .and_then(|e| e.enrollment_end_date);
+                self.export_errors_of(
+                    sink,
+                    slug,
+                    started,
+                    enrollment_end,
+                    errors_since,
+                    observer,
+                    report,
+                );
+            }
+        }
+        done.experiments = slugs;
+        Ok(done)
+    }
+
+    /// The (`func_name`, `exception_type`) pairs of `rows` already in the monitoring table.
+    fn logged_keys(
+        &self,
+        logs: &jetstream_warehouse::TableName,
+        rows: &[LogRecord],
+    ) -> Result<std::collections::BTreeSet<(String, Option<String>)>, JobError> {
+        let mut keys = std::collections::BTreeSet::new();
+        if !self.warehouse().table_exists(logs)? {
+            return Ok(keys);
+        }
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| jetstream_sql::query::string_literal(&r.func_name))
+            .collect();
+        let sql = format!(
+            "SELECT func_name, exception_type FROM `{}.{}` WHERE filename = {} AND func_name IN ({})",
+            logs.dataset,
+            logs.table,
+            jetstream_sql::query::string_literal(FAILURE_ROW_FILENAME),
+            names.join(", ")
+        );
+        let found = self.warehouse().query_columns(&sql)?;
+        let text = |name: &str| {
+            found
+                .get(name)
+                .and_then(|c| c.as_text())
+                .map(<[Option<String>]>::to_vec)
+                .unwrap_or_default()
+        };
+        for (name, kind) in text("func_name").into_iter().zip(text("exception_type")) {
+            if let Some(name) = name {
+                keys.insert((name, kind));
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// The status of workflow `name`, read through the Kubernetes API (the exit handler's view of
+/// its own workflow).
+pub fn workflow_status(
+    cluster: &ClusterOptions,
+    google: std::sync::Arc<dyn jetstream_argo::GoogleCloud>,
+    name: &str,
+) -> Result<WorkflowStatus, JobError> {
+    Ok(ArgoCluster::connect(cluster, google)?.status(name)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn runs_are_labelled_by_date_and_selection() {
+        let day = d("2026-12-06");
+        assert_eq!(run_label(day, &[]), "daily-2026-12-06");
+        let a = run_label(day, &["b".into(), "a".into()]);
+        assert!(a.starts_with("targeted-2026-12-06-"), "{a}");
+        assert!(a.len() <= 63, "a label value: {a}");
+        // The selection as a set: order and repeats do not matter; another selection does.
+        assert_eq!(a, run_label(day, &["a".into(), "b".into(), "a".into()]));
+        assert_ne!(a, run_label(day, &["a".into()]));
+        assert_ne!(a, run_label(d("2026-12-07"), &["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn each_step_that_failed_for_good_is_one_row_of_its_kind() {
+        let wf = serde_json::json!({"metadata": {"name": "jetstream-x"}, "status": {
+            "phase": "Failed", "finishedAt": "2026-12-07T05:00:00Z", "nodes": {
+                "a": {"name": "jetstream-x[0].experiment[1].analyse(0)", "type": "Pod",
+                      "phase": "Failed", "templateName": "analyse",
+                      "message": "OOMKilled (exit code 137)",
+                      "inputs": {"parameters": [{"name": "slug", "value": "exp-a"},
+                                                {"name": "date", "value": "2026-12-06"}]}},
+                "b": {"name": "jetstream-x[1].experiment[0].ensure-enrollments(0)",
+                      "type": "Pod", "phase": "Error", "templateName": "ensure-enrollments",
+                      "message": "ImagePullBackOff: Back-off pulling image",
+                      "inputs": {"parameters": [{"name": "slug", "value": "exp-b"}]}}}}});
+        let status = WorkflowStatus::from_object(&wf);
+        let rows = failure_records(&status, "jetstream");
+        assert_eq!(rows.len(), 2);
+        let kinds: Vec<_> = rows
+            .iter()
+            .map(|r| r.exception_type.clone().unwrap())
+            .collect();
+        assert_eq!(kinds, ["PodOOMKilled", "ImagePullFailed"]);
+        assert_eq!(rows[0].experiment.as_deref(), Some("exp-a"));
+        assert_eq!(
+            rows[0].message,
+            "analyse of exp-a on 2026-12-06 failed for good after 1 attempt in workflow \
+             jetstream-x: OOMKilled (exit code 137)"
+        );
+        assert_eq!(rows[0].func_name, "jetstream-x[0].experiment[1].analyse");
+        assert!(rows.iter().all(|r| r.log_level == "ERROR"));
+        // A workflow that failed without a failed step (its own deadline): one row for it.
+        let wf = serde_json::json!({"metadata": {"name": "jetstream-y"}, "status": {
+            "phase": "Failed", "finishedAt": "2026-12-07T05:00:00Z",
+            "message": "Step exceeded its deadline"}});
+        let rows = failure_records(&WorkflowStatus::from_object(&wf), "jetstream");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].exception_type.as_deref(), Some("DeadlineExceeded"));
+        assert_eq!(rows[0].experiment, None);
+        // A successful one: nothing.
+        let wf = serde_json::json!({"metadata": {"name": "z"}, "status": {
+            "phase": "Succeeded", "finishedAt": "2026-12-07T05:00:00Z", "nodes": {}}});
+        assert!(failure_records(&WorkflowStatus::from_object(&wf), "jetstream").is_empty());
+    }
 }

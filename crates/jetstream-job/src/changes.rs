@@ -134,13 +134,13 @@ impl Job<'_> {
 }
 
 impl Job<'_> {
-    /// The rows of the monitoring table since the start of `since` (all when `None`), of
+    /// The rows of the monitoring table logged at or after `since` (UTC; all when `None`), of
     /// `slugs` (every experiment when empty), newest first: what the reference's error
     /// dashboard shows. No monitoring table (nothing ever logged) or none configured: no rows.
     pub fn logged(
         &self,
         slugs: &[String],
-        since: Option<NaiveDate>,
+        since: Option<chrono::NaiveDateTime>,
     ) -> Result<jetstream_warehouse::Columns, JobError> {
         let Some(logs) = &self.options().log_table else {
             return Ok(jetstream_warehouse::Columns::default());
@@ -156,10 +156,10 @@ impl Job<'_> {
                 .collect();
             filters.push(format!("experiment IN ({})", list.join(", ")));
         }
-        if let Some(d) = since {
+        if let Some(t) = since {
             filters.push(format!(
-                "timestamp >= CAST('{} 00:00:00' AS TIMESTAMP)",
-                d.format("%Y-%m-%d")
+                "timestamp >= CAST('{}' AS TIMESTAMP)",
+                t.format("%Y-%m-%d %H:%M:%S")
             ));
         }
         let filter = if filters.is_empty() {

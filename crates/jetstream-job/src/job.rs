@@ -297,6 +297,11 @@ impl<'a> Job<'a> {
         self.warehouse
     }
 
+    /// The output sink of the JSON exports, when one is set.
+    pub fn sink(&self) -> Option<&dyn OutputSink> {
+        self.sink
+    }
+
     /// The selection overrides of an experiment's config (`skip`, dates, enrollment period).
     pub fn overrides(&self, e: &Experiment) -> ConfigOverrides {
         overrides_of(self.spec_for(&e.normandy_slug))
@@ -361,7 +366,14 @@ impl<'a> Job<'a> {
     }
 
     /// Buffer one row for the monitoring table (when configured); see `flush_logs`.
-    fn log(&self, slug: &str, message: &str, kind: &str, level: &str, report: &mut JobReport) {
+    pub(crate) fn log(
+        &self,
+        slug: &str,
+        message: &str,
+        kind: &str,
+        level: &str,
+        report: &mut JobReport,
+    ) {
         if self.options.log_table.is_none() {
             return;
         }
@@ -386,7 +398,7 @@ impl<'a> Job<'a> {
     }
 
     /// Write the buffered log rows in one append; rows that cannot be written are failures.
-    fn flush_logs(&self, report: &mut JobReport) {
+    pub(crate) fn flush_logs(&self, report: &mut JobReport) {
         let records = match self.pending_logs.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return,
@@ -620,6 +632,19 @@ impl<'a> Job<'a> {
         observer: &dyn Observer,
         report: &mut JobReport,
     ) {
+        self.analyse_dates(config, dates, false, observer, report);
+    }
+
+    /// [`Job::analyse`]; with `only_missing`, only the ready windows without a statistics
+    /// table (a catch-up).
+    fn analyse_dates(
+        &self,
+        config: &AnalysisConfiguration,
+        dates: &[NaiveDate],
+        only_missing: bool,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
         let slug = config.experiment.normandy_slug().to_string();
         let mut options = match self.run_options_for(config) {
             Ok(o) => o,
@@ -628,6 +653,7 @@ impl<'a> Job<'a> {
                 return;
             }
         };
+        options.only_missing |= only_missing;
         let before = self.warehouse.usage();
         for date in dates {
             self.analyse_date(config, *date, &mut options, observer, report);
@@ -724,10 +750,22 @@ impl<'a> Job<'a> {
         observer: &dyn Observer,
         report: &mut JobReport,
     ) {
+        self.analyse_plan(plan, false, observer, report);
+    }
+
+    /// [`Job::analyse_all`]; with `only_missing`, each date only for its ready windows
+    /// without a statistics table (a catch-up).
+    pub(crate) fn analyse_plan(
+        &self,
+        plan: &[(&AnalysisConfiguration, Vec<NaiveDate>)],
+        only_missing: bool,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
         let work: usize = plan.iter().map(|(_, d)| d.len()).sum();
         if self.parallel <= 1 || work <= 1 {
             for (config, dates) in plan {
-                self.analyse(config, dates, observer, report);
+                self.analyse_dates(config, dates, only_missing, observer, report);
             }
             return;
         }
@@ -753,7 +791,7 @@ impl<'a> Job<'a> {
                             let slug = plan[task.index()].0.experiment.normandy_slug();
                             let run =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    self.run_task(plan, task, observer, &mut local)
+                                    self.run_task(plan, task, only_missing, observer, &mut local)
                                 }));
                             match run {
                                 Ok(more) => done.more = more,
@@ -788,6 +826,7 @@ impl<'a> Job<'a> {
         &self,
         plan: &[(&AnalysisConfiguration, Vec<NaiveDate>)],
         task: Task,
+        only_missing: bool,
         observer: &dyn Observer,
         report: &mut JobReport,
     ) -> Vec<Task> {
@@ -804,6 +843,7 @@ impl<'a> Job<'a> {
                         return more;
                     }
                 };
+                options.only_missing |= only_missing;
                 // Later dates read what the first ones write: the enrollments, and the
                 // pre-enrollment metric tables (covariates of linear_model_mean).
                 let mut pending: Vec<AnalysisPeriod> = config
@@ -840,6 +880,19 @@ impl<'a> Job<'a> {
         &self,
         configs: &[AnalysisConfiguration],
         started: DateTime<Utc>,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        self.export_since(configs, started, None, observer, report);
+    }
+
+    /// [`Job::export`], leaving the log rows before `errors_since` out of the errors exports
+    /// (a rerun's start: none of the rows of the results it replaced).
+    pub fn export_since(
+        &self,
+        configs: &[AnalysisConfiguration],
+        started: DateTime<Utc>,
+        errors_since: Option<DateTime<Utc>>,
         observer: &dyn Observer,
         report: &mut JobReport,
     ) {
@@ -899,29 +952,63 @@ impl<'a> Job<'a> {
                 Ok(None) => {}
                 Err(e) => fail("metadata", e.to_string()),
             }
-            let Some(logs) = &self.options.log_table else {
-                continue;
-            };
-            match export_errors(
-                self.warehouse,
+            self.export_errors_of(
                 sink,
-                logs,
                 slug,
-                started.naive_utc(),
+                started,
                 config.experiment.experiment.enrollment_end_date,
-            ) {
-                Ok((k, n)) => observer.event(&Event::Exported {
+                errors_since,
+                observer,
+                report,
+            );
+        }
+    }
+
+    /// Export the logged errors of `slug` (when a monitoring table is configured): rows since
+    /// the weekly analysis start of `started` (the reference's window), none before
+    /// `errors_since`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn export_errors_of(
+        &self,
+        sink: &dyn OutputSink,
+        slug: &str,
+        started: DateTime<Utc>,
+        enrollment_end: Option<NaiveDate>,
+        errors_since: Option<DateTime<Utc>>,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        let Some(logs) = &self.options.log_table else {
+            return;
+        };
+        match export_errors(
+            self.warehouse,
+            sink,
+            logs,
+            slug,
+            started.naive_utc(),
+            enrollment_end,
+            errors_since.map(|t| t.naive_utc()),
+        ) {
+            Ok((k, n)) => observer.event(&Event::Exported {
+                slug,
+                location: sink.location(&k),
+                errors: Some(n),
+            }),
+            Err(e) => {
+                report.fail(slug);
+                observer.event(&Event::ExportFailed {
                     slug,
-                    location: sink.location(&k),
-                    errors: Some(n),
-                }),
-                Err(e) => fail("errors", e.to_string()),
+                    what: "errors",
+                    message: e.to_string(),
+                });
             }
         }
     }
 
     /// The daily run: every experiment live on `date` (or ended the day before), or only
-    /// `slugs`, analysed on `date`, then exported.
+    /// `slugs`, analysed on `date`, then exported. [`Job::run_daily_with`] adds catch-up
+    /// dates and the data check.
     pub fn run_daily(
         &self,
         parsed: &Parsed,
@@ -929,13 +1016,13 @@ impl<'a> Job<'a> {
         slugs: &[String],
         observer: &dyn Observer,
     ) -> JobReport {
-        let started = Utc::now();
-        let mut report = JobReport::default();
-        let configs = self.select(parsed, date, slugs, observer, &mut report);
-        let plan: Vec<_> = configs.iter().map(|c| (c, vec![date])).collect();
-        self.analyse_all(&plan, observer, &mut report);
-        self.export(&configs, started, observer, &mut report);
-        report
+        self.run_daily_with(
+            parsed,
+            date,
+            slugs,
+            &crate::DailyOptions::default(),
+            observer,
+        )
     }
 
     /// Every date a rerun analyses `config` on, up to `until` (the reference's rule: from the
@@ -971,7 +1058,8 @@ impl<'a> Job<'a> {
             .map(|c| (c, Self::rerun_dates(c, until)))
             .collect();
         self.analyse_all(&plan, observer, &mut report);
-        self.export(&analysed, started, observer, &mut report);
+        // The errors of the results just replaced are not this rerun's.
+        self.export_since(&analysed, started, Some(started), observer, &mut report);
         report
     }
 
@@ -1163,7 +1251,7 @@ impl<'a> Job<'a> {
         };
         let start = date.and_time(chrono::NaiveTime::MIN);
         for slug in slugs {
-            match export_errors(self.warehouse, sink, logs, slug, start, None) {
+            match export_errors(self.warehouse, sink, logs, slug, start, None, None) {
                 Ok((k, n)) => {
                     report.mark(slug, Outcome::Ok);
                     observer.event(&Event::Exported {
@@ -1182,6 +1270,27 @@ impl<'a> Job<'a> {
                 }
             }
         }
+        report
+    }
+
+    /// Export the statistics, metadata and errors of `slugs` (`export-to-json`: what a run
+    /// with a sink exports after its analyses; the workflow's export step). `started` is the
+    /// run's start (metadata's `analysis_start_time`, the errors' weekly window); no log row
+    /// before `errors_since` is exported.
+    pub fn export_experiments(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        started: DateTime<Utc>,
+        errors_since: Option<DateTime<Utc>>,
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let mut report = JobReport::default();
+        let configs = self.select_slugs(parsed, slugs, observer, &mut report);
+        for config in &configs {
+            report.mark(config.experiment.normandy_slug(), Outcome::Ok);
+        }
+        self.export_since(&configs, started, errors_since, observer, &mut report);
         report
     }
 

@@ -22,8 +22,10 @@
 //! # Ok::<(), jetstream_job::JobError>(())
 //! ```
 
+pub mod alert;
 pub mod argo;
 mod changes;
+mod daily;
 mod dry_run;
 mod job;
 mod preview;
@@ -32,6 +34,7 @@ mod sources;
 mod warehouse_spec;
 
 pub use changes::{ConfigChange, ConfigChanges};
+pub use daily::{DailyOptions, MAX_CATCH_UP_DAYS, Plan, PlanItem};
 pub use dry_run::QueryCheck;
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
 pub use jetstream_argo::{

@@ -2,6 +2,7 @@
 //! arbitrary recipes.
 
 mod bigquery;
+mod catch_up;
 mod history;
 mod job;
 mod parallel;

@@ -152,10 +152,17 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
     let report = job.rerun(&parsed, &[EXPERIMENT_A.into()], d("2026-11-30"), &Quiet);
     assert!(report.success() && report.tables > 0, "{report:?}");
     let mut report = jetstream_job::JobReport::default();
-    let plan: Plan = job.daily_plan(&parsed, d("2026-01-27"), &[], &Quiet, &mut report);
+    let plan: Plan = job.daily_plan(
+        &parsed,
+        d("2026-01-27"),
+        &[],
+        &jetstream_job::DailyOptions::default(),
+        &Quiet,
+        &mut report,
+    );
     assert_eq!(plan.len(), 5);
     let choice = ImageChoice::new("gcr.io/p/jetstream", None);
-    let items = job
+    let (items, newest) = job
         .workflow_items(
             &plan,
             &choice,
@@ -166,6 +173,10 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
             &mut report,
         )
         .expect("items");
+    assert_eq!(
+        newest, "gcr.io/p/jetstream@sha256:new",
+        "the exit handler's image"
+    );
     let image_of = |slug: &str| {
         items
             .iter()
@@ -199,8 +210,8 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
         &Quiet,
         &mut report,
     );
-    assert_eq!(rerun[0].1.len(), 22);
-    let items = job
+    assert_eq!(rerun[0].dates.len(), 22);
+    let (items, _) = job
         .workflow_items(
             &rerun,
             &choice,

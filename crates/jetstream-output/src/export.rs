@@ -276,8 +276,9 @@ pub fn weekly_analysis_start(
 
 /// Export the logged errors of `slug` since [`weekly_analysis_start`] to `errors/errors_<slug>.json`,
 /// as the reference: rows ordered by time, skipped error types and rows without an error type
-/// left out (the reference's `exception_type != ...` filter drops NULLs too). Returns the key
-/// and the number of errors.
+/// left out (the reference's `exception_type != ...` filter drops NULLs too). Rows before
+/// `not_before` are left out too (a rerun's start: the rows of the results it replaced).
+/// Returns the key and the number of errors.
 pub fn export_errors(
     warehouse: &dyn Warehouse,
     sink: &dyn OutputSink,
@@ -285,11 +286,14 @@ pub fn export_errors(
     slug: &str,
     analysis_start: NaiveDateTime,
     enrollment_end: Option<NaiveDate>,
+    not_before: Option<NaiveDateTime>,
 ) -> Result<(String, usize), OutputError> {
     check_name("dataset", &logs.dataset)?;
     check_name("table", &logs.table)?;
     let what = logs.to_string();
-    let since = weekly_analysis_start(analysis_start, enrollment_end);
+    let weekly = weekly_analysis_start(analysis_start, enrollment_end);
+    // Log rows carry whole seconds: a row of the same second as `not_before` is kept.
+    let since = not_before.map_or(weekly, |t| t.with_nanosecond(0).unwrap_or(t).max(weekly));
     let skipped: Vec<String> = SKIPPED_ERROR_TYPES
         .iter()
         .map(|t| format!(" AND exception_type != {}", string_literal(t)))

@@ -289,8 +289,25 @@ fn errors_since_the_weekly_analysis_start_export_as_the_reference() {
         NaiveDateTime::parse_from_str("2026-11-26 09:41:37", "%Y-%m-%d %H:%M:%S").expect("time");
     let enrollment_end = chrono::NaiveDate::from_ymd_opt(2026, 11, 7);
     let (key, n) =
-        export_errors(&wh, &sink, &logs, "my-slug", start, enrollment_end).expect("export");
+        export_errors(&wh, &sink, &logs, "my-slug", start, enrollment_end, None).expect("export");
     assert_eq!(key, "errors/errors_my_slug.json");
+    assert_eq!(n, 2);
+    // A rerun that started after the first of them exports only the later one.
+    let rerun =
+        NaiveDateTime::parse_from_str("2026-11-23 00:00:00", "%Y-%m-%d %H:%M:%S").expect("time");
+    let (_, n) = export_errors(
+        &wh,
+        &sink,
+        &logs,
+        "my-slug",
+        start,
+        enrollment_end,
+        Some(rerun),
+    )
+    .expect("export");
+    assert_eq!(n, 1, "rows before the rerun are left out");
+    let (_, n) =
+        export_errors(&wh, &sink, &logs, "my-slug", start, enrollment_end, None).expect("export");
     assert_eq!(n, 2);
     let json = read_valid(&root.join(&key), "AnalysisErrors");
     let rows = json.as_array().expect("array");

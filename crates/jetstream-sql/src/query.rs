@@ -686,6 +686,22 @@ pub fn data_source_query(
     ))
 }
 
+/// A bounded probe of whether `ds` has rows on `date` (one row at most, read from one day of
+/// the source: a date-partitioned table scans that partition's date column only). It returns
+/// one row, `present`, when the day's data has landed.
+pub fn data_probe_query(
+    ctx: &QueryContext,
+    ds: &DataSource,
+    date: chrono::NaiveDate,
+) -> Result<String, SqlError> {
+    let sd = column(&ds.submission_date_column);
+    Ok(format!(
+        "SELECT 1 AS present FROM {from} ds WHERE ds.{sd} = '{date}' LIMIT 1",
+        from = from_expr(ds, ctx.dataset.as_deref())?,
+        date = date.format("%Y-%m-%d"),
+    ))
+}
+
 /// Metrics grouped by data source, in order of first appearance.
 pub fn partition_by_data_source<'a>(
     metrics: &[&'a Metric],

@@ -11,10 +11,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::run::scratch;
 
-struct Cluster {
+pub(super) struct Cluster {
     runtime: tokio::runtime::Runtime,
     server: MockServer,
-    created: Arc<Mutex<Vec<Value>>>,
+    pub(super) created: Arc<Mutex<Vec<Value>>>,
 }
 
 /// Answers a creation with the object sent (201), and keeps it.
@@ -69,20 +69,33 @@ impl Respond for Finished {
     }
 }
 
-/// Answers a list with every created workflow, each in phase `phase` (finished unless
-/// Running).
+/// Answers a list with the created workflows that match the request's `labelSelector` (as a
+/// real API server filters them), each in phase `phase` (finished unless Running).
 struct Listed {
     created: Arc<Mutex<Vec<Value>>>,
     phase: &'static str,
 }
 
 impl Respond for Listed {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let selector: Option<(String, String)> = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "labelSelector")
+            .and_then(|(_, v)| {
+                let (k, v) = v.split_once('=')?;
+                Some((k.to_string(), v.to_string()))
+            });
         let items: Vec<Value> = self
             .created
             .lock()
             .unwrap()
             .iter()
+            .filter(|wf| {
+                selector
+                    .as_ref()
+                    .is_none_or(|(k, v)| wf["metadata"]["labels"][k] == v.as_str())
+            })
             .map(|wf| {
                 let mut wf = wf.clone();
                 wf["status"] = json!({"phase": self.phase});
@@ -98,7 +111,7 @@ impl Respond for Listed {
 }
 
 impl Cluster {
-    fn start(phase: &'static str, pods: Vec<(&'static str, &'static str)>) -> Self {
+    pub(super) fn start(phase: &'static str, pods: Vec<(&'static str, &'static str)>) -> Self {
         Self::start_listing(phase, pods, "Succeeded")
     }
 
@@ -148,7 +161,7 @@ impl Cluster {
         }
     }
 
-    fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
+    pub(super) fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
         let file = dir.join("kubeconfig");
         let text = format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
@@ -171,7 +184,7 @@ impl Cluster {
             .count()
     }
 
-    fn posts(&self) -> usize {
+    pub(super) fn posts(&self) -> usize {
         self.runtime
             .block_on(self.server.received_requests())
             .unwrap_or_default()
@@ -182,7 +195,7 @@ impl Cluster {
 }
 
 /// A simulated warehouse, its recipes and configs.
-fn simulated(name: &str) -> (std::path::PathBuf, String, String) {
+pub(super) fn simulated(name: &str) -> (std::path::PathBuf, String, String) {
     let dir = scratch(name);
     let db = format!("duckdb:{}", dir.join("db.duckdb").display());
     let recipes = dir.join("experiments.json");
@@ -384,5 +397,204 @@ fn a_second_submission_of_the_same_day_follows_the_first() {
         "{stdout}"
     );
     assert_eq!(cluster.posts(), 0, "no second workflow");
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// Labels by date *and* selection: a run for some slugs never follows the day's full run, nor
+/// the other way round; the same selection submitted again follows the first.
+#[test]
+fn daily_and_targeted_runs_of_a_date_never_follow_each_other() {
+    let (dir, _, _) = simulated("argo-targeted");
+    let cluster = Cluster::start_listing(
+        "Succeeded",
+        vec![("jetstream-sim-fenix", "Succeeded")],
+        "Running",
+    );
+    let kubeconfig = cluster.kubeconfig(&dir);
+    let targeted = ["--experiment-slug", "jetstream-sim-fenix"];
+    // A targeted run, still running: the daily run of the same date starts its own workflow.
+    let out = run_argo(&dir, &kubeconfig, &targeted);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first =
+        cluster.created.lock().unwrap()[0]["metadata"]["labels"]["jetstream.mozilla.org/run"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(first.starts_with("targeted-2026-01-09-"), "{first}");
+    let out = run_argo(&dir, &kubeconfig, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("submitted workflow"), "{stdout}");
+    assert_eq!(
+        cluster.posts(),
+        2,
+        "the daily run did not follow the targeted one"
+    );
+    assert_eq!(
+        cluster.created.lock().unwrap()[1]["metadata"]["labels"]["jetstream.mozilla.org/run"],
+        "daily-2026-01-09"
+    );
+    // Both running now: a targeted run of another selection starts its own too, and the
+    // same selection again follows the first targeted run.
+    let out = run_argo(
+        &dir,
+        &kubeconfig,
+        &["--experiment-slug", "jetstream-sim-two-branches"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cluster.posts(), 3, "another selection is another run");
+    let out = run_argo(&dir, &kubeconfig, &targeted);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("following the workflow already submitted"),
+        "{stdout}"
+    );
+    assert_eq!(cluster.posts(), 3, "the same selection follows");
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// The other direction: the daily run is running; a targeted run of that date starts its own.
+#[test]
+fn a_targeted_run_does_not_follow_the_daily_run() {
+    let (dir, _, _) = simulated("argo-targeted-after-daily");
+    let cluster = Cluster::start_listing(
+        "Succeeded",
+        vec![("jetstream-sim-fenix", "Succeeded")],
+        "Running",
+    );
+    cluster.created.lock().unwrap().push(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {"name": "jetstream-daily", "namespace": "argo",
+                     "labels": {"jetstream.mozilla.org/run": "daily-2026-01-09"}}}));
+    let out = run_argo(
+        &dir,
+        &cluster.kubeconfig(&dir),
+        &["--experiment-slug", "jetstream-sim-fenix"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("submitted workflow"), "{stdout}");
+    assert_eq!(cluster.posts(), 1);
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// On merge, a config repository's CI reruns what changed on the cluster: exactly the changed
+/// experiment, every date of its life, its tables deleted just before the workflow is
+/// created, its errors exports starting at the rerun.
+#[test]
+fn rerun_config_changed_on_argo_submits_exactly_the_changed_experiment() {
+    let (dir, db, recipes) = simulated("argo-changed");
+    let repo = format!("file://{}", dir.display());
+    let cache = dir.join("config-cache").display().to_string();
+    let common = [
+        "--warehouse",
+        db.as_str(),
+        "--experiments-file",
+        recipes.as_str(),
+        "--config-repos",
+        repo.as_str(),
+        "--config-cache",
+        cache.as_str(),
+        "--config-max-age",
+        "0",
+    ];
+    let mut run = vec!["run", "--date", "2026-01-28"];
+    run.extend_from_slice(&common);
+    let out = super::jetstream(&run);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One experiment config changes after its results (git keeps whole seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let config = dir.join("jetstream/jetstream-sim-two-branches.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n# reviewed\n")).unwrap();
+    super::git(&dir, &["commit", "-q", "-am", "edit"]);
+    let tables = |db: &str| {
+        let out = super::jetstream(&[
+            "query",
+            "--warehouse",
+            db,
+            "--format",
+            "json",
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_name LIKE 'statistics_jetstream_sim_two_branches_%' ORDER BY 1",
+        ]);
+        let rows: Value = serde_json::from_slice(&out.stdout).expect("json rows");
+        rows.as_array().expect("rows").len()
+    };
+    assert!(tables(&db) > 1, "results before the rerun");
+    let cluster = Cluster::start(
+        "Succeeded",
+        vec![("jetstream-sim-two-branches", "Succeeded")],
+    );
+    let mut rerun = vec![
+        "rerun-config-changed",
+        "--argo",
+        "--until",
+        "2026-01-28",
+        "--image-version",
+        "sha256:0123abcd",
+        "--monitor-interval",
+        "0.01",
+        "--bucket",
+        "none",
+    ];
+    rerun.extend_from_slice(&common);
+    let out = Command::new(env!("CARGO_BIN_EXE_jetstream"))
+        .args(&rerun)
+        .env("KUBECONFIG", cluster.kubeconfig(&dir))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("jetstream-sim-two-branches: its experiment config changed"),
+        "{stderr}"
+    );
+    assert_eq!(cluster.posts(), 1);
+    let sent = cluster.created.lock().unwrap()[0].clone();
+    let param = |name: &str| {
+        sent["spec"]["arguments"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let items: Value = serde_json::from_str(&param("experiments")).unwrap();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["slug"], "jetstream-sim-two-branches");
+    let dates = items[0]["dates"].as_array().unwrap();
+    assert_eq!(dates.first().unwrap(), "2026-01-08");
+    assert_eq!(dates.last().unwrap(), "2026-01-28");
+    assert!(
+        !param("errors_since").is_empty(),
+        "a rerun's errors start with it"
+    );
+    // Not a daily run: never followed by, nor following, the day's workflow.
+    assert!(sent["metadata"]["labels"]["jetstream.mozilla.org/run"].is_null());
+    // Deleted just before the workflow was created (the pods write them again).
+    assert_eq!(
+        tables(&db),
+        0,
+        "the rerun's tables were deleted before submitting"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
