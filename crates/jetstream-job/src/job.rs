@@ -1246,28 +1246,15 @@ impl<'a> Job<'a> {
         observer: &dyn Observer,
     ) -> JobReport {
         let mut report = JobReport::default();
-        let (Some(sink), Some(logs)) = (self.sink, &self.options.log_table) else {
+        let (Some(sink), Some(_)) = (self.sink, &self.options.log_table) else {
             return report;
         };
-        let start = date.and_time(chrono::NaiveTime::MIN);
+        let start = date.and_time(chrono::NaiveTime::MIN).and_utc();
         for slug in slugs {
-            match export_errors(self.warehouse, sink, logs, slug, start, None, None) {
-                Ok((k, n)) => {
-                    report.mark(slug, Outcome::Ok);
-                    observer.event(&Event::Exported {
-                        slug,
-                        location: sink.location(&k),
-                        errors: Some(n),
-                    });
-                }
-                Err(e) => {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "errors",
-                        message: e.to_string(),
-                    });
-                }
+            let failures = report.failures;
+            self.export_errors_of(sink, slug, start, None, None, observer, &mut report);
+            if report.failures == failures {
+                report.mark(slug, Outcome::Ok);
             }
         }
         report

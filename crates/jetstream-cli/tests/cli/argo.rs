@@ -161,6 +161,14 @@ impl Cluster {
         }
     }
 
+    /// A workflow of the run labelled `run`, still running (an earlier submission).
+    fn add_running(&self, name: &str, run: &str) {
+        self.created.lock().unwrap().push(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+            "metadata": {"name": name, "namespace": "argo",
+                         "labels": {"jetstream.mozilla.org/run": run}}}));
+    }
+
     pub(super) fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
         let file = dir.join("kubeconfig");
         let text = format!(
@@ -381,10 +389,7 @@ fn a_second_submission_of_the_same_day_follows_the_first() {
         "Running",
     );
     // An earlier attempt created the day's workflow, still running.
-    cluster.created.lock().unwrap().push(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-        "metadata": {"name": "jetstream-first", "namespace": "argo",
-                     "labels": {"jetstream.mozilla.org/run": "daily-2026-01-09"}}}));
+    cluster.add_running("jetstream-first", "daily-2026-01-09");
     let out = run_argo(&dir, &cluster.kubeconfig(&dir), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -470,10 +475,7 @@ fn a_targeted_run_does_not_follow_the_daily_run() {
         vec![("jetstream-sim-fenix", "Succeeded")],
         "Running",
     );
-    cluster.created.lock().unwrap().push(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-        "metadata": {"name": "jetstream-daily", "namespace": "argo",
-                     "labels": {"jetstream.mozilla.org/run": "daily-2026-01-09"}}}));
+    cluster.add_running("jetstream-daily", "daily-2026-01-09");
     let out = run_argo(
         &dir,
         &cluster.kubeconfig(&dir),
@@ -521,17 +523,14 @@ fn rerun_config_changed_on_argo_submits_exactly_the_changed_experiment() {
     std::fs::write(&config, format!("{text}\n# reviewed\n")).unwrap();
     super::git(&dir, &["commit", "-q", "-am", "edit"]);
     let tables = |db: &str| {
-        let out = super::jetstream(&[
-            "query",
-            "--warehouse",
+        super::reference::query(
             db,
-            "--format",
-            "json",
             "SELECT table_name FROM information_schema.tables \
              WHERE table_name LIKE 'statistics_jetstream_sim_two_branches_%' ORDER BY 1",
-        ]);
-        let rows: Value = serde_json::from_slice(&out.stdout).expect("json rows");
-        rows.as_array().expect("rows").len()
+        )
+        .as_array()
+        .expect("rows")
+        .len()
     };
     assert!(tables(&db) > 1, "results before the rerun");
     let cluster = Cluster::start(

@@ -41,7 +41,7 @@ fn success(out: Output) -> (String, String) {
 
 /// Simulated telemetry in `dir/sim.duckdb`, recipes in `dir/experiments.json` and the configs
 /// in `dir/hub/jetstream/`, made a git repository.
-fn simulated_hub(dir: &Path) -> (String, String, std::path::PathBuf) {
+pub(super) fn simulated_hub(dir: &Path) -> (String, String, std::path::PathBuf) {
     let db = format!("duckdb:{}", dir.join("sim.duckdb").display());
     let recipes = dir.join("experiments.json").display().to_string();
     let hub = dir.join("hub");

@@ -11,6 +11,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::argo::simulated;
+use super::reference::query;
 
 /// `jetstream args…` with `env` (and none of the caller's JETSTREAM_* variables).
 fn jetstream(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -189,18 +190,10 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
         stderr.contains("0 failed steps logged (1 already there)"),
         "{stderr}"
     );
-    let rows = jetstream(
-        &[
-            "query",
-            "--warehouse",
-            &db,
-            "--format",
-            "json",
-            "SELECT experiment, exception_type, log_level, message FROM monitoring.logs",
-        ],
-        &[],
+    let rows = query(
+        &db,
+        "SELECT experiment, exception_type, log_level, message FROM monitoring.logs",
     );
-    let rows: Value = serde_json::from_slice(&rows.stdout).expect("rows");
     let rows = rows.as_array().expect("array");
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["exception_type"], "PodOOMKilled");
@@ -372,19 +365,11 @@ fn a_date_without_telemetry_waits_then_fails_with_nothing_written() {
         elapsed < std::time::Duration::from_secs(120),
         "ended soon after its deadline: {elapsed:?}"
     );
-    let rows = jetstream(
-        &[
-            "query",
-            "--warehouse",
-            &db,
-            "--format",
-            "json",
-            "SELECT experiment, message FROM monitoring.logs \
-             WHERE exception_type = 'UpstreamDataMissing'",
-        ],
-        &[],
+    let rows = query(
+        &db,
+        "SELECT experiment, message FROM monitoring.logs \
+         WHERE exception_type = 'UpstreamDataMissing'",
     );
-    let rows: Value = serde_json::from_slice(&rows.stdout).expect("rows");
     let rows = rows.as_array().unwrap();
     assert!(!rows.is_empty());
     let experiments: std::collections::BTreeSet<&str> = rows
@@ -403,22 +388,11 @@ fn a_date_without_telemetry_waits_then_fails_with_nothing_written() {
         }),
         "{rows:?}"
     );
-    let tables = jetstream(
-        &[
-            "query",
-            "--warehouse",
-            &db,
-            "--format",
-            "json",
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mozanalysis'",
-        ],
-        &[],
+    let tables = query(
+        &db,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mozanalysis'",
     );
-    assert_eq!(
-        String::from_utf8_lossy(&tables.stdout).trim(),
-        "[]",
-        "no result table"
-    );
+    assert_eq!(tables, json!([]), "no result table");
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 

@@ -63,7 +63,8 @@ fn simulated(dir: &Path, clients: &str) -> (String, PathBuf) {
     (db, recipes)
 }
 
-fn query(db: &str, sql: &str) -> serde_json::Value {
+/// The rows of `sql` on the warehouse `db`, as JSON objects (`jetstream query --format json`).
+pub(super) fn query(db: &str, sql: &str) -> serde_json::Value {
     let out = ok(
         jetstream_env(&["query", "--warehouse", db, "--format", "json", sql], &[]),
         sql,

@@ -154,28 +154,7 @@ fn the_config_repository_workflow_runs_with_the_release_archive() {
     );
     let root = scratch("config-repo-ci");
     // The config repository: the simulated experiments' configs, analysed once.
-    let db = format!("duckdb:{}", root.join("sim.duckdb").display());
-    let recipes = root.join("experiments.json").display().to_string();
-    let hub = root.join("hub");
-    let out = super::jetstream(&[
-        "simulate",
-        "--warehouse",
-        &db,
-        "--experiments-file",
-        &recipes,
-        "--config-dir",
-        hub.join("jetstream").to_str().unwrap(),
-        "--clients",
-        "300",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    git(&hub, &["init", "-q", "-b", "main"]);
-    git(&hub, &["add", "-A"]);
-    git(&hub, &["commit", "-q", "-m", "configs"]);
+    let (db, recipes, hub) = super::configs::simulated_hub(&root);
     let hub_s = hub.display().to_string();
     let out = super::jetstream(&[
         "run",
