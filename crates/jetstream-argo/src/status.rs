@@ -142,9 +142,21 @@ impl FailedStep {
     }
 }
 
+impl FailedStep {
+    /// What the step ran: its template, else (Argo may leave it out, e.g. for a template
+    /// reference) its node name.
+    pub fn what(&self) -> &str {
+        if self.template.is_empty() {
+            &self.name
+        } else {
+            &self.template
+        }
+    }
+}
+
 impl std::fmt::Display for FailedStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.template)?;
+        f.write_str(self.what())?;
         for key in ["slug", "date"] {
             if let Some(v) = self.parameters.get(key) {
                 write!(f, " {key}={v}")?;
@@ -400,6 +412,19 @@ mod tests {
             "finishedAt": "2026-12-01T00:00:00Z", "offloadNodeStatusVersion": "abc"}});
         let s = WorkflowStatus::from_object(&wf);
         assert!(!s.succeeded() && s.steps_unknown.as_deref().unwrap().contains("argo get"));
+    }
+
+    #[test]
+    fn a_step_without_a_template_name_is_named_by_its_node() {
+        let mut node = pod("wf[0].analyse(0)", "Failed", "a");
+        node["templateName"] = Value::Null;
+        let wf = json!({"metadata": {"name": "wf"}, "status": {"phase": "Failed",
+            "finishedAt": "2026-12-01T00:00:00Z", "nodes": {"x": node}}});
+        let s = WorkflowStatus::from_object(&wf);
+        assert_eq!(
+            s.failed_steps[0].to_string(),
+            "wf[0].analyse slug=a date=2026-11-30: Error (exit code 1)"
+        );
     }
 
     #[test]

@@ -51,11 +51,13 @@ pub(crate) struct LogArgs {
         long,
         alias = "log_dataset_id",
         global = true,
-        default_value = "monitoring"
+        default_value = "monitoring",
+        value_parser = sql_name
     )]
     pub(crate) log_dataset_id: String,
     /// The monitoring logs table.
-    #[arg(long, alias = "log_table_id", global = true, default_value = "logs")]
+    #[arg(long, alias = "log_table_id", global = true, default_value = "logs",
+          value_parser = sql_name)]
     pub(crate) log_table_id: String,
     /// Write errors and warnings as rows of the monitoring logs table, on whichever warehouse
     /// is configured. On by default here (the errors export reads them); the reference needs
@@ -178,12 +180,39 @@ pub(crate) fn memory_size(s: &str) -> Result<String, String> {
 
 /// A number of statistics threads; the error names the variable too.
 pub(crate) fn thread_count(s: &str) -> Result<usize, String> {
-    s.trim().parse::<usize>().map_err(|_| {
-        format!(
-            "expected a whole number of threads, 0 for every CPU (from --processes or \
-             JETSTREAM_PROCESSES), got {s:?}"
-        )
-    })
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of threads from 0 (every CPU) to {MAX_THREADS} (from \
+             --processes or JETSTREAM_PROCESSES), got {s:?}"
+        )),
+    }
+}
+
+/// A dataset or table name as BigQuery accepts them and SQL can take unquoted: letters,
+/// digits and `_`, at most 1024 characters (`--dataset-id`, `--log-dataset-id`,
+/// `--log-table-id`), checked before anything runs.
+pub(crate) fn sql_name(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 1024 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected letters, digits and '_' (at most 1024), got {:?}",
+            s.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
+/// The most statistics threads (`--processes`): beyond, threads only contend.
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// A non-negative, finite number (TiB thresholds).
+pub(crate) fn non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number of at least 0, got {s:?}")),
+    }
 }
 
 impl WarehouseArgs {
@@ -208,6 +237,16 @@ impl WarehouseArgs {
             maximum_bytes_billed: self.maximum_bytes_billed,
             data: self.data.clone(),
             memory_limit: self.memory_limit.clone(),
+            read_only: false,
+        })
+    }
+
+    /// The spec of a command that only reads the warehouse: an existing DuckDB file, opened
+    /// read-only (a mistyped path is an error, not a new empty database).
+    pub(crate) fn read_only_spec(&self) -> anyhow::Result<WarehouseSpec> {
+        Ok(WarehouseSpec {
+            read_only: true,
+            ..self.spec()?
         })
     }
 
@@ -245,8 +284,8 @@ pub(crate) struct SourceArgs {
         env = "JETSTREAM_EXPERIMENTS_FILE"
     )]
     pub(crate) experiments_file: Option<PathBuf>,
-    /// Timeout of each API request, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Timeout of each API request, in seconds (1 to 3600).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) api_timeout: u64,
 }
 
@@ -301,7 +340,8 @@ pub(crate) struct ConfigArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 900,
-        env = "JETSTREAM_CONFIG_MAX_AGE"
+        env = "JETSTREAM_CONFIG_MAX_AGE",
+        value_parser = clap::value_parser!(u64).range(0..=31_536_000)
     )]
     pub(crate) config_max_age: u64,
 }
@@ -404,7 +444,8 @@ pub(crate) struct AnalysisArgs {
     )]
     pub(crate) config_file: Option<PathBuf>,
     /// Dataset of the result tables.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
+          value_parser = crate::args::sql_name)]
     pub(crate) dataset_id: String,
     #[command(flatten)]
     pub(crate) bucket: BucketArgs,
@@ -425,13 +466,14 @@ pub(crate) struct AnalysisArgs {
         value_name = "PERIODS"
     )]
     pub(crate) analysis_periods: Vec<String>,
-    /// Threads for statistics (default: every CPU).
+    /// Threads for statistics (default: every CPU; 0 to 256).
     #[arg(long, value_name = "N", env = "JETSTREAM_PROCESSES", value_parser = thread_count)]
     pub(crate) processes: Option<usize>,
     /// `run`, `rerun`: analyse up to N experiment-dates at once on this machine (each
-    /// experiment's first date first; DuckDB's memory stays bounded by `--memory-limit`).
+    /// experiment's first date first; DuckDB's memory stays bounded by `--memory-limit`;
+    /// 1 to 64).
     #[arg(long, value_name = "N", default_value_t = 1, env = "JETSTREAM_PARALLEL",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
+          value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) parallel: u16,
     /// Replace the enrollments tables.
     #[arg(long, alias = "recreate_enrollments")]

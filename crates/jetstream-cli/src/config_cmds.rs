@@ -1,7 +1,5 @@
 //! `validate-config` and `resolve-config`.
 
-#![allow(clippy::print_stderr)] // a CLI reports errors on stderr
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,7 +48,8 @@ pub(crate) struct ValidateArgs {
         long,
         alias = "high_data_threshold",
         value_name = "TIB",
-        default_value_t = 20.0
+        default_value_t = 20.0,
+        value_parser = crate::args::non_negative
     )]
     high_data_threshold: f64,
     /// With --dry-run: TiB a query may read before the exit code is 2.
@@ -58,7 +57,8 @@ pub(crate) struct ValidateArgs {
         long,
         alias = "moderate_data_threshold",
         value_name = "TIB",
-        default_value_t = 10.0
+        default_value_t = 10.0,
+        value_parser = crate::args::non_negative
     )]
     moderate_data_threshold: f64,
     #[command(flatten)]
@@ -140,7 +140,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut repos: Vec<(PathBuf, ConfigCollection)> = Vec::new();
     let (mut valid, mut invalid) = (0usize, 0usize);
     let warehouse = if args.dry_run {
-        Some(args.warehouse.spec()?.open()?)
+        Some(args.warehouse.read_only_spec()?.open()?)
     } else {
         None
     };
@@ -299,8 +299,10 @@ fn dry_run_file(
     ))
 }
 
+/// A recipe or config file, at most as large as the payloads the job reads.
 fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    jetstream_config::collection::read_text_bounded(path, jetstream_job::MAX_PAYLOAD_BYTES)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
@@ -337,7 +339,7 @@ pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
             );
             if !report.errors.is_empty() {
                 for e in &report.errors {
-                    eprintln!("error: {e}");
+                    crate::err!("error: {e}");
                 }
                 return Ok(ExitCode::from(1));
             }
@@ -359,17 +361,17 @@ pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<ExitCode> {
             .is_some_and(|s| s == experiment.normandy_slug.as_str())
     }) {
         for e in &broken.errors {
-            eprintln!("error: {e}");
+            crate::err!("error: {e}");
         }
         return Ok(ExitCode::from(1));
     }
     match resolve_experiment(experiment, config, &configs) {
         Ok(resolved) => {
-            out!("{}", serde_json::to_string_pretty(&resolved.to_json())?);
+            crate::out_doc!("{}", serde_json::to_string_pretty(&resolved.to_json())?);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::err!("error: {e}");
             Ok(ExitCode::from(1))
         }
     }

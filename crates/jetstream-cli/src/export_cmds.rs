@@ -9,7 +9,6 @@ use chrono::{NaiveDate, Utc};
 use jetstream_job::{Column, Job, JobOptions, LocalFolder, RunOptions};
 
 use crate::args::{BucketArgs, ConfigArgs, LogArgs, SourceArgs, WarehouseArgs};
-use crate::out;
 use crate::printer::{Printer, exit_code};
 
 /// The experiments a command works on (at least one).
@@ -53,7 +52,7 @@ fn export_job<T>(
     f: impl FnOnce(&Job<'_>, &[String]) -> T,
 ) -> anyhow::Result<T> {
     warehouse.check_log_project(log)?;
-    let wh = warehouse.spec()?.open()?;
+    let wh = warehouse.read_only_spec()?.open()?;
     let options = JobOptions {
         run: RunOptions {
             dataset: dataset.to_string(),
@@ -64,6 +63,7 @@ fn export_job<T>(
             &log.log_table_id,
         )?),
         processes: None,
+        spool: jetstream_job::spool::spool_dir_for(&warehouse.warehouse),
     };
     // A bucket, when given, takes the place of the output folder.
     let sink: Box<dyn jetstream_job::OutputSink> = match target.bucket.name() {
@@ -88,7 +88,8 @@ pub(crate) struct ExportStatisticsArgs {
     #[command(flatten)]
     warehouse: WarehouseArgs,
     /// Dataset of the statistics tables and views.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
+          value_parser = crate::args::sql_name)]
     dataset_id: String,
     #[command(flatten)]
     target: TargetArgs,
@@ -119,7 +120,8 @@ pub(crate) struct ExportMetadataArgs {
     #[command(flatten)]
     configs: ConfigArgs,
     /// Dataset of the results.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
+          value_parser = crate::args::sql_name)]
     dataset_id: String,
     #[command(flatten)]
     target: TargetArgs,
@@ -211,7 +213,8 @@ pub(crate) struct ExportAllArgs {
     #[command(flatten)]
     configs: ConfigArgs,
     /// Dataset of the results.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
+          value_parser = crate::args::sql_name)]
     dataset_id: String,
     #[command(flatten)]
     window: ExportWindowArgs,
@@ -251,7 +254,8 @@ pub(crate) struct LogFailuresArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Dataset of the results.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
+          value_parser = crate::args::sql_name)]
     dataset_id: String,
     #[command(flatten)]
     window: ExportWindowArgs,
@@ -271,7 +275,6 @@ pub(crate) struct LogFailuresArgs {
 /// for good (`PodOOMKilled`, `PodEvicted`, `ImagePullFailed`, `DeadlineExceeded`,
 /// `StepFailed`) into the monitoring table — once, however often it runs — then the errors of
 /// those experiments exported again. Exit 0 when the rows are in the table.
-#[allow(clippy::print_stderr)] // the summary goes beside the events
 pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     args.warehouse.check_log_project(log)?;
     let (started, since) = args.window.window()?;
@@ -314,6 +317,7 @@ pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::
         },
         log_table: log.table()?,
         processes: None,
+        spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
     let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
     // No configs: failed steps and errors need none.
@@ -325,7 +329,7 @@ pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::
     let mut report = jetstream_job::JobReport::default();
     let logged =
         job.log_workflow_failures(&status, &parsed, started, since, &printer, &mut report)?;
-    eprintln!(
+    crate::err!(
         "workflow {} {}: {} failed steps logged ({} already there){}",
         status.name,
         status.phase,
@@ -357,7 +361,7 @@ pub(crate) struct QueryArgs {
 
 /// Run a query on the warehouse and print the result as tab-separated values or JSON.
 pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let wh = args.warehouse.spec()?.open()?;
+    let wh = args.warehouse.read_only_spec()?.open()?;
     let job = Job::new(
         wh.as_ref(),
         jetstream_job::ConfigCollection::new(),
@@ -400,7 +404,6 @@ pub(crate) struct ErrorsArgs {
 /// `errors`: the logged errors and warnings, newest first, with their context; exit 1 when
 /// an ERROR row is among them (for an alert), 0 otherwise; with `--notify`, the alert is
 /// posted and the exit status says whether it was delivered.
-#[allow(clippy::print_stderr)] // the count goes beside the rows
 pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     let since = args
         .since
@@ -416,12 +419,14 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
         ),
         Some(url) => Some(url.to_string()),
     };
-    let wh = args.warehouse.spec()?.open()?;
+    let wh = args.warehouse.read_only_spec()?.open()?;
     let options = JobOptions {
         log_table: Some(jetstream_job::TableName::new(
             &log.log_dataset_id,
             &log.log_table_id,
         )?),
+        // `errors` shows the rows a refused write left in the spool too.
+        spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
         ..JobOptions::default()
     };
     let job = Job::new(wh.as_ref(), jetstream_job::ConfigCollection::new(), options)?;
@@ -434,14 +439,14 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
             .count(),
         _ => 0,
     };
-    eprintln!(
+    crate::err!(
         "{errors} errors, {} warnings since {since}",
         rows.rows().saturating_sub(errors)
     );
     if let Some(url) = notify {
         let target = jetstream_job::alert::redacted(&url);
         let Some(alert) = jetstream_job::alert::alert(&rows, &format!("{since} UTC")) else {
-            eprintln!("no ERROR rows: nothing sent to {target}");
+            crate::err!("no ERROR rows: nothing sent to {target}");
             return Ok(ExitCode::SUCCESS);
         };
         // The exit status is the alert's: a notification that cannot be delivered fails.
@@ -449,11 +454,11 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
             match jetstream_job::alert::notify(&url, &alert, 4, std::time::Duration::from_secs(10))
             {
                 Ok(()) => {
-                    eprintln!("alert sent to {target} ({} errors)", alert.errors);
+                    crate::err!("alert sent to {target} ({} errors)", alert.errors);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    crate::err!("error: {e}");
                     ExitCode::FAILURE
                 }
             },
@@ -480,20 +485,22 @@ fn print_columns(cols: &jetstream_job::Columns, json: bool) -> anyhow::Result<()
                 serde_json::Value::Object(object)
             })
             .collect();
-        out!("{}", serde_json::to_string(&rows)?);
+        crate::out_doc!("{}", serde_json::to_string(&rows)?);
         return Ok(());
     }
     if cols.names().is_empty() {
         return Ok(());
     }
-    out!("{}", cols.names().join("\t"));
-    for row in 0..cols.rows() {
-        let cells: Vec<String> = cols
-            .columns()
+    let line = |cells: Vec<String>| {
+        let cells: Vec<String> = cells
             .iter()
-            .map(|c| c.display(row).replace(['\t', '\n'], " "))
+            .map(|c| crate::escape_controls(&c.replace(['\t', '\n'], " ")).into_owned())
             .collect();
-        out!("{}", cells.join("\t"));
+        crate::out_doc!("{}", cells.join("\t"));
+    };
+    line(cols.names().to_vec());
+    for row in 0..cols.rows() {
+        line(cols.columns().iter().map(|c| c.display(row)).collect());
     }
     Ok(())
 }

@@ -17,13 +17,51 @@ mod stats_cmd;
 #[cfg(test)]
 mod tests;
 
-/// Print a line to stdout; a closed pipe (`jetstream ... | head`) ends the process quietly
+/// Print one line to stdout, its control characters escaped (a slug or message from a recipe,
+/// a config or a log row can hold escape sequences and newlines: they must not drive the
+/// terminal or forge lines); a closed pipe (`jetstream ... | head`) ends the process quietly
 /// instead of panicking.
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
+        $crate::write_stdout(&$crate::escape_controls(&format!($($arg)*)))
+    };
+}
+
+/// Print a document to stdout as it is (JSON, YAML or tab-separated text whose serializer
+/// already escaped every value).
+#[macro_export]
+macro_rules! out_doc {
+    ($($arg:tt)*) => {
         $crate::write_stdout(&format!($($arg)*))
     };
+}
+
+/// Print one line to stderr, its control characters escaped (see [`out!`]).
+#[macro_export]
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::write_stderr(&$crate::escape_controls(&format!($($arg)*)))
+    };
+}
+
+/// `text` with every control character written as an escape (`\n`, `\u{1b}`, …): one
+/// printable line.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 pub(crate) fn write_stdout(line: &str) {
@@ -33,12 +71,58 @@ pub(crate) fn write_stdout(line: &str) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        #[allow(clippy::print_stderr)] // nowhere else to report it
-        {
-            eprintln!("error: cannot write to stdout: {e}");
-        }
+        write_stderr(&format!("error: cannot write to stdout: {e}"));
         std::process::exit(2);
     }
+}
+
+pub(crate) fn write_stderr(line: &str) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
+}
+
+/// The log's writer (stderr): each event is one line — control characters inside it (a
+/// newline in a slug) are escaped, the event's own final newline kept. With colours (a
+/// terminal), the escape sequences the formatter writes pass (tracing-subscriber escapes
+/// those in values); without, every escape is a value's and is escaped too.
+#[derive(Clone, Copy)]
+struct LogLines {
+    colours: bool,
+}
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (text.as_ref(), ""),
+        };
+        let mut line = String::with_capacity(body.len() + 1);
+        for c in body.chars() {
+            match c {
+                '\x1b' if self.colours => line.push(c),
+                '\n' => line.push_str("\\n"),
+                '\r' => line.push_str("\\r"),
+                c if c.is_control() && c != '\t' => line.push_str(&c.escape_unicode().to_string()),
+                c => line.push(c),
+            }
+        }
+        line.push_str(end);
+        std::io::stderr().lock().write_all(line.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Colours only for a person at a terminal: never in redirected output or a log file, never
+/// with `NO_COLOR` set (<https://no-color.org>).
+fn colours() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Automated analysis of online experiments.
@@ -130,9 +214,12 @@ fn main() -> ExitCode {
     let default_level = if cli.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let colours = colours();
+    let lines = LogLines { colours };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(colours)
+        .with_writer(move || lines)
         .init();
     let log = &cli.log;
     let result = match cli.command {
@@ -161,10 +248,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            #[allow(clippy::print_stderr)] // the binary reports its own errors
-            {
-                eprintln!("error: {err:#}");
-            }
+            err!("error: {err:#}");
             ExitCode::from(2)
         }
     }

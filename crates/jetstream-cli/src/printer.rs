@@ -9,9 +9,28 @@ use crate::out;
 /// Prints events and draws progress bars.
 pub(crate) struct Printer {
     bar: ProgressBar,
+    /// Events go to stderr (stdout carries a document: `--dry-run`'s workflow).
+    to_stderr: bool,
 }
 
 impl Printer {
+    /// Events on stderr: for commands whose stdout is a document.
+    pub(crate) fn on_stderr() -> Self {
+        Self {
+            to_stderr: true,
+            ..Self::new()
+        }
+    }
+
+    /// One event line, escaped (see [`crate::out!`]).
+    fn say(&self, line: String) {
+        if self.to_stderr {
+            crate::err!("{line}");
+        } else {
+            out!("{line}");
+        }
+    }
+
     pub(crate) fn new() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -19,7 +38,10 @@ impl Printer {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        Self { bar }
+        Self {
+            bar,
+            to_stderr: false,
+        }
     }
 
     /// Clear the bar and print the summary line; the exit status: 0 when nothing failed.
@@ -71,25 +93,29 @@ impl Observer for Printer {
     fn event(&self, event: &Event<'_>) {
         match event {
             Event::NotFound { slug } => {
-                out!("{slug}: not found among the experiments");
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("error: {slug}: not found among the experiments");
+                self.say(format!("{slug}: not found among the experiments"));
+                if !self.to_stderr {
+                    crate::err!("error: {slug}: not found among the experiments");
                 }
             }
-            Event::Unreadable { slug, reason } => out!("{slug}: unreadable recipe: {reason}"),
+            Event::Unreadable { slug, reason } => {
+                self.say(format!("{slug}: unreadable recipe: {reason}"))
+            }
             Event::Skipped {
                 slug,
                 date: Some(date),
                 reason,
-            } => out!("{slug}: skipped on {date}: {reason}"),
-            Event::Skipped { slug, reason, .. } => out!("{slug}: skipped: {reason}"),
+            } => self.say(format!("{slug}: skipped on {date}: {reason}")),
+            Event::Skipped { slug, reason, .. } => self.say(format!("{slug}: skipped: {reason}")),
             Event::Analysed(r) => {
                 for p in &r.periods {
-                    out!("{} {}: {} ({} rows)", r.slug, r.date, p.table, p.rows);
+                    self.say(format!(
+                        "{} {}: {} ({} rows)",
+                        r.slug, r.date, p.table, p.rows
+                    ));
                 }
                 for e in &r.errors {
-                    out!(
+                    self.say(format!(
                         "{} {}: FAILED {} {} {} {}: {}",
                         r.slug,
                         r.date,
@@ -98,41 +124,51 @@ impl Observer for Printer {
                         e.analysis_basis.as_deref().unwrap_or("-"),
                         e.segment.as_deref().unwrap_or("-"),
                         e.message
-                    );
+                    ));
                 }
                 if r.lost_logs > 0 {
-                    #[allow(clippy::print_stderr)]
-                    {
-                        eprintln!(
-                            "error: {} {}: {} log records could not be written to the logs table",
-                            r.slug, r.date, r.lost_logs
-                        );
-                    }
+                    crate::err!(
+                        "error: {} {}: {} log records could not be written to the logs table",
+                        r.slug,
+                        r.date,
+                        r.lost_logs
+                    );
                 }
             }
             Event::Failed {
                 slug,
                 date: Some(date),
                 message,
-            } => out!("{slug} {date}: FAILED: {message}"),
-            Event::Failed { slug, message, .. } => out!("{slug}: FAILED: {message}"),
-            Event::Deleted { slug, count } => out!("{slug}: deleted {count} result tables"),
-            Event::Enrollments { slug, outcome } => match outcome {
-                Enrollments::Created(n) => out!("{slug}: enrollments created ({n} rows)"),
-                Enrollments::Kept => out!("{slug}: enrollments exist, kept"),
-                Enrollments::NotReady => out!("{slug}: no day window is ready yet"),
-            },
+            } => self.say(format!("{slug} {date}: FAILED: {message}")),
+            Event::Failed { slug, message, .. } => self.say(format!("{slug}: FAILED: {message}")),
+            Event::Deleted { slug, count } => {
+                self.say(format!("{slug}: deleted {count} result tables"))
+            }
+            Event::Enrollments { slug, outcome } => self.say(match outcome {
+                Enrollments::Created(n) => format!("{slug}: enrollments created ({n} rows)"),
+                Enrollments::Kept => format!("{slug}: enrollments exist, kept"),
+                Enrollments::NotReady => format!("{slug}: no day window is ready yet"),
+            }),
             Event::Exported {
                 slug,
                 location,
                 errors: Some(n),
-            } => out!("{slug}: {n} errors → {location}"),
-            Event::Exported { slug, location, .. } => out!("{slug}: {location}"),
+            } => self.say(format!("{slug}: {n} errors → {location}")),
+            Event::Exported { slug, location, .. } => self.say(format!("{slug}: {location}")),
             Event::ExportFailed {
                 slug,
                 what,
                 message,
-            } => out!("{slug}: FAILED exporting {what}: {message}"),
+            } => self.say(format!("{slug}: FAILED exporting {what}: {message}")),
+            Event::Resumed {
+                slug,
+                started,
+                dates,
+            } => self.say(format!(
+                "{slug}: completing the rerun begun at {} ({dates} dates, the windows still \
+                 missing only)",
+                started.format("%Y-%m-%d %H:%M:%S UTC")
+            )),
             _ => {}
         }
     }

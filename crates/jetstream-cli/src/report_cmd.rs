@@ -22,7 +22,8 @@ pub(crate) struct ReportArgs {
     #[command(flatten)]
     configs: ConfigArgs,
     /// Dataset of the results.
-    #[arg(long, alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
+          value_parser = crate::args::sql_name)]
     dataset_id: String,
     /// The experiment (Nimbus slug).
     #[arg(
@@ -36,14 +37,14 @@ pub(crate) struct ReportArgs {
     output: Option<PathBuf>,
 }
 
-#[allow(clippy::print_stderr)] // what could not be read goes beside the result
 pub(crate) fn report_cmd(args: ReportArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     args.warehouse.check_log_project(log)?;
+    // The warehouse first: a mistyped path fails before anything is fetched.
+    let warehouse = args.warehouse.read_only_spec()?.open()?;
     let repos = args.configs.open()?;
     let parsed = args
         .source
         .load(std::slice::from_ref(&args.slug), Utc::now().date_naive())?;
-    let warehouse = args.warehouse.spec()?.open()?;
     let options = JobOptions {
         run: RunOptions {
             dataset: args.dataset_id.clone(),
@@ -51,6 +52,7 @@ pub(crate) fn report_cmd(args: ReportArgs, log: &LogArgs) -> anyhow::Result<Exit
         },
         log_table: log.table()?,
         processes: None,
+        spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
     let job = Job::new(
         warehouse.as_ref(),
@@ -67,11 +69,10 @@ pub(crate) fn report_cmd(args: ReportArgs, log: &LogArgs) -> anyhow::Result<Exit
 }
 
 /// Write the page and say what it holds; what could not be read goes to stderr.
-#[allow(clippy::print_stderr)] // what could not be read goes beside the result
 fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
     jetstream_job::write_report(report, path)?;
     for problem in &report.problems {
-        eprintln!("warning: {problem}");
+        crate::err!("warning: {problem}");
     }
     let rows: usize = report.statistics.iter().map(|p| p.rows.len()).sum();
     out!(
@@ -94,7 +95,8 @@ pub(crate) struct PreviewArgs {
     configs: ConfigArgs,
     /// Scratch dataset of the preview's tables and its logs table `logs_<slug>` (the
     /// reference's default; its project default `mozdata` is `--project-id mozdata` here).
-    #[arg(long, alias = "dataset_id", default_value = "tmp")]
+    #[arg(long, alias = "dataset_id", default_value = "tmp",
+          value_parser = crate::args::sql_name)]
     dataset_id: String,
     /// First analysed day (default: `--num-days` before the end).
     #[arg(long, alias = "start_date", value_name = "YYYY-MM-DD")]
@@ -102,8 +104,9 @@ pub(crate) struct PreviewArgs {
     /// Last analysed day (default: yesterday, UTC).
     #[arg(long, alias = "end_date", value_name = "YYYY-MM-DD")]
     end_date: Option<NaiveDate>,
-    /// Days analysed when `--start-date` is not given.
-    #[arg(long, alias = "num_days", default_value_t = 3)]
+    /// Days analysed when `--start-date` is not given (1 to 90).
+    #[arg(long, alias = "num_days", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=90))]
     num_days: u32,
     /// The experiment previewed: its recipe and config when known, else a dummy experiment
     /// on `--platform` with branches `control` and `treatment`.
@@ -134,11 +137,14 @@ pub(crate) struct PreviewArgs {
     /// experiment's enrollment events.
     #[arg(long, alias = "generate_population")]
     generate_population: bool,
-    /// Percentage of the population enrolled with `--generate-population` (`sample_id < N`).
-    #[arg(long, alias = "population_sample_size", default_value_t = 1)]
+    /// Percentage of the population enrolled with `--generate-population` (`sample_id < N`;
+    /// 1 to 100).
+    #[arg(long, alias = "population_sample_size", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     population_sample_size: u32,
-    /// Days of enrollment before the first analysed day.
-    #[arg(long, alias = "enrollment_period", default_value_t = 3)]
+    /// Days of enrollment before the first analysed day (1 to 365).
+    #[arg(long, alias = "enrollment_period", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
     enrollment_period: u32,
     /// Use Glean client ids for desktop enrollments.
     #[arg(long, aliases = ["use_glean_ids", "glean-only"])]

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use chrono::{NaiveDate, Utc};
 use jetstream_job::{
     ConfigSource as _, ExperimentSource as _, ImageChoice, Job, JobOptions, LocalFolder,
-    OutputSink as _, custom_config,
+    OutputSink as _, WarehouseSpec, custom_config,
 };
 use jetstream_simulate::{SimOptions, simulate};
 
@@ -104,9 +104,9 @@ fn with_job_and<T>(
     if args.config_file.is_some() && args.slugs.len() != 1 {
         bail!("--config-file needs exactly one --experiment-slug");
     }
-    // No repository given: metric-hub's public one (an analysis without any config would
-    // silently compute nothing but counts).
-    let repos = args.configs.open()?;
+    // The experiments first (a file's size is checked before it is read), then the configs
+    // (no repository given: metric-hub's public one — an analysis without any config would
+    // silently compute nothing but counts), then the warehouse.
     let parsed = if experiments {
         args.source.load(&args.slugs, Utc::now().date_naive())?
     } else {
@@ -115,6 +115,7 @@ fn with_job_and<T>(
             rejected: Vec::new(),
         }
     };
+    let repos = args.configs.open()?;
     let warehouse = args.warehouse.spec()?.open()?;
     let mut run = args.run_options(log)?;
     tweak(&mut run);
@@ -122,6 +123,7 @@ fn with_job_and<T>(
         run,
         log_table: log.table()?,
         processes: args.processes,
+        spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
     let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
     let mut job = Job::new(
@@ -225,7 +227,6 @@ fn failure_if(failed: bool) -> ExitCode {
 
 /// The slugs whose configs changed after their results (each reason on stderr), and whether
 /// some experiment could not be checked.
-#[allow(clippy::print_stderr)] // the reasons go beside the slugs, not into them
 fn changed_slugs(
     job: &Job<'_>,
     parsed: &jetstream_job::Parsed,
@@ -234,11 +235,11 @@ fn changed_slugs(
     let changes = job.config_changes(parsed, today);
     for c in &changes.changed {
         for reason in &c.reasons {
-            eprintln!("{}: {reason}", c.slug);
+            crate::err!("{}: {reason}", c.slug);
         }
     }
     for (slug, error) in &changes.errors {
-        eprintln!("error: cannot check {slug}: {error}");
+        crate::err!("error: cannot check {slug}: {error}");
     }
     (
         changes.changed.into_iter().map(|c| c.slug).collect(),
@@ -253,13 +254,13 @@ pub(crate) struct RerunSkipArgs {
     pub(crate) analysis: AnalysisArgs,
     /// The reference's worker count, accepted for its command line (tables are marked one
     /// after another).
-    #[arg(long, short = 'p', hide = true)]
+    #[arg(long, short = 'p', hide = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     parallelism: Option<usize>,
 }
 
 /// `rerun-skip`: mark experiments up to date without rerunning them (every table's
 /// `last_updated` becomes now); without slugs, those `rerun-config-changed` would rerun.
-#[allow(clippy::print_stderr)] // warnings and errors beside the report
 pub(crate) fn rerun_skip_cmd(args: RerunSkipArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     let _ = args.parallelism;
     let today = Utc::now().date_naive();
@@ -278,11 +279,11 @@ pub(crate) fn rerun_skip_cmd(args: RerunSkipArgs, log: &LogArgs) -> anyhow::Resu
             for (slug, marked) in job.mark_up_to_date(&slugs) {
                 match marked {
                     Ok(0) => {
-                        eprintln!("warning: {slug} has no tables in the dataset: nothing to mark")
+                        crate::err!("warning: {slug} has no tables in the dataset: nothing to mark")
                     }
                     Ok(n) => out!("{slug}: {n} tables marked up to date"),
                     Err(e) => {
-                        eprintln!("error: {slug}: {e}");
+                        crate::err!("error: {slug}: {e}");
                         failed = true;
                     }
                 }
@@ -334,8 +335,9 @@ pub(crate) struct SimulateArgs {
     /// next to the experiments file, a metric-hub layout for `--config-repos`).
     #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
-    /// Clients.
-    #[arg(long, default_value_t = 10_000)]
+    /// Clients (1 to 1,000,000,000).
+    #[arg(long, default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     clients: u64,
     /// First date of data (experiments start a week later).
     #[arg(long, value_name = "YYYY-MM-DD", default_value = "2026-01-01")]
@@ -385,7 +387,7 @@ fn sim_options(args: &SimulateArgs) -> anyhow::Result<SimOptions> {
 
 pub(crate) fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let options = sim_options(&args)?;
-    let mut spec = jetstream_job::WarehouseSpec::new(if args.format == "parquet" {
+    let mut spec = WarehouseSpec::new(if args.format == "parquet" {
         "duckdb::memory:"
     } else {
         &args.warehouse
@@ -472,8 +474,9 @@ pub(crate) struct DemoArgs {
     /// Folder for the demo's database, recipes, configs, JSON exports and HTML reports.
     #[arg(long, default_value = "jetstream-demo", value_name = "DIR")]
     output_dir: PathBuf,
-    /// Clients to simulate.
-    #[arg(long, default_value_t = 20_000)]
+    /// Clients to simulate (1 to 1,000,000,000).
+    #[arg(long, default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     clients: u64,
     /// Seed.
     #[arg(long, default_value_t = 42)]
@@ -529,6 +532,7 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
     let parsed = jetstream_job::ExperimentsFile(recipes).experiments(&[], last)?;
     let options = JobOptions {
         log_table: log.table()?,
+        spool: jetstream_job::spool::spool_dir_for(&url),
         ..JobOptions::default()
     };
     let sink = LocalFolder::new(&exports);
@@ -769,9 +773,14 @@ fn with_argo_job<T>(
     let spec = analysis.warehouse.spec()?;
     let history = jetstream_job::argo::needs_history(&choice, analysis.explicit_discrete());
     let warehouse = if history || reads || !argo.dry_run {
-        spec.open()?
+        // A dry run reads the history only.
+        WarehouseSpec {
+            read_only: argo.dry_run,
+            ..spec.clone()
+        }
+        .open()?
     } else {
-        let mut scratch = jetstream_job::WarehouseSpec::new("duckdb::memory:");
+        let mut scratch = WarehouseSpec::new("duckdb::memory:");
         scratch.project = spec.results_project().to_string();
         scratch.open()?
     };
@@ -783,6 +792,7 @@ fn with_argo_job<T>(
         run: analysis.run_options(log)?,
         log_table: if argo.dry_run { None } else { log.table()? },
         processes: Some(1),
+        spool: jetstream_job::spool::spool_dir_for(&analysis.warehouse.warehouse),
     };
     // The follower exports the errors of the failed steps it logs (as the exit handler does).
     let sink = if argo.dry_run {
@@ -861,7 +871,7 @@ fn submit_plan(
             .map(|r| r as &dyn jetstream_job::ImageRegistry),
         analysis.explicit_discrete(),
         matches!(run, Run::Rerun),
-        &jetstream_job::Quiet,
+        &Printer::on_stderr(),
         &mut report,
     )?;
     if items.is_empty() {
@@ -895,7 +905,7 @@ fn submit_plan(
             failed = report.failures,
             "workflow"
         );
-        out!("{}", jetstream_job::workflow_yaml(&manifest)?);
+        crate::out_doc!("{}", jetstream_job::workflow_yaml(&manifest)?);
         return Ok(crate::printer::exit_code(&report));
     }
     let cluster = argo
@@ -1010,7 +1020,7 @@ pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<E
                 date,
                 &args.analysis.slugs,
                 &args.daily.options(),
-                &jetstream_job::Quiet,
+                &Printer::on_stderr(),
                 &mut report,
             );
             submit_plan(
@@ -1037,7 +1047,7 @@ fn submit_rerun(
     args: &RerunArgs,
 ) -> anyhow::Result<ExitCode> {
     let mut report = jetstream_job::JobReport::default();
-    let plan = job.rerun_plan(parsed, slugs, until, &jetstream_job::Quiet, &mut report);
+    let plan = job.rerun_plan(parsed, slugs, until, &Printer::on_stderr(), &mut report);
     submit_plan(
         job,
         parsed,

@@ -8,8 +8,6 @@ use jetstream_config::statistic::{Statistic, statistic_from_params};
 use jetstream_stats::{Context, Frame, Row, run};
 use serde_json::{Value, json};
 
-use crate::out;
-
 /// Arguments of `statistics`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatisticsArgs {
@@ -50,8 +48,9 @@ pub(crate) struct StatisticsArgs {
     /// Analysis basis written into the rows.
     #[arg(long, alias = "analysis_basis", default_value = "enrollments")]
     analysis_basis: String,
-    /// Days in the analysis window (for normalize_over_analysis_period).
-    #[arg(long, alias = "analysis_period_length", default_value_t = 1)]
+    /// Days in the analysis window (for normalize_over_analysis_period; 1 to 100,000).
+    #[arg(long, alias = "analysis_period_length", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     analysis_period_length: usize,
 }
 
@@ -307,7 +306,7 @@ pub(crate) fn statistics(args: StatisticsArgs) -> anyhow::Result<ExitCode> {
     )
     .map_err(|e| anyhow::anyhow!("{} on {}: {e}", args.statistic, args.metric))?;
     let json: Vec<Value> = rows.iter().map(row_json).collect();
-    out!("{}", serde_json::to_string_pretty(&json)?);
+    crate::out_doc!("{}", serde_json::to_string_pretty(&json)?);
     Ok(ExitCode::SUCCESS)
 }
 

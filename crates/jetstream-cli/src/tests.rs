@@ -601,3 +601,106 @@ fn every_container_command_of_the_daily_cron_workflow_parses() {
         }
     }
 }
+
+/// The fuzzing pass over the command line: arbitrary arguments — every option of every
+/// command, with numbers out of range, control characters, empty and huge values — never
+/// panic the parser nor the conversions a command makes before it runs. 2,000 cases, or
+/// `JETSTREAM_FUZZ_CASES`.
+mod fuzz {
+    use clap::{CommandFactory as _, Parser as _};
+    use proptest::prelude::*;
+
+    use super::{Cli, Command};
+
+    /// `(command, [--option, …])` for every subcommand, from clap's own description.
+    fn vocabulary() -> Vec<(String, Vec<String>)> {
+        Cli::command()
+            .get_subcommands()
+            .map(|c| {
+                let options = c
+                    .get_arguments()
+                    .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                    .collect();
+                (c.get_name().to_string(), options)
+            })
+            .collect()
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just(String::new()),
+            Just("duckdb::memory:".to_string()),
+            Just("bigquery:p".to_string()),
+            Just("2026-01-28".to_string()),
+            Just("true".to_string()),
+            "[ -~]{0,20}",
+            "[\\x00-\\x1f\\u{1b}a-z\\n]{0,12}",
+            any::<f64>().prop_map(|f| f.to_string()),
+        ]
+    }
+
+    fn cases() -> u32 {
+        std::env::var("JETSTREAM_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: cases(),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn arbitrary_command_lines_never_panic(
+            which in any::<prop::sample::Index>(),
+            picks in prop::collection::vec((any::<prop::sample::Index>(), value(), any::<bool>()), 0..8),
+        ) {
+            let started = std::time::Instant::now();
+            let vocabulary = vocabulary();
+            let (command, options) = &vocabulary[which.index(vocabulary.len())];
+            let mut argv = vec!["jetstream".to_string(), command.clone()];
+            for (i, v, joined) in picks {
+                if options.is_empty() {
+                    argv.push(v);
+                    continue;
+                }
+                let option = &options[i.index(options.len())];
+                if joined {
+                    argv.push(format!("{option}={v}"));
+                } else {
+                    argv.push(option.clone());
+                    argv.push(v);
+                }
+            }
+            if let Ok(cli) = Cli::try_parse_from(&argv) {
+                // What a command derives from its arguments before it runs: never a panic.
+                let log = &cli.log;
+                let _ = log.table();
+                match &cli.command {
+                    Command::Run(a) => {
+                        let _ = a.analysis.warehouse.spec();
+                        let _ = a.analysis.run_options(log);
+                        let _ = a.daily.options();
+                    }
+                    Command::Rerun(a) | Command::RerunConfigChanged(a) => {
+                        let _ = a.analysis.warehouse.spec();
+                        let _ = a.analysis.run_options(log);
+                    }
+                    Command::RunArgo(a) => {
+                        let _ = a.analysis.warehouse.spec();
+                        let _ = a.analysis.run_options(log);
+                        let _ = a.argo.cluster.options("p");
+                        let _ = a.daily.options();
+                    }
+                    _ => {}
+                }
+            }
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        }
+    }
+}

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 mod argo;
 #[path = "cli/configs.rs"]
 mod configs;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/ops.rs"]
 mod ops;
 #[path = "cli/reference.rs"]

@@ -593,10 +593,37 @@ impl ConfigCollection {
     }
 }
 
+/// The largest config file read (metric-hub's largest definitions file is about 200 KB).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 << 20;
+
+/// The text of the file at `path`, refused before it is read when it is larger than `limit`
+/// bytes (a mistaken path to a huge file fails with its size instead of exhausting memory).
+pub fn read_text_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let too_big = |size: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("is {size} bytes: at most {limit} are read"),
+        )
+    };
+    if size > limit {
+        return Err(too_big(size));
+    }
+    // Read at most one byte more than the limit: a file that grew meanwhile is refused too.
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(too_big(text.len() as u64));
+    }
+    Ok(text)
+}
+
 /// Read and parse one file, classified by its path.
 pub fn load_file(path: &Path) -> FileReport {
     let kind = FileKind::of(path);
-    match std::fs::read_to_string(path) {
+    match read_text_bounded(path, MAX_CONFIG_FILE_BYTES) {
         Ok(text) => parse_file(&text, kind, path),
         Err(e) => FileReport {
             path: path.to_path_buf(),

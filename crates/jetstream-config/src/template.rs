@@ -113,6 +113,13 @@ pub fn format_fields(template: &str) -> Vec<String> {
     fields
 }
 
+/// The work one template render may do (minijinja's fuel: about one unit per instruction).
+/// metric-hub's templates use a few hundred; a loop over a hundred thousand items runs out.
+pub const TEMPLATE_FUEL: u64 = 200_000;
+
+/// The longest text a template may render (the longest metric-hub expression is a few KB).
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
 /// A Jinja environment with the `functions.toml` functions as globals.
 #[derive(Debug)]
 pub struct Jinja {
@@ -125,8 +132,10 @@ impl Jinja {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        // Config templates are expressions, not programs: bound the work they may do.
+        // Config templates are expressions, not programs: bound the work they may do. A
+        // template that loops past its fuel fails (naming its file) instead of hanging the run.
         env.set_recursion_limit(64);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         for (slug, f) in functions {
             let definition = f.definition.clone();
             let name = slug.clone();
@@ -165,9 +174,17 @@ impl Jinja {
 
     /// Render `source` with the given variables.
     pub fn render(&self, source: &str, vars: &BTreeMap<String, Value>) -> Result<String, String> {
-        self.env
+        let text = self
+            .env
             .render_str(source, Value::from(vars.clone()))
-            .map_err(describe)
+            .map_err(describe)?;
+        if text.len() > MAX_RENDERED_BYTES {
+            return Err(format!(
+                "the template renders {} bytes: at most {MAX_RENDERED_BYTES}",
+                text.len()
+            ));
+        }
+        Ok(text)
     }
 
     /// The variables a template reads, or `None` when it is not valid Jinja.
@@ -275,6 +292,36 @@ mod tests {
                 .unwrap(),
             "COALESCE(SUM(a), 0)"
         );
+    }
+
+    #[test]
+    fn a_runaway_template_stops_with_an_error() {
+        let j = Jinja::new(&functions());
+        let started = std::time::Instant::now();
+        for source in [
+            // A loop of ten billion steps: out of fuel long before.
+            "{% for i in range(100000) %}{% for k in range(100000) %}{{ k }}{% endfor %}{% endfor %}",
+            // Recursion without end.
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            // A huge text from one expression.
+            "{{ 'x' * 100000000 }}",
+        ] {
+            let err = j.render(source, &BTreeMap::new()).unwrap_err();
+            assert!(!err.is_empty(), "{source}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "stopped, not run to the end: {:?}",
+            started.elapsed()
+        );
+        // metric-hub's own templates are far within the bounds.
+        let ok = j
+            .render(
+                "{% for m in ['a', 'b', 'c'] %}{{ agg_sum(m) }}{% endfor %}",
+                &BTreeMap::new(),
+            )
+            .unwrap();
+        assert_eq!(ok.matches("COALESCE").count(), 3);
     }
 
     #[test]

@@ -37,6 +37,13 @@ fn toml_value() -> impl Strategy<Value = String> {
         "[a-z_{}\"'*. ]{0,12}".prop_map(|s| format!("{s:?}")),
         Just("\"{{agg_sum('x')}}\"".to_string()),
         Just("\"{{ parameters.p }}\"".to_string()),
+        // Templates that would run away: loops, recursion, huge text.
+        (1u32..200_000).prop_map(|n| format!(
+            "\"{{% for i in range({n}) %}}{{% for j in range({n}) %}}{{{{ j }}}}{{% endfor %}}{{% endfor %}}\""
+        )),
+        Just("\"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}\"".to_string()),
+        (1u64..u64::MAX).prop_map(|n| format!("\"{{{{ 'x' * {n} }}}}\"")),
+        "[{}%#a-z ()'*]{0,24}".prop_map(|s| format!("{s:?}")),
         Just("\"2024-01-01\"".to_string()),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
@@ -89,19 +96,37 @@ fn toml_doc() -> impl Strategy<Value = String> {
     })
 }
 
+/// Cases per property: 256, or `JETSTREAM_FUZZ_CASES` (the fuzzing pass runs 100,000).
+fn cases() -> u32 {
+    std::env::var("JETSTREAM_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// The longest a case may take: a hang is a failure.
+const CASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let started = std::time::Instant::now();
         let text = String::from_utf8_lossy(&bytes);
         for kind in kinds() {
             let _ = parse_file(&text, kind, Path::new("x.toml"));
         }
+        prop_assert!(started.elapsed() < CASE_LIMIT, "{:?}", started.elapsed());
     }
 
     #[test]
-    fn arbitrary_toml_never_panics(doc in toml_doc()) {
+    fn arbitrary_toml_and_templates_never_panic_nor_hang(doc in toml_doc()) {
+        let started = std::time::Instant::now();
         for kind in kinds() {
             let report = parse_file(&doc, kind, Path::new("x.toml"));
             if let Some(ParsedFile::Experiment(Some(spec))) = report.parsed {
@@ -111,5 +136,6 @@ proptest! {
                 }
             }
         }
+        prop_assert!(started.elapsed() < CASE_LIMIT, "{:?}: {}", started.elapsed(), doc);
     }
 }

@@ -28,6 +28,9 @@ pub struct ClientConfig {
     pub initial_backoff: Duration,
     /// Longest delay between attempts.
     pub max_backoff: Duration,
+    /// The largest answer read (default [`crate::MAX_PAYLOAD_BYTES`]): beyond, the request
+    /// fails with the size instead of buffering it.
+    pub max_bytes: u64,
 }
 
 impl Default for ClientConfig {
@@ -38,6 +41,7 @@ impl Default for ClientConfig {
             attempts: 3,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
+            max_bytes: crate::MAX_PAYLOAD_BYTES,
         }
     }
 }
@@ -69,6 +73,16 @@ pub enum FetchError {
         slug: String,
         /// The URL.
         url: String,
+    },
+    /// The answer is larger than [`crate::MAX_PAYLOAD_BYTES`].
+    #[error("GET {url}: the answer is {size} bytes or more: at most {limit} are read")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// Its size, or what was read before giving up.
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// An HTTP error status.
     #[error("GET {url}: HTTP {status}: {body}")]
@@ -175,10 +189,26 @@ impl Client {
                 }
             }
         };
-        let resp = self.http.get(url).send().await.map_err(classify)?;
+        let mut resp = self.http.get(url).send().await.map_err(classify)?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(classify)?;
-        Ok((status, body))
+        // Read in chunks up to the limit: an endless or huge answer is refused, not buffered.
+        let limit = self.config.max_bytes;
+        let too_big = |size: u64| FetchError::TooLarge {
+            url: url.to_string(),
+            size,
+            limit,
+        };
+        if let Some(size) = resp.content_length().filter(|n| *n > limit) {
+            return Err(too_big(size));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > limit {
+                return Err(too_big(bytes.len() as u64));
+            }
+        }
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// GET with retries; returns the body of a 2xx response.

@@ -23,3 +23,8 @@ pub mod recipe;
 pub mod select;
 
 pub use recipe::{Parsed, RecipeError, parse_payload, parse_recipes};
+
+/// The largest payload of recipes read, from the API or a file (Experimenter's whole v8 list
+/// is a few tens of MB): beyond, the read is refused with the size instead of exhausting
+/// memory.
+pub const MAX_PAYLOAD_BYTES: u64 = 512 << 20;

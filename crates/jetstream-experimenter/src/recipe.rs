@@ -290,6 +290,12 @@ const DATE_RANGE: (i32, i32) = (2000, 2199);
 /// Longest proposed enrollment accepted, in days.
 const MAX_PROPOSED_ENROLLMENT: i64 = 3650;
 
+/// The longest slug accepted: its tables (`<slug>_<basis>_<data source>_<period>_<window>`),
+/// SQL files and export files (`statistics_<slug>_preenrollment_days28.json`, written through
+/// a temporary `.<name>.<pid>.<n>.tmp`) must fit every warehouse and file system (file names
+/// of at most 255 bytes). Nimbus slugs are far shorter.
+pub const MAX_SLUG_LEN: usize = 120;
+
 /// Whether `s` is a slug as real recipes have them: letters, digits, `-`, `_`, `.`. Nothing
 /// that could end a SQL literal or identifier (quotes, backticks, backslash, whitespace, `;`).
 pub fn is_safe_slug(s: &str) -> bool {
@@ -316,6 +322,16 @@ pub fn validate(e: &Experiment) -> Result<(), RecipeError> {
         }
     };
     slug("slug".into(), &e.normandy_slug)?;
+    if e.normandy_slug.len() > MAX_SLUG_LEN {
+        return Err(bad(
+            "slug".into(),
+            format!(
+                "is {} characters long: at most {MAX_SLUG_LEN} (its table and file names must \
+                 fit every warehouse and file system)",
+                e.normandy_slug.len()
+            ),
+        ));
+    }
     if let Some(s) = &e.experimenter_slug {
         slug("experimenter_slug".into(), s)?;
     }
@@ -324,6 +340,14 @@ pub fn validate(e: &Experiment) -> Result<(), RecipeError> {
     }
     if let Some(r) = &e.reference_branch {
         slug("referenceBranch".into(), r)?;
+        // The comparisons are against it: a name that is no branch would compare nothing.
+        if !e.branches.is_empty() && !e.branches.iter().any(|b| &b.slug == r) {
+            let names: Vec<&str> = e.branches.iter().map(|b| b.slug.as_str()).collect();
+            return Err(bad(
+                "referenceBranch".into(),
+                format!("{r:?} is not one of the branches ({})", names.join(", ")),
+            ));
+        }
     }
     for (i, o) in e.outcomes.iter().enumerate() {
         slug(format!("outcomes[{i}].slug"), o)?;

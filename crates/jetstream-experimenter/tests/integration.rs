@@ -31,7 +31,48 @@ fn config(server: &MockServer) -> ClientConfig {
         attempts: 3,
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(40),
+        max_bytes: jetstream_experimenter::MAX_PAYLOAD_BYTES,
     }
+}
+
+/// An answer larger than the limit is refused with its size, not buffered, and not retried.
+#[tokio::test]
+async fn an_answer_beyond_the_limit_is_refused() {
+    let server = MockServer::start().await;
+    let body = serde_json::json!([recipe("a"), recipe("b"), recipe("c")]).to_string();
+    Mock::given(method("GET"))
+        .and(path("/api/v8/experiments/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(body.clone()))
+        .mount(&server)
+        .await;
+    let mut small = config(&server);
+    small.max_bytes = 100;
+    let err = Client::new(small)
+        .expect("client")
+        .experiments(today())
+        .await
+        .expect_err("too large");
+    assert!(
+        err.to_string().contains(&format!(
+            "the answer is {} bytes or more: at most 100",
+            body.len()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "not retried"
+    );
+    // Within the limit, the same answer reads.
+    let mut enough = config(&server);
+    enough.max_bytes = body.len() as u64;
+    let parsed = Client::new(enough)
+        .expect("client")
+        .experiments(today())
+        .await
+        .expect("fits");
+    assert_eq!(parsed.experiments.len(), 3);
 }
 
 #[tokio::test]

@@ -97,7 +97,12 @@ impl Job<'_> {
                 continue;
             }
             if rerun {
-                self.delete_for_rerun(config, true, observer, report);
+                let until = item
+                    .dates
+                    .last()
+                    .copied()
+                    .unwrap_or_else(|| Utc::now().date_naive());
+                self.delete_for_rerun(config, true, until, observer, report);
             } else if self.options().run.recreate_enrollments {
                 match self.delete_enrollments(config) {
                     Ok(count) => observer.event(&Event::Deleted { slug, count }),
@@ -351,7 +356,7 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
     let mut rows = Vec::new();
     for step in &status.failed_steps {
         let slug = step.parameters.get("slug").cloned();
-        let mut what = step.template.clone();
+        let mut what = step.what().to_string();
         if let Some(s) = &slug {
             what.push_str(&format!(" of {s}"));
         }
@@ -446,14 +451,21 @@ impl Job<'_> {
         if rows.is_empty() {
             return Ok(done);
         }
+        self.deliver_spool(report);
         let existing = self.logged_keys(logs, &rows)?;
         let (already, new): (Vec<LogRecord>, Vec<LogRecord>) = rows
             .into_iter()
             .partition(|r| existing.contains(&(r.func_name.clone(), r.exception_type.clone())));
         done.already = already.len();
         if !new.is_empty() {
-            self.warehouse().append_logs(logs, &new)?;
-            done.written = new.len();
+            match self.warehouse().append_logs(logs, &new) {
+                Ok(()) => done.written = new.len(),
+                Err(e) => {
+                    tracing::error!(rows = new.len(), error = %e, "could not write the logs table");
+                    report.failures += new.len();
+                    self.spill(&new);
+                }
+            }
         }
         let mut slugs: Vec<String> = new
             .iter()

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use jetstream_experimenter::Parsed;
 use jetstream_sql::naming;
+use jetstream_warehouse::LogRecord;
 use jetstream_warehouse::TableName;
 
 use crate::{Job, JobError};
@@ -136,8 +137,36 @@ impl Job<'_> {
 impl Job<'_> {
     /// The rows of the monitoring table logged at or after `since` (UTC; all when `None`), of
     /// `slugs` (every experiment when empty), newest first: what the reference's error
-    /// dashboard shows. No monitoring table (nothing ever logged) or none configured: no rows.
+    /// dashboard shows. Rows waiting in the log spool (the table refused them) come first,
+    /// their message marked. No monitoring table (nothing ever logged) or none configured: no
+    /// rows but the spool's.
     pub fn logged(
+        &self,
+        slugs: &[String],
+        since: Option<chrono::NaiveDateTime>,
+    ) -> Result<jetstream_warehouse::Columns, JobError> {
+        let table = self.logged_in_table(slugs, since)?;
+        let spooled: Vec<LogRecord> = self
+            .spool()
+            .map(|s| s.pending().into_iter().flat_map(|(_, rows)| rows).collect())
+            .unwrap_or_default();
+        let spooled: Vec<LogRecord> = spooled
+            .into_iter()
+            .filter(|r| {
+                slugs.is_empty()
+                    || r.experiment
+                        .as_ref()
+                        .is_some_and(|e| slugs.iter().any(|s| s == e))
+            })
+            .filter(|r| since.is_none_or(|t| r.timestamp >= t))
+            .collect();
+        if spooled.is_empty() {
+            return Ok(table);
+        }
+        Ok(with_spooled(table, spooled)?)
+    }
+
+    fn logged_in_table(
         &self,
         slugs: &[String],
         since: Option<chrono::NaiveDateTime>,
@@ -175,4 +204,67 @@ impl Job<'_> {
         );
         Ok(self.warehouse().query_columns(&sql)?)
     }
+}
+
+/// `table`'s rows after the spooled ones (newest first), in the columns of
+/// [`Job::logged`]; a spooled row's message says it is not in the table yet.
+fn with_spooled(
+    table: jetstream_warehouse::Columns,
+    mut spooled: Vec<LogRecord>,
+) -> Result<jetstream_warehouse::Columns, jetstream_warehouse::WarehouseError> {
+    use jetstream_warehouse::Column;
+    spooled.sort_by_key(|r| std::cmp::Reverse(r.timestamp));
+    let n = table.rows();
+    let text = |name: &str, own: &dyn Fn(&LogRecord) -> Option<String>| -> Column {
+        let mut v: Vec<Option<String>> = spooled.iter().map(own).collect();
+        match table.get(name).and_then(|c| c.as_text()) {
+            Some(rows) => v.extend(rows.iter().cloned()),
+            None => v.extend(std::iter::repeat_n(None, n)),
+        }
+        Column::Text(v)
+    };
+    let mut times: Vec<Option<chrono::NaiveDateTime>> =
+        spooled.iter().map(|r| Some(r.timestamp)).collect();
+    match table.get("timestamp") {
+        Some(Column::Timestamp(rows)) => times.extend(rows.iter().copied()),
+        _ => times.extend(std::iter::repeat_n(None, n)),
+    }
+    jetstream_warehouse::Columns::from_pairs(vec![
+        ("timestamp".into(), Column::Timestamp(times)),
+        (
+            "log_level".into(),
+            text("log_level", &|r| Some(r.log_level.clone())),
+        ),
+        (
+            "experiment".into(),
+            text("experiment", &|r| r.experiment.clone()),
+        ),
+        (
+            "exception_type".into(),
+            text("exception_type", &|r| r.exception_type.clone()),
+        ),
+        (
+            "analysis_basis".into(),
+            text("analysis_basis", &|r| r.analysis_basis.clone()),
+        ),
+        ("segment".into(), text("segment", &|r| r.segment.clone())),
+        (
+            "analysis_period".into(),
+            text("analysis_period", &|r| r.analysis_period.clone()),
+        ),
+        ("metric".into(), text("metric", &|r| r.metric.clone())),
+        (
+            "statistic".into(),
+            text("statistic", &|r| r.statistic.clone()),
+        ),
+        (
+            "message".into(),
+            text("message", &|r| {
+                Some(format!(
+                    "(not in the monitoring table yet: in the log spool) {}",
+                    r.message
+                ))
+            }),
+        ),
+    ])
 }

@@ -18,7 +18,6 @@ use jetstream_analysis::{
 use jetstream_config::resolve::{AnalysisConfiguration, DataSource, Metric};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::daily_selection;
-use jetstream_sql::naming;
 
 use crate::job::{Job, JobReport, Observer, failed};
 
@@ -48,6 +47,8 @@ pub struct PlanItem {
     pub dates: Vec<NaiveDate>,
     /// Earlier dates analysed for their windows without a statistics table only.
     pub catch_up: Vec<NaiveDate>,
+    /// The catch-up dates complete an interrupted rerun (see [`crate::reruns`]).
+    pub completes_rerun: bool,
 }
 
 impl PlanItem {
@@ -57,6 +58,7 @@ impl PlanItem {
             config,
             dates,
             catch_up: Vec::new(),
+            completes_rerun: false,
         }
     }
 
@@ -94,6 +96,7 @@ impl Job<'_> {
             .into_iter()
             .map(|c| PlanItem::new(c, vec![date]))
             .collect();
+        self.add_unfinished_reruns(parsed, slugs, &mut plan, observer, report);
         if daily.catch_up > 0 {
             self.add_catch_up(
                 parsed,
@@ -124,6 +127,7 @@ impl Job<'_> {
     ) -> JobReport {
         let started = Utc::now();
         let mut report = JobReport::default();
+        self.deliver_spool(&mut report);
         let plan = self.daily_plan(parsed, date, slugs, daily, observer, &mut report);
         let catch_up: Vec<_> = plan
             .iter()
@@ -139,6 +143,7 @@ impl Job<'_> {
             .map(|i| (&i.config, i.dates.clone()))
             .collect();
         self.analyse_plan(&main, false, observer, &mut report);
+        self.finish_reruns(&plan, &mut report);
         let configs: Vec<AnalysisConfiguration> = plan.into_iter().map(|i| i.config).collect();
         self.export(&configs, started, observer, &mut report);
         report
@@ -158,7 +163,10 @@ impl Job<'_> {
         observer: &dyn Observer,
         report: &mut JobReport,
     ) {
-        let conflicts = conflicting_slugs(parsed);
+        let conflicts: BTreeSet<String> = crate::job::conflicts(parsed)
+            .into_values()
+            .flatten()
+            .collect();
         // Experiments selected on some earlier date but not today: resolved once each.
         let mut resolved: BTreeMap<String, Option<usize>> = plan
             .iter()
@@ -179,11 +187,7 @@ impl Job<'_> {
                     None => {
                         let index = match self.resolve(&decision.experiment) {
                             Ok(config) => {
-                                plan.push(PlanItem {
-                                    config,
-                                    dates: Vec::new(),
-                                    catch_up: Vec::new(),
-                                });
+                                plan.push(PlanItem::new(config, Vec::new()));
                                 Some(plan.len() - 1)
                             }
                             Err(e) => {
@@ -219,7 +223,11 @@ impl Job<'_> {
 
     /// Whether `config` had a ready window on `day` (of the selected periods) that has no
     /// statistics table, on a date the analysis would run.
-    fn misses(&self, config: &AnalysisConfiguration, day: NaiveDate) -> Result<bool, String> {
+    pub(crate) fn misses(
+        &self,
+        config: &AnalysisConfiguration,
+        day: NaiveDate,
+    ) -> Result<bool, String> {
         let conf = &config.experiment;
         if check_runnable(conf, day).is_err() || check_enrollment_complete(conf).is_err() {
             return Ok(false);
@@ -368,21 +376,4 @@ struct Probe {
     source: String,
     /// The bounded query.
     sql: String,
-}
-
-/// Slugs whose normalised names collide with another experiment's (never analysed).
-fn conflicting_slugs(parsed: &Parsed) -> BTreeSet<String> {
-    let mut by_name: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-    for e in &parsed.experiments {
-        by_name
-            .entry(naming::bq_normalize_name(&e.normandy_slug))
-            .or_default()
-            .insert(&e.normandy_slug);
-    }
-    by_name
-        .into_values()
-        .filter(|slugs| slugs.len() > 1)
-        .flatten()
-        .map(str::to_string)
-        .collect()
 }

@@ -16,7 +16,7 @@ use jetstream_config::spec::{AnalysisSpec, ExperimentSpec};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::{ConfigOverrides, Decision, daily_selection, with_slug};
 use jetstream_output::OutputSink;
-use jetstream_output::export::{export_errors, export_statistics};
+use jetstream_output::export::{ExportPolicy, export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
 use jetstream_warehouse::{Columns, LogRecord, QueryUsage, TableMetadata, TableName, Warehouse};
@@ -32,6 +32,10 @@ pub struct JobOptions {
     pub log_table: Option<TableName>,
     /// Threads for the statistics (default: every CPU).
     pub processes: Option<usize>,
+    /// Where log rows the monitoring table refuses are kept until a later run delivers them
+    /// (a folder of this warehouse's: see [`crate::spool`]); `None`: such rows are lost (and
+    /// counted as failures).
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl Default for JobOptions {
@@ -40,6 +44,7 @@ impl Default for JobOptions {
             run: RunOptions::default(),
             log_table: TableName::new("monitoring", "logs").ok(),
             processes: None,
+            spool: None,
         }
     }
 }
@@ -102,6 +107,16 @@ pub enum Event<'a> {
         location: String,
         /// For an errors file: how many errors.
         errors: Option<usize>,
+    },
+    /// An interrupted rerun is completed by this run: its dates, for the windows still
+    /// missing.
+    Resumed {
+        /// Experiment.
+        slug: &'a str,
+        /// When the interrupted rerun began.
+        started: DateTime<Utc>,
+        /// Its dates.
+        dates: usize,
     },
     /// An export failed.
     ExportFailed {
@@ -412,7 +427,52 @@ impl<'a> Job<'a> {
         if let Err(e) = self.warehouse.append_logs(table, &records) {
             tracing::error!(rows = records.len(), error = %e, "could not write the logs table");
             report.failures += records.len();
+            self.spill(&records);
         }
+    }
+
+    /// The spool of the monitoring table, when both are configured.
+    pub(crate) fn spool(&self) -> Option<crate::spool::LogSpool> {
+        let dir = self.options.spool.as_ref()?;
+        let table = self.options.log_table.as_ref()?;
+        Some(crate::spool::LogSpool::new(
+            dir,
+            self.warehouse.project(),
+            table,
+        ))
+    }
+
+    /// Keep log rows the monitoring table refused in the spool (the next run delivers them);
+    /// without a spool they are lost, and said so.
+    pub(crate) fn spill(&self, records: &[LogRecord]) {
+        match self.spool().map(|s| s.spill(records)) {
+            Some(Ok(path)) => tracing::error!(
+                rows = records.len(),
+                file = %path.display(),
+                "log rows kept in the spool; the next run delivers them"
+            ),
+            Some(Err(e)) => tracing::error!(
+                rows = records.len(),
+                "log rows lost: the spool cannot be written: {e}"
+            ),
+            None => tracing::error!(rows = records.len(), "log rows lost (no spool configured)"),
+        }
+    }
+
+    /// Deliver the rows a refused write left in the spool (before a run writes new ones); a
+    /// batch still refused stays, and counts as a failure of this run.
+    pub(crate) fn deliver_spool(&self, report: &mut JobReport) {
+        let (Some(spool), Some(table)) = (self.spool(), &self.options.log_table) else {
+            return;
+        };
+        let (delivered, waiting) = spool.deliver(self.warehouse, table);
+        if delivered > 0 {
+            tracing::warn!(
+                rows = delivered,
+                "log rows of an earlier run delivered from the spool"
+            );
+        }
+        report.failures += waiting;
     }
 
     /// The experiments a daily run on `date` analyses, resolved; skips and failures are
@@ -473,27 +533,27 @@ impl<'a> Job<'a> {
         observer: &dyn Observer,
         report: &mut JobReport,
     ) -> Vec<AnalysisConfiguration> {
-        let mut by_name: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-        for e in &parsed.experiments {
-            let slugs = by_name
-                .entry(naming::bq_normalize_name(&e.normandy_slug))
-                .or_default();
-            if !slugs.contains(&e.normandy_slug.as_str()) {
-                slugs.push(&e.normandy_slug);
-            }
-        }
+        let by_name = conflicts(parsed);
         let selected = configs
             .into_iter()
             .filter(|c| {
                 let slug = c.experiment.normandy_slug();
                 let norm = naming::bq_normalize_name(slug);
                 match by_name.get(&norm) {
-                    Some(slugs) if slugs.len() > 1 => {
-                        let message = format!(
-                            "experiments {} all write tables named {norm}: none of them is \
-                             analysed until the conflict is resolved",
-                            slugs.join(", ")
-                        );
+                    Some(slugs) => {
+                        let message = if slugs.iter().all(|s| s == slug) {
+                            format!(
+                                "{} recipes have the slug {slug}: none of them is analysed \
+                                 until the duplicate is resolved (their results would mix)",
+                                slugs.len()
+                            )
+                        } else {
+                            format!(
+                                "experiments {} all write tables named {norm}: none of them is \
+                                 analysed until the conflict is resolved",
+                                slugs.join(", ")
+                            )
+                        };
                         failed(report, observer, slug, None, &message);
                         self.log(slug, &message, "SlugConflict", "ERROR", report);
                         false
@@ -705,6 +765,11 @@ impl<'a> Job<'a> {
                 if matches!(r.enrollments, Enrollments::Created(_)) {
                     options.recreate_enrollments = false;
                 }
+                if r.lost_logs > 0 {
+                    let rows: Vec<LogRecord> =
+                        r.errors.iter().chain(&r.warnings).cloned().collect();
+                    self.spill(&rows);
+                }
                 report.analyses += 1;
                 report.tables += r.periods.len();
                 report.failures += r.errors.len() + r.lost_logs;
@@ -896,6 +961,27 @@ impl<'a> Job<'a> {
         observer: &dyn Observer,
         report: &mut JobReport,
     ) {
+        self.export_with(
+            configs,
+            started,
+            errors_since,
+            ExportPolicy::default(),
+            observer,
+            report,
+        );
+    }
+
+    /// [`Job::export_since`] with a statistics export `policy` (a completed rerun may publish
+    /// fewer windows).
+    pub(crate) fn export_with(
+        &self,
+        configs: &[AnalysisConfiguration],
+        started: DateTime<Utc>,
+        errors_since: Option<DateTime<Utc>>,
+        policy: ExportPolicy,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
         let Some(sink) = self.sink else { return };
         for config in configs {
             let slug = config.experiment.normandy_slug();
@@ -909,6 +995,20 @@ impl<'a> Job<'a> {
                 });
                 continue;
             }
+            match self.dataset_of(config) {
+                Ok(dataset) => {
+                    let exported = export_statistics(self.warehouse, sink, &dataset, slug, policy);
+                    self.statistics_exported(sink, slug, exported, observer, report);
+                }
+                Err(e) => {
+                    report.fail(slug);
+                    observer.event(&Event::ExportFailed {
+                        slug,
+                        what: "statistics",
+                        message: e.to_string(),
+                    });
+                }
+            }
             let mut fail = |what: &'static str, message: String| {
                 report.fail(slug);
                 observer.event(&Event::ExportFailed {
@@ -917,32 +1017,6 @@ impl<'a> Job<'a> {
                     message,
                 });
             };
-            let dataset = match self.dataset_of(config) {
-                Ok(d) => d,
-                Err(e) => {
-                    fail("statistics", e.to_string());
-                    continue;
-                }
-            };
-            match export_statistics(self.warehouse, sink, &dataset, slug, false) {
-                Ok(export) => {
-                    for k in export.written {
-                        observer.event(&Event::Exported {
-                            slug,
-                            location: sink.location(&k),
-                            errors: None,
-                        });
-                    }
-                    for k in export.unchanged {
-                        observer.event(&Event::Skipped {
-                            slug,
-                            date: None,
-                            reason: &format!("{} is up to date", sink.location(&k)),
-                        });
-                    }
-                }
-                Err(e) => fail("statistics", e.to_string()),
-            }
             match export_metadata(config, &self.configs, sink, Some(started)) {
                 Ok(Some(k)) => observer.event(&Event::Exported {
                     slug,
@@ -1048,18 +1122,43 @@ impl<'a> Job<'a> {
     ) -> JobReport {
         let started = Utc::now();
         let mut report = JobReport::default();
+        self.deliver_spool(&mut report);
         let configs = self.select_slugs_current(parsed, slugs, observer, &mut report);
         let analysed: Vec<_> = configs
             .into_iter()
-            .filter(|config| self.delete_for_rerun(config, false, observer, &mut report))
+            .filter(|config| self.delete_for_rerun(config, false, until, observer, &mut report))
             .collect();
         let plan: Vec<_> = analysed
             .iter()
             .map(|c| (c, Self::rerun_dates(c, until)))
             .collect();
         self.analyse_all(&plan, observer, &mut report);
-        // The errors of the results just replaced are not this rerun's.
-        self.export_since(&analysed, started, Some(started), observer, &mut report);
+        // The errors of the results just replaced are not this rerun's; the rerun is complete,
+        // so its views replace the published ones even with fewer windows (an earlier
+        // `--until`).
+        let policy = ExportPolicy {
+            allow_fewer_windows: true,
+            ..ExportPolicy::default()
+        };
+        self.export_with(
+            &analysed,
+            started,
+            Some(started),
+            policy,
+            observer,
+            &mut report,
+        );
+        for config in &analysed {
+            if let Err(e) = self.unmark_rerun(config) {
+                failed(
+                    &mut report,
+                    observer,
+                    config.experiment.normandy_slug(),
+                    None,
+                    &format!("the rerun is done but its marker stays: {e}"),
+                );
+            }
+        }
         report
     }
 
@@ -1093,6 +1192,7 @@ impl<'a> Job<'a> {
         &self,
         config: &AnalysisConfiguration,
         enrollments: bool,
+        until: NaiveDate,
         observer: &dyn Observer,
         report: &mut JobReport,
     ) -> bool {
@@ -1110,6 +1210,18 @@ impl<'a> Job<'a> {
         let run = &self.options.run;
         if run.statistics_only || run.metric_slugs.is_some() {
             return true;
+        }
+        // Before anything is deleted: until the rerun is done, a run completes it instead of
+        // publishing the incomplete tables.
+        if let Err(e) = self.mark_rerun(config, Utc::now(), until) {
+            failed(
+                report,
+                observer,
+                slug,
+                None,
+                &format!("cannot mark the rerun: {e}"),
+            );
+            return false;
         }
         let deleted = self.dataset_of(config).and_then(|dataset| {
             let mut count =
@@ -1198,7 +1310,14 @@ impl<'a> Job<'a> {
             return report;
         };
         for slug in slugs {
-            match export_statistics(self.warehouse, sink, &self.options.run.dataset, slug, false) {
+            let exported = export_statistics(
+                self.warehouse,
+                sink,
+                &self.options.run.dataset,
+                slug,
+                ExportPolicy::default(),
+            );
+            match exported {
                 Ok(export) if export.is_empty() => {
                     report.mark(slug, Outcome::Skipped);
                     observer.event(&Event::Skipped {
@@ -1207,34 +1326,61 @@ impl<'a> Job<'a> {
                         reason: &format!("no statistics views in {}", self.options.run.dataset),
                     });
                 }
-                Ok(export) => {
-                    report.mark(slug, Outcome::Ok);
-                    for k in export.written {
-                        observer.event(&Event::Exported {
-                            slug,
-                            location: sink.location(&k),
-                            errors: None,
-                        });
+                other => {
+                    let failures = report.failures;
+                    self.statistics_exported(sink, slug, other, observer, &mut report);
+                    if report.failures == failures {
+                        report.mark(slug, Outcome::Ok);
                     }
-                    for k in export.unchanged {
-                        observer.event(&Event::Skipped {
-                            slug,
-                            date: None,
-                            reason: &format!("{} is up to date", sink.location(&k)),
-                        });
-                    }
-                }
-                Err(e) => {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "statistics",
-                        message: e.to_string(),
-                    });
                 }
             }
         }
         report
+    }
+
+    /// Tell `observer` what a statistics export did; refused views and errors are failures.
+    fn statistics_exported(
+        &self,
+        sink: &dyn OutputSink,
+        slug: &str,
+        exported: Result<jetstream_output::export::StatisticsExport, jetstream_output::OutputError>,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) {
+        match exported {
+            Ok(export) => {
+                for k in export.written {
+                    observer.event(&Event::Exported {
+                        slug,
+                        location: sink.location(&k),
+                        errors: None,
+                    });
+                }
+                for k in export.unchanged {
+                    observer.event(&Event::Skipped {
+                        slug,
+                        date: None,
+                        reason: &format!("{} is up to date", sink.location(&k)),
+                    });
+                }
+                for (_, why) in export.refused {
+                    report.fail(slug);
+                    observer.event(&Event::ExportFailed {
+                        slug,
+                        what: "statistics",
+                        message: why,
+                    });
+                }
+            }
+            Err(e) => {
+                report.fail(slug);
+                observer.event(&Event::ExportFailed {
+                    slug,
+                    what: "statistics",
+                    message: e.to_string(),
+                });
+            }
+        }
     }
 
     /// Export the logged errors of `slugs` since the start of `date` (the reference's
@@ -1374,6 +1520,21 @@ pub(crate) fn failed(
         date,
         message,
     });
+}
+
+/// Recipes whose tables would be another's, by normalised name: slugs that normalise to the
+/// same table names (`a-b`, `a_b`), and a slug given by more than one recipe. Only names with
+/// more than one recipe are listed; none of their experiments is analysed.
+pub(crate) fn conflicts(parsed: &Parsed) -> BTreeMap<String, Vec<String>> {
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &parsed.experiments {
+        by_name
+            .entry(naming::bq_normalize_name(&e.normandy_slug))
+            .or_default()
+            .push(e.normandy_slug.clone());
+    }
+    by_name.retain(|_, slugs| slugs.len() > 1);
+    by_name
 }
 
 /// The selection overrides a config sets (`skip`, dates, enrollment period).

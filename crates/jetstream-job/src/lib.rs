@@ -30,7 +30,9 @@ mod dry_run;
 mod job;
 mod preview;
 mod report;
+pub mod reruns;
 mod sources;
+pub mod spool;
 mod warehouse_spec;
 
 pub use changes::{ConfigChange, ConfigChanges};
@@ -44,7 +46,7 @@ pub use jetstream_argo::{
 pub use jetstream_config::ConfigCollection;
 pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER_URL;
 pub use jetstream_experimenter::select::{Decision, with_slug};
-pub use jetstream_experimenter::{Parsed, parse_recipes};
+pub use jetstream_experimenter::{MAX_PAYLOAD_BYTES, Parsed, parse_recipes};
 pub use jetstream_gcp::{BigQueryWarehouse, GcsBucket};
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
 pub use jetstream_report::{Report, render as render_report};

@@ -117,6 +117,7 @@ impl PreviewOptions {
             },
             log_table: Some(self.log_table(dataset)?),
             processes: None,
+            spool: None,
         })
     }
 }

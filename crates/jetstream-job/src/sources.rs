@@ -29,7 +29,11 @@ pub struct ExperimentsFile(pub PathBuf);
 impl ExperimentSource for ExperimentsFile {
     fn experiments(&self, _slugs: &[String], today: NaiveDate) -> Result<Parsed, JobError> {
         let path = &self.0;
-        let text = std::fs::read_to_string(path).map_err(|e| JobError::Input {
+        let text = jetstream_config::collection::read_text_bounded(
+            path,
+            jetstream_experimenter::MAX_PAYLOAD_BYTES,
+        )
+        .map_err(|e| JobError::Input {
             what: path.display().to_string(),
             message: e.to_string(),
         })?;
@@ -161,7 +165,11 @@ pub fn custom_config(path: &Path, slug: &str) -> Result<AnalysisSpec, JobError> 
         what: path.display().to_string(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| input(e.to_string()))?;
+    let text = jetstream_config::collection::read_text_bounded(
+        path,
+        jetstream_config::collection::MAX_CONFIG_FILE_BYTES,
+    )
+    .map_err(|e| input(e.to_string()))?;
     let report = parse_file(
         &text,
         FileKind::Experiment {

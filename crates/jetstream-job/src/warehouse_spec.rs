@@ -30,6 +30,9 @@ pub struct WarehouseSpec {
     pub data: Option<PathBuf>,
     /// Memory the warehouse may use before spilling to disk (`2GB`).
     pub memory_limit: Option<String>,
+    /// Open an existing DuckDB file read-only (commands that only read): a missing file is an
+    /// error naming it, never created; a file on a read-only mount works. BigQuery: no effect.
+    pub read_only: bool,
 }
 
 impl WarehouseSpec {
@@ -42,6 +45,7 @@ impl WarehouseSpec {
             maximum_bytes_billed: None,
             data: None,
             memory_limit: None,
+            read_only: false,
         }
     }
 
@@ -55,6 +59,8 @@ impl WarehouseSpec {
         };
         let opened = if path == ":memory:" {
             DuckDbWarehouse::in_memory(&self.project)
+        } else if self.read_only {
+            DuckDbWarehouse::open_read_only(Path::new(path), &self.project)
         } else {
             DuckDbWarehouse::open(Path::new(path), &self.project)
         };
@@ -89,7 +95,10 @@ impl WarehouseSpec {
         Ok(wh)
     }
 
-    /// Open the warehouse this spec names.
+    /// Open the warehouse this spec names, to run configs' SQL: on DuckDB, file access is
+    /// then restricted to the `--data` folder and the warehouse's own files, and locked
+    /// ([`DuckDbWarehouse::restrict_file_access`]; a config cannot read, write, attach or
+    /// install anything else). [`WarehouseSpec::open_duckdb`] leaves it open (the simulator).
     pub fn open(&self) -> Result<Box<dyn Warehouse>, JobError> {
         if let Some(project) = self.url.strip_prefix("bigquery:") {
             return Ok(Box::new(self.open_bigquery(project)?));
@@ -102,7 +111,14 @@ impl WarehouseSpec {
                     .into(),
             });
         }
-        Ok(Box::new(self.open_duckdb()?))
+        let wh = self.open_duckdb()?;
+        let folders: Vec<PathBuf> = self.data.iter().cloned().collect();
+        wh.restrict_file_access(&folders)
+            .map_err(|e| JobError::Input {
+                what: format!("warehouse {}", self.url),
+                message: e.to_string(),
+            })?;
+        Ok(Box::new(wh))
     }
 
     /// The results project of this spec (`bigquery:PROJECT` names it in the URL).

@@ -43,6 +43,7 @@ fn slug() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => "[a-z0-9][a-z0-9._-]{0,15}",
         1 => "[a-z'`;\\\\ \n\"]{0,8}",
+        1 => "[a-z]{100,140}",
     ]
 }
 
@@ -150,9 +151,17 @@ fn exercise(e: &Experiment, date: NaiveDate) {
     }
 }
 
+/// Cases per property: 10,000, or `JETSTREAM_FUZZ_CASES` (the fuzzing pass runs 100,000).
+fn cases() -> u32 {
+    std::env::var("JETSTREAM_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 10_000,
+        cases: cases(),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -162,6 +171,7 @@ proptest! {
         recipes in proptest::collection::vec(recipe(), 1..4),
         day in date(),
     ) {
+        let started = std::time::Instant::now();
         let payload = Value::Array(recipes.clone()).to_string();
         let parsed = parse_payload(&payload, day).expect("a JSON array always parses");
         // Every recipe is either an experiment or rejected with its reason: none is lost.
@@ -169,6 +179,12 @@ proptest! {
         for e in &parsed.experiments {
             let safe = |s: &str| jetstream_experimenter::recipe::is_safe_slug(s);
             prop_assert!(safe(&e.normandy_slug), "{:?}", e.normandy_slug);
+            prop_assert!(e.normandy_slug.len() <= jetstream_experimenter::recipe::MAX_SLUG_LEN);
+            prop_assert!(
+                e.branches.is_empty()
+                    || e.reference_branch.as_ref().is_none_or(|r| e.branches.iter().any(|b| &b.slug == r)),
+                "the reference branch is a branch"
+            );
             prop_assert!(e.branches.iter().all(|b: &Branch| safe(&b.slug)));
             prop_assert!(e.reference_branch.as_deref().is_none_or(safe));
             for d in [e.start_date, e.end_date, e.enrollment_end_date].into_iter().flatten() {
@@ -176,6 +192,7 @@ proptest! {
             }
             exercise(e, day);
         }
+        prop_assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -121,12 +121,26 @@ pub struct StatisticsExport {
     /// Keys left as they were: their object is at least as new as every window table of the
     /// view.
     pub unchanged: Vec<String>,
+    /// Keys not replaced because the view has fewer windows than the published object (an
+    /// interrupted rerun deleted some): the key and why.
+    pub refused: Vec<(String, String)>,
+}
+
+/// How [`export_statistics`] treats what is already published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportPolicy {
+    /// Write every view, even those whose window tables are older than their object.
+    pub force: bool,
+    /// Replace an object by a view with fewer windows (a rerun that completed, up to an earlier
+    /// date). Otherwise such a view is refused: published results never shrink because a rerun
+    /// was interrupted after deleting tables.
+    pub allow_fewer_windows: bool,
 }
 
 impl StatisticsExport {
     /// No statistics view was found (nothing written, nothing unchanged).
     pub fn is_empty(&self) -> bool {
-        self.written.is_empty() && self.unchanged.is_empty()
+        self.written.is_empty() && self.unchanged.is_empty() && self.refused.is_empty()
     }
 }
 
@@ -165,14 +179,16 @@ fn newest_window_update(
 /// view regardless.
 ///
 /// Views that do not exist (periods not analysed yet) are skipped; a failing view does not
-/// stop the others — the first error is returned after all were tried.
+/// stop the others — the first error is returned after all were tried. A view with fewer
+/// windows than its published object is not written (see [`ExportPolicy`]).
 pub fn export_statistics(
     warehouse: &dyn Warehouse,
     sink: &dyn OutputSink,
     dataset: &str,
     slug: &str,
-    force: bool,
+    policy: ExportPolicy,
 ) -> Result<StatisticsExport, OutputError> {
+    let force = policy.force;
     check_name("dataset", dataset)?;
     let mut export = StatisticsExport::default();
     let mut first_error = None;
@@ -202,20 +218,37 @@ pub fn export_statistics(
                         tables_updated = %updated,
                         "statistics unchanged since the last export: not exported again"
                     );
-                    return Ok(Some((key, false)));
+                    return Ok(Some((key, Some(String::new()))));
                 }
             }
             let columns = warehouse
                 .query_columns(&format!("SELECT * FROM `{dataset}.{view}`"))
                 .map_err(wh)?;
             let json = statistics_json(&name.to_string(), &columns)?;
+            if !policy.allow_fewer_windows
+                && let Some(old) = sink.get(&key)?
+            {
+                let (before, now) = (windows_of(&old), windows_of(json.as_bytes()));
+                if now < before {
+                    let why = format!(
+                        "{} has {now} windows where the published {} has {before}: not \
+                         replaced (an interrupted rerun? it is completed by the next run, or \
+                         rerun the experiment)",
+                        name,
+                        sink.location(&key)
+                    );
+                    tracing::error!("{why}");
+                    return Ok(Some((key, Some(why))));
+                }
+            }
             sink.put(&key, json.as_bytes())?;
             tracing::info!(view = %name, rows = columns.rows(), to = %sink.location(&key), "exported statistics");
-            Ok(Some((key, true)))
+            Ok(Some((key, None)))
         })();
         match result {
-            Ok(Some((key, true))) => export.written.push(key),
-            Ok(Some((key, false))) => export.unchanged.push(key),
+            Ok(Some((key, None))) => export.written.push(key),
+            Ok(Some((key, Some(why)))) if why.is_empty() => export.unchanged.push(key),
+            Ok(Some((key, Some(why)))) => export.refused.push((key, why)),
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(view = %view, error = %e, "statistics export failed");
@@ -227,6 +260,18 @@ pub fn export_statistics(
         Some(e) => Err(e),
         None => Ok(export),
     }
+}
+
+/// The distinct `window_index` values of an exported statistics array (0 when it does not
+/// parse: anything replaces an unreadable object).
+fn windows_of(json: &[u8]) -> usize {
+    let Ok(Value::Array(rows)) = serde_json::from_slice::<Value>(json) else {
+        return 0;
+    };
+    rows.iter()
+        .filter_map(|r| r.get("window_index").map(Value::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (pydantic's rendering of a UTC timestamp).

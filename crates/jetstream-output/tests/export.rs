@@ -1,6 +1,8 @@
 use chrono::NaiveDateTime;
 use chrono::{TimeZone, Utc};
-use jetstream_output::export::{export_errors, export_statistics, weekly_analysis_start};
+use jetstream_output::export::{
+    ExportPolicy, export_errors, export_statistics, weekly_analysis_start,
+};
 use jetstream_output::{LocalFolder, OutputSink};
 use jetstream_warehouse::{DuckDbWarehouse, LogRecord, TableMetadata, TableName, Warehouse};
 use serde_json::Value;
@@ -42,7 +44,14 @@ fn statistics_views_export_as_the_reference_json() {
 
     let root = scratch("export");
     let sink = LocalFolder::new(&root);
-    let export = export_statistics(&wh, &sink, "mozanalysis", "my-slug", false).expect("export");
+    let export = export_statistics(
+        &wh,
+        &sink,
+        "mozanalysis",
+        "my-slug",
+        ExportPolicy::default(),
+    )
+    .expect("export");
     let keys = export.written;
     assert_eq!(keys, ["statistics/statistics_my_slug_weekly.json"]);
     assert!(export.unchanged.is_empty());
@@ -123,8 +132,19 @@ fn statistics_are_exported_again_only_when_a_window_table_is_newer() {
 
     let root = scratch("reexport");
     let sink = LocalFolder::new(&root);
-    let export =
-        |force| export_statistics(&wh, &sink, "mozanalysis", "my-slug", force).expect("export");
+    let export = |force| {
+        export_statistics(
+            &wh,
+            &sink,
+            "mozanalysis",
+            "my-slug",
+            ExportPolicy {
+                force,
+                ..ExportPolicy::default()
+            },
+        )
+        .expect("export")
+    };
     let first = export(false);
     assert_eq!(
         first.written,
@@ -200,7 +220,8 @@ fn window_tables_of_unknown_age_are_exported_again() {
     let root = scratch("unknown-age");
     let sink = LocalFolder::new(&root);
     for _ in 0..2 {
-        let export = export_statistics(&wh, &sink, "ds", "s", false).expect("export");
+        let export =
+            export_statistics(&wh, &sink, "ds", "s", ExportPolicy::default()).expect("export");
         assert_eq!(export.written, ["statistics/statistics_s_overall.json"]);
     }
     std::fs::remove_dir_all(root).expect("cleanup");
@@ -210,8 +231,14 @@ fn window_tables_of_unknown_age_are_exported_again() {
 fn a_hostile_dataset_name_is_refused() {
     let wh = DuckDbWarehouse::in_memory("p").expect("warehouse");
     let sink = LocalFolder::new(scratch("hostile"));
-    let err =
-        export_statistics(&wh, &sink, "x`; DROP TABLE y; --", "slug", false).expect_err("refused");
+    let err = export_statistics(
+        &wh,
+        &sink,
+        "x`; DROP TABLE y; --",
+        "slug",
+        ExportPolicy::default(),
+    )
+    .expect_err("refused");
     assert!(err.to_string().contains("dataset name"), "{err}");
 }
 
@@ -221,7 +248,17 @@ fn a_view_without_required_columns_is_an_error_naming_it() {
     let view = TableName::new("ds", "statistics_s_overall").expect("name");
     wh.create_view(&view, "SELECT 'm' AS metric").expect("view");
     let sink = LocalFolder::new(scratch("missing"));
-    let err = export_statistics(&wh, &sink, "ds", "s", true).expect_err("missing columns");
+    let err = export_statistics(
+        &wh,
+        &sink,
+        "ds",
+        "s",
+        ExportPolicy {
+            force: true,
+            ..ExportPolicy::default()
+        },
+    )
+    .expect_err("missing columns");
     let msg = err.to_string();
     assert!(msg.contains("ds.statistics_s_overall"), "{msg}");
     assert!(msg.contains("\"statistic\""), "{msg}");

@@ -37,6 +37,8 @@ pub struct DuckDbWarehouse {
     /// For a file database `X.duckdb`: the folder `X.duckdb.sources/` holding one database file
     /// per source project, so simulated telemetry persists next to the results.
     sources_dir: Option<std::path::PathBuf>,
+    /// Opened read-only: nothing is written, no file is created.
+    read_only: bool,
     /// Fault injection (feature `fault-injection`, tests only): `(table prefix, row)` — the
     /// next [`Warehouse::write_columns`] of a table with that prefix fails after writing that
     /// many rows.
@@ -55,6 +57,16 @@ impl std::fmt::Debug for DuckDbWarehouse {
 /// `"name"` with embedded quotes doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The session of every connection: the results project as the default catalog, and the
+/// in-memory catalog (the `mozfun` macros) on the search path.
+fn session_sql(project: &str) -> String {
+    let p = quote_ident(project);
+    format!(
+        "USE {p}; SET search_path = {};",
+        quote_literal(&format!("{p}.main,memory.main"))
+    )
 }
 
 /// `'text'` with embedded quotes doubled.
@@ -81,7 +93,29 @@ fn query_error(what: &str, sql: &str, e: &duckdb::Error) -> WarehouseError {
 impl DuckDbWarehouse {
     /// Open (or create) the database file at `path`, as results project `project`.
     pub fn open(path: &Path, project: &str) -> Result<Self, WarehouseError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Self::open_file(path, project, false)
+    }
+
+    /// Open the existing database file at `path` read-only (the commands that only read:
+    /// `errors`, `report`, `query`, exports, dry runs): a missing file is an error naming it,
+    /// never a new empty database, and a file on a read-only mount can be read.
+    pub fn open_read_only(path: &Path, project: &str) -> Result<Self, WarehouseError> {
+        if !path.is_file() {
+            return Err(WarehouseError::Open {
+                path: path.display().to_string(),
+                message: "no such warehouse file (a command that only reads does not create \
+                          one; check the path)"
+                    .into(),
+            });
+        }
+        Self::open_file(path, project, true)
+    }
+
+    fn open_file(path: &Path, project: &str, read_only: bool) -> Result<Self, WarehouseError> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !read_only)
+        {
             std::fs::create_dir_all(parent).map_err(|e| WarehouseError::Open {
                 path: parent.display().to_string(),
                 message: e.to_string(),
@@ -94,7 +128,8 @@ impl DuckDbWarehouse {
             },
             other => other,
         };
-        let mut wh = Self::with_attachment(&path.to_string_lossy(), project).map_err(to_open)?;
+        let mut wh =
+            Self::with_attachment(&path.to_string_lossy(), project, read_only).map_err(to_open)?;
         let mut dir = path.as_os_str().to_owned();
         dir.push(".sources");
         let dir = std::path::PathBuf::from(dir);
@@ -111,9 +146,10 @@ impl DuckDbWarehouse {
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     let sql = format!(
-                        "ATTACH {} AS {}",
+                        "ATTACH {} AS {}{}",
                         quote_literal(&file.to_string_lossy()),
-                        quote_ident(&name)
+                        quote_ident(&name),
+                        if read_only { " (READ_ONLY)" } else { "" }
                     );
                     conn.execute_batch(&sql).map_err(|e| WarehouseError::Open {
                         path: file.display().to_string(),
@@ -128,36 +164,102 @@ impl DuckDbWarehouse {
 
     /// A fresh in-memory database (nothing persists).
     pub fn in_memory(project: &str) -> Result<Self, WarehouseError> {
-        Self::with_attachment(":memory:", project)
+        Self::with_attachment(":memory:", project, false)
     }
 
-    fn with_attachment(target: &str, project: &str) -> Result<Self, WarehouseError> {
+    fn with_attachment(
+        target: &str,
+        project: &str,
+        read_only: bool,
+    ) -> Result<Self, WarehouseError> {
         let conn = Connection::open_in_memory().map_err(|e| query_error("open", target, &e))?;
-        let setup = format!(
-            "ATTACH {} AS {p}; USE {p}; CREATE SCHEMA IF NOT EXISTS {m}; \
-             CREATE TABLE IF NOT EXISTS {m}.table_metadata (\
-               dataset VARCHAR, table_name VARCHAR, description VARCHAR, \
-               last_updated VARCHAR, schema_version INTEGER, \
-               PRIMARY KEY (dataset, table_name));",
+        let mut setup = format!(
+            "ATTACH {} AS {p}{mode}; ",
             quote_literal(target),
             p = quote_ident(project),
-            m = quote_ident(META_SCHEMA),
+            mode = if read_only { " (READ_ONLY)" } else { "" },
         );
+        if !read_only {
+            setup.push_str(&format!(
+                "USE {p}; CREATE SCHEMA IF NOT EXISTS {m}; \
+                 CREATE TABLE IF NOT EXISTS {m}.table_metadata (\
+                   dataset VARCHAR, table_name VARCHAR, description VARCHAR, \
+                   last_updated VARCHAR, schema_version INTEGER, \
+                   PRIMARY KEY (dataset, table_name));",
+                p = quote_ident(project),
+                m = quote_ident(META_SCHEMA),
+            ));
+        }
         conn.execute_batch(&setup)
             .map_err(|e| query_error("open", &setup, &e))?;
+        // The `mozfun` macros live in the in-memory catalog (never written into the results
+        // file, and there on a read-only one too), found through the search path.
+        conn.execute_batch("USE memory")
+            .map_err(|e| query_error("open", "USE memory", &e))?;
         for (name, sql) in MOZFUN_MACROS {
             conn.execute_batch(sql)
                 .map_err(|e| query_error(&format!("macro {name}"), sql, &e))?;
         }
+        let session = session_sql(project);
+        conn.execute_batch(&session)
+            .map_err(|e| query_error("open", &session, &e))?;
         Ok(Self {
             conn: Mutex::new(conn),
             publishing: Mutex::new(()),
             readers: Mutex::new(Vec::new()),
             project: project.to_string(),
             sources_dir: None,
+            read_only,
             #[cfg(feature = "fault-injection")]
             fail_point: Mutex::new(None),
         })
+    }
+
+    /// Forbid every file access of SQL outside `folders` (the `--data` folder) and the
+    /// warehouse's own files (its sources folder, its spill folder), then lock DuckDB's
+    /// configuration: no query — a config's `from_expression` calling `read_csv('/etc/…')`,
+    /// an `ATTACH`, a `COPY … TO`, an `INSTALL` — can read, write, attach or install anything
+    /// else, and no `SET` can undo it. Call it last: settings cannot change afterwards.
+    pub fn restrict_file_access(
+        &self,
+        folders: &[std::path::PathBuf],
+    ) -> Result<(), WarehouseError> {
+        let mut allowed: Vec<std::path::PathBuf> = folders.to_vec();
+        if let Some(dir) = &self.sources_dir {
+            allowed.push(dir.clone());
+        }
+        let conn = self.conn();
+        // Spilling goes to DuckDB's temporary folder: keep it allowed and explicit.
+        let temp: String = conn
+            .query_row("SELECT current_setting('temp_directory')", [], |r| r.get(0))
+            .unwrap_or_default();
+        if !temp.is_empty() {
+            let temp = std::path::PathBuf::from(temp);
+            let temp = if temp.is_absolute() {
+                temp
+            } else {
+                std::env::current_dir().unwrap_or_default().join(temp)
+            };
+            allowed.push(temp);
+        }
+        let list: Vec<String> = allowed
+            .iter()
+            .map(|d| {
+                let abs = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+                let mut s = abs.to_string_lossy().into_owned();
+                if !s.ends_with('/') {
+                    s.push('/');
+                }
+                quote_literal(&s)
+            })
+            .collect();
+        let sql = format!(
+            "SET allowed_directories = [{}]; SET enable_external_access = false; \
+             SET lock_configuration = true;",
+            list.join(", ")
+        );
+        conn.execute_batch(&sql)
+            .map_err(|e| query_error("restricting file access", &sql, &e))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -239,7 +341,7 @@ impl DuckDbWarehouse {
         let conn = match idle {
             Some(c) => c,
             None => {
-                let sql = format!("USE {}", quote_ident(&self.project));
+                let sql = session_sql(&self.project);
                 let c = self
                     .conn()
                     .try_clone()
@@ -286,6 +388,7 @@ impl DuckDbWarehouse {
             .query_row(sql, params![catalog], |r| r.get(0))
             .map_err(|e| query_error(catalog, sql, &e))?;
         if n == 0 {
+            let persistent = persistent && !self.read_only;
             let target = match self.sources_dir.as_ref().filter(|_| persistent) {
                 Some(dir) => {
                     std::fs::create_dir_all(dir).map_err(|e| WarehouseError::Open {
