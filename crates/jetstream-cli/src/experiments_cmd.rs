@@ -88,7 +88,7 @@ pub(crate) fn experiments(args: ExperimentsArgs) -> anyhow::Result<ExitCode> {
                     json!({"slug": slug, "analysed": false, "reason": "not found in Experimenter"}),
                 );
             }
-            out!(
+            crate::out_doc!(
                 "{}",
                 serde_json::to_string_pretty(
                     &json!({"date": date.to_string(), "experiments": rows})
