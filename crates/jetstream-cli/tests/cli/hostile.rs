@@ -10,10 +10,18 @@ use super::argo::simulated;
 use super::reference::query;
 use super::run::scratch;
 
+/// The binary under test: this build's, or `JETSTREAM_TEST_BIN` (another build, e.g. the one
+/// before a fix, to show that these tests fail on it).
+fn bin() -> PathBuf {
+    std::env::var_os("JETSTREAM_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_jetstream")))
+}
+
 /// `jetstream args…` with `env`, none of the caller's JETSTREAM_* variables, and a log spool
 /// of the test's own (`dir/spool`).
 fn jetstream_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jetstream"));
+    let mut cmd = Command::new(bin());
     for (k, _) in std::env::vars() {
         if k.starts_with("JETSTREAM_") {
             cmd.env_remove(k);
@@ -79,6 +87,15 @@ fn exported_rows(dir: &Path) -> std::collections::BTreeMap<String, usize> {
 #[test]
 fn an_interrupted_rerun_never_shrinks_the_published_results() {
     let (dir, db, recipes) = simulated("hostile-rerun");
+    // Daily windows too: one per date, so that an interrupted rerun leaves a daily view with
+    // fewer windows than the published one.
+    let config = dir.join("jetstream/jetstream-sim-two-branches.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[metrics]\n", "[metrics]\ndaily = [\"uri_count\"]\n", 1),
+    )
+    .unwrap();
     let common = on(&dir, &db, &recipes);
     let exports = dir.join("exports");
     let exports_s = exports.display().to_string();
@@ -119,7 +136,7 @@ fn an_interrupted_rerun_never_shrinks_the_published_results() {
         .unwrap_or(10);
     let mut completed = 0;
     for k in 1..=points {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jetstream"))
+        let mut child = Command::new(bin())
             .args(&rerun)
             .env("JETSTREAM_LOG_SPOOL", dir.join("spool"))
             .stdout(std::process::Stdio::null())
@@ -163,9 +180,10 @@ fn config_sql_cannot_read_local_files() {
     let text = std::fs::read_to_string(&config).unwrap();
     let text = text.replacen("overall = [", "overall = [\"leak\", ", 1)
         + &format!(
-            "\n[data_sources.leak]\nfrom_expression = \"(SELECT client_id, submission_date, \
-             s.column0 AS secret FROM mozdata.telemetry.clients_daily, read_csv('{}', header = \
-             false) s)\"\n\n[metrics.leak]\ndata_source = \"leak\"\nselect_expression = \
+            "\n[data_sources.leak]\nexperiments_column_type = \"none\"\nfrom_expression = \
+             \"(SELECT client_id, submission_date, s.column0 AS secret FROM \
+             mozdata.telemetry.clients_daily, read_csv('{}', header = false) s)\"\n\n\
+             [metrics.leak]\ndata_source = \"leak\"\nselect_expression = \
              \"SUM(CAST(secret AS INT64))\"\n[metrics.leak.statistics.bootstrap_mean]\n",
             secret.display()
         );
@@ -298,7 +316,7 @@ fn read_only_commands_work_on_a_read_only_file_system() {
             script,
             "ro".into(),
             dir.display().to_string(),
-            env!("CARGO_BIN_EXE_jetstream").into(),
+            bin().display().to_string(),
         ];
         all.extend(cmd.iter().map(|s| s.to_string()));
         Command::new("unshare")
