@@ -253,6 +253,9 @@ pub(crate) struct LogFailuresArgs {
     warehouse: WarehouseArgs,
     #[command(flatten)]
     source: SourceArgs,
+    /// Which experiments are private (their errors never go to the shared bucket).
+    #[command(flatten)]
+    configs: ConfigArgs,
     /// Dataset of the results.
     #[arg(long, alias = "dataset_id", default_value = "mozanalysis",
           value_parser = crate::args::sql_name)]
@@ -319,9 +322,18 @@ pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::
         processes: None,
         spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
-    let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
-    // No configs: failed steps and errors need none.
-    let mut job = Job::new(wh.as_ref(), jetstream_job::ConfigCollection::new(), options)?;
+    let mut sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
+    // The configs say which experiments are private; without them the rows are still written,
+    // but no errors object is exported (a private experiment's must not reach the bucket).
+    let configs = match args.configs.open() {
+        Ok(repos) => repos.current().as_ref().clone(),
+        Err(e) => {
+            tracing::error!("the configs cannot be read ({e:#}): no errors object is exported");
+            sink = None;
+            jetstream_job::ConfigCollection::new()
+        }
+    };
+    let mut job = Job::new(wh.as_ref(), configs, options)?;
     if let Some(sink) = &sink {
         job = job.with_sink(sink.as_ref());
     }
@@ -445,7 +457,11 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
     );
     if let Some(url) = notify {
         let target = jetstream_job::alert::redacted(&url);
-        let Some(alert) = jetstream_job::alert::alert(&rows, &format!("{since} UTC")) else {
+        // RFC 3339: what `--since` takes back (the alert quotes the command to run).
+        let since_text = since
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let Some(alert) = jetstream_job::alert::alert(&rows, &since_text) else {
             crate::err!("no ERROR rows: nothing sent to {target}");
             return Ok(ExitCode::SUCCESS);
         };

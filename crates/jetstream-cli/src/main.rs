@@ -28,13 +28,33 @@ macro_rules! out {
     };
 }
 
-/// Print a document to stdout as it is (JSON, YAML or tab-separated text whose serializer
-/// already escaped every value).
+/// Print a document to stdout (JSON, YAML or tab-separated text whose serializer escaped its
+/// values): its line structure stays, and the control characters a serializer may leave raw
+/// (DEL, the C1 range such as U+009B, a terminal's escape introducer) are escaped.
 #[macro_export]
 macro_rules! out_doc {
     ($($arg:tt)*) => {
-        $crate::write_stdout(&format!($($arg)*))
+        $crate::write_stdout(&$crate::escape_controls_in_document(&format!($($arg)*)))
     };
+}
+
+/// [`escape_controls`] but for line breaks and tabs, the structure of a document.
+pub(crate) fn escape_controls_in_document(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Print one line to stderr, its control characters escaped (see [`out!`]).

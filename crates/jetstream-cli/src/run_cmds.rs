@@ -53,6 +53,13 @@ pub(crate) struct DailyArgs {
           env = "JETSTREAM_WAIT_FOR_DATA",
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub(crate) wait_for_data: Option<u64>,
+    /// Complete the interrupted reruns of the selected experiments (their dates, the windows
+    /// still missing only): the default; a workflow's pods pass `--complete-reruns=false`,
+    /// since their planner did.
+    #[arg(long, alias = "complete_reruns", value_name = "BOOL", num_args = 0..=1,
+          default_value = "true", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) complete_reruns: bool,
 }
 
 impl DailyArgs {
@@ -61,6 +68,7 @@ impl DailyArgs {
         jetstream_job::DailyOptions {
             catch_up: self.catch_up,
             wait_for_data: self.wait_for_data.map(std::time::Duration::from_secs),
+            complete_reruns: self.complete_reruns,
         }
     }
 }
@@ -87,16 +95,18 @@ fn with_job<T>(
     log: &LogArgs,
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
-    with_job_and(args, log, true, |_| {}, f)
+    with_job_and(args, log, true, false, |_| {}, f)
 }
 
 /// [`with_job`], reading the experiments only when `experiments` (a command given slugs that
-/// needs nothing of their recipes does not depend on Experimenter), with the run options as
+/// needs nothing of their recipes does not depend on Experimenter), the warehouse read-only
+/// when `read_only` (a command that only reads), with the run options as
 /// `tweak` leaves them.
 fn with_job_and<T>(
     args: &AnalysisArgs,
     log: &LogArgs,
     experiments: bool,
+    read_only: bool,
     tweak: impl FnOnce(&mut jetstream_job::RunOptions),
     f: impl FnOnce(&Job<'_>, &jetstream_job::Parsed) -> T,
 ) -> anyhow::Result<T> {
@@ -116,7 +126,11 @@ fn with_job_and<T>(
         }
     };
     let repos = args.configs.open()?;
-    let warehouse = args.warehouse.spec()?.open()?;
+    let warehouse = if read_only {
+        args.warehouse.read_only_spec()?.open()?
+    } else {
+        args.warehouse.spec()?.open()?
+    };
     let mut run = args.run_options(log)?;
     tweak(&mut run);
     let options = JobOptions {
@@ -150,6 +164,7 @@ pub(crate) fn run_cmd(args: RunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> 
         &args.analysis,
         log,
         true,
+        false,
         |run| run.only_missing = args.only_missing,
         |job, parsed| {
             let report = job.run_daily_with(parsed, date, &args.analysis.slugs, &daily, &printer);
@@ -199,22 +214,30 @@ pub(crate) fn rerun_changed_cmd(args: RerunArgs, log: &LogArgs) -> anyhow::Resul
         );
     }
     let printer = Printer::new();
-    with_job(&args.analysis, log, |job, parsed| {
-        let (slugs, unchecked) = changed_slugs(job, parsed, today);
-        if args.argo_args.dry_run {
-            for slug in &slugs {
-                out!("{slug}");
+    let dry_run = args.argo_args.dry_run;
+    with_job_and(
+        &args.analysis,
+        log,
+        true,
+        dry_run,
+        |_| {},
+        |job, parsed| {
+            let (slugs, unchecked) = changed_slugs(job, parsed, today);
+            if args.argo_args.dry_run {
+                for slug in &slugs {
+                    out!("{slug}");
+                }
+                return failure_if(unchecked);
             }
-            return failure_if(unchecked);
-        }
-        if slugs.is_empty() {
-            out!("no experiment has configs newer than its results");
-            return failure_if(unchecked);
-        }
-        let report = job.rerun(parsed, &slugs, until, &printer);
-        let code = printer.finish(&report);
-        if unchecked { ExitCode::FAILURE } else { code }
-    })
+            if slugs.is_empty() {
+                out!("no experiment has configs newer than its results");
+                return failure_if(unchecked);
+            }
+            let report = job.rerun(parsed, &slugs, until, &printer);
+            let code = printer.finish(&report);
+            if unchecked { ExitCode::FAILURE } else { code }
+        },
+    )
 }
 
 fn failure_if(failed: bool) -> ExitCode {
@@ -269,6 +292,7 @@ pub(crate) fn rerun_skip_cmd(args: RerunSkipArgs, log: &LogArgs) -> anyhow::Resu
         &args.analysis,
         log,
         !by_slug,
+        false,
         |_| {},
         |job, parsed| {
             let (slugs, mut failed) = if by_slug {

@@ -524,6 +524,10 @@ fn every_container_command_of_our_workflow_parses() {
                     "the catch-up steps analyse missing windows only"
                 );
                 assert_eq!(a.daily.catch_up, 0);
+                assert!(
+                    !a.daily.complete_reruns,
+                    "the planner completes reruns, not the pods"
+                );
             }
             // Once an experiment's dates are done: its statistics, metadata and errors, to
             // the workflow's bucket, the errors since the week of the workflow's start.

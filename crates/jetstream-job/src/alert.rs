@@ -97,13 +97,20 @@ pub fn alert(rows: &Columns, since: &str) -> Option<Alert> {
     })
 }
 
-/// `text` on one line, control characters shown as spaces, cut to `max` characters.
+/// `text` on one line, control characters shown as spaces, cut to `max` characters, and
+/// Slack's markup characters escaped (`&`, `<`, `>`: a message from a log row cannot ping a
+/// channel, `<!channel>`, nor plant a link).
 fn clean(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
     if text.chars().count() > max {
         out.push('…');
     }
@@ -190,5 +197,27 @@ mod tests {
         // One line per message, no control character (escape sequences, newlines) quoted.
         assert!(a.text.contains("step 0 failed  [31mred"), "{}", a.text);
         assert!(!a.text.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    #[test]
+    fn log_text_cannot_ping_a_channel_or_plant_a_link() {
+        let rows = Columns::from_pairs(vec![
+            ("log_level".into(), Column::Text(vec![Some("ERROR".into())])),
+            ("experiment".into(), Column::Text(vec![Some("x".into())])),
+            (
+                "exception_type".into(),
+                Column::Text(vec![Some("E".into())]),
+            ),
+            (
+                "message".into(),
+                Column::Text(vec![Some(
+                    "<!channel> see <https://evil.example|docs> & co".into(),
+                )]),
+            ),
+        ])
+        .unwrap();
+        let a = alert(&rows, "2026-12-07T04:00:00Z").unwrap();
+        assert!(!a.text.contains('<') && !a.text.contains('>'), "{}", a.text);
+        assert!(a.text.contains("&lt;!channel&gt;") && a.text.contains("&amp; co"));
     }
 }

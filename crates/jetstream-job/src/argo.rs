@@ -319,6 +319,9 @@ pub fn submit_workflow(
     })
 }
 
+/// The template of `workflows/run.yaml`'s exit handler.
+pub const EXIT_HANDLER_TEMPLATE: &str = "log-failures";
+
 /// `filename` of the monitoring rows written for a workflow's failed steps (with the step's
 /// node name as `func_name`, the key that keeps a second writing from doubling them).
 pub const FAILURE_ROW_FILENAME: &str = "jetstream_job::argo";
@@ -354,7 +357,13 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
             }
         };
     let mut rows = Vec::new();
-    for step in &status.failed_steps {
+    // The exit handler does not report itself: while it is retried, its earlier attempt
+    // looks failed for good.
+    for step in status
+        .failed_steps
+        .iter()
+        .filter(|s| s.template != EXIT_HANDLER_TEMPLATE)
+    {
         let slug = step.parameters.get("slug").cloned();
         let mut what = step.what().to_string();
         if let Some(s) = &slug {
@@ -475,7 +484,11 @@ impl Job<'_> {
         slugs.sort();
         slugs.dedup();
         if let Some(sink) = self.sink() {
-            for slug in &slugs {
+            // Private experiments' results stay in their own datasets: nothing to the bucket.
+            for slug in slugs
+                .iter()
+                .filter(|s| !self.spec_for(s).is_some_and(|c| c.experiment.is_private))
+            {
                 let enrollment_end =
                     jetstream_experimenter::select::with_slug(&parsed.experiments, slug)
                         .and_then(|e| e.enrollment_end_date);
@@ -600,6 +613,12 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].exception_type.as_deref(), Some("DeadlineExceeded"));
         assert_eq!(rows[0].experiment, None);
+        // The exit handler, retried after a failed attempt, does not report itself.
+        let wf = serde_json::json!({"metadata": {"name": "jetstream-z"}, "status": {
+            "phase": "Running", "nodes": {
+                "e": {"name": "jetstream-z.onExit(0)", "type": "Pod", "phase": "Failed",
+                      "templateName": "log-failures", "message": "Error (exit code 1)"}}}});
+        assert!(failure_records(&WorkflowStatus::from_object(&wf), "jetstream").is_empty());
         // A successful one: nothing.
         let wf = serde_json::json!({"metadata": {"name": "z"}, "status": {
             "phase": "Succeeded", "finishedAt": "2026-12-07T05:00:00Z", "nodes": {}}});

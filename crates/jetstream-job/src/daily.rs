@@ -18,11 +18,12 @@ use jetstream_analysis::{
 use jetstream_config::resolve::{AnalysisConfiguration, DataSource, Metric};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::daily_selection;
+use jetstream_output::export::ExportPolicy;
 
 use crate::job::{Job, JobReport, Observer, failed};
 
 /// How a daily run chooses its dates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DailyOptions {
     /// Also analyse, for their missing windows only, the dates among the `catch_up` days
     /// before the run's date whose ready windows have no statistics table (0: none).
@@ -32,6 +33,19 @@ pub struct DailyOptions {
     /// passes, the experiment is not analysed on that date and an ERROR row
     /// `UpstreamDataMissing` names the tables. `None`: no check.
     pub wait_for_data: Option<Duration>,
+    /// Complete the interrupted reruns of the selected experiments ([`crate::reruns`]; the
+    /// default). A workflow's pods do not: their planner did.
+    pub complete_reruns: bool,
+}
+
+impl Default for DailyOptions {
+    fn default() -> Self {
+        Self {
+            catch_up: 0,
+            wait_for_data: None,
+            complete_reruns: true,
+        }
+    }
 }
 
 /// The most days `--catch-up` may reach back (a quarter: beyond, rerun the experiment).
@@ -47,8 +61,9 @@ pub struct PlanItem {
     pub dates: Vec<NaiveDate>,
     /// Earlier dates analysed for their windows without a statistics table only.
     pub catch_up: Vec<NaiveDate>,
-    /// The catch-up dates complete an interrupted rerun (see [`crate::reruns`]).
-    pub completes_rerun: bool,
+    /// The catch-up dates complete an interrupted rerun up to this date (see
+    /// [`crate::reruns`]).
+    pub completes_rerun: Option<NaiveDate>,
 }
 
 impl PlanItem {
@@ -58,7 +73,7 @@ impl PlanItem {
             config,
             dates,
             catch_up: Vec::new(),
-            completes_rerun: false,
+            completes_rerun: None,
         }
     }
 
@@ -80,8 +95,9 @@ impl Job<'_> {
     /// The daily run on `date` as a plan: the experiments [`Job::run_daily`] analyses on
     /// `date`, each with its catch-up dates (`daily.catch_up`); with `daily.wait_for_data`,
     /// the dates whose telemetry has not landed by the deadline are taken out (and logged as
-    /// `UpstreamDataMissing`). Experiments left without dates stay in the plan (their
-    /// exports still run).
+    /// `UpstreamDataMissing`). Experiments left without dates stay in the plan: a local run
+    /// still exports them (the errors object shows the row); a workflow has no step for them,
+    /// so their exports wait for their next analysis.
     pub fn daily_plan(
         &self,
         parsed: &Parsed,
@@ -96,7 +112,9 @@ impl Job<'_> {
             .into_iter()
             .map(|c| PlanItem::new(c, vec![date]))
             .collect();
-        self.add_unfinished_reruns(parsed, slugs, &mut plan, observer, report);
+        if daily.complete_reruns {
+            self.add_unfinished_reruns(parsed, slugs, &mut plan, observer, report);
+        }
         if daily.catch_up > 0 {
             self.add_catch_up(
                 parsed,
@@ -107,6 +125,9 @@ impl Job<'_> {
                 observer,
                 report,
             );
+        }
+        for item in &mut plan {
+            item.catch_up.sort();
         }
         if let Some(deadline) = daily.wait_for_data {
             self.wait_for_data(&mut plan, deadline, observer, report);
@@ -143,9 +164,18 @@ impl Job<'_> {
             .map(|i| (&i.config, i.dates.clone()))
             .collect();
         self.analyse_plan(&main, false, observer, &mut report);
-        self.finish_reruns(&plan, &mut report);
-        let configs: Vec<AnalysisConfiguration> = plan.into_iter().map(|i| i.config).collect();
-        self.export(&configs, started, observer, &mut report);
+        // A rerun completed now publishes its views as a complete rerun does.
+        let finished = self.finish_reruns(&plan, &mut report);
+        let (reruns, others): (Vec<AnalysisConfiguration>, Vec<AnalysisConfiguration>) = plan
+            .into_iter()
+            .map(|i| i.config)
+            .partition(|c| finished.iter().any(|s| s == c.experiment.normandy_slug()));
+        self.export(&others, started, observer, &mut report);
+        let complete = ExportPolicy {
+            allow_fewer_windows: true,
+            ..ExportPolicy::default()
+        };
+        self.export_with(&reruns, started, None, complete, observer, &mut report);
         report
     }
 
@@ -204,7 +234,8 @@ impl Job<'_> {
                 let Some(index) = index else { continue };
                 let item = &mut plan[index];
                 match self.misses(&item.config, day) {
-                    Ok(true) => item.catch_up.push(day),
+                    Ok(true) if !item.catch_up.contains(&day) => item.catch_up.push(day),
+                    Ok(true) => {}
                     Ok(false) => {}
                     Err(message) => {
                         failed(report, observer, &slug, Some(day), &message);

@@ -223,6 +223,9 @@ pub struct Job<'a> {
     /// Log rows of the job itself (skips, failures), written in batches: one load per
     /// selection and per analysed experiment (BigQuery limits load jobs per table and day).
     pending_logs: std::sync::Mutex<Vec<LogRecord>>,
+    /// The reruns this job marked (slug → start, last date): their heartbeat moves with
+    /// every date analysed ([`crate::reruns`]).
+    pub(crate) owned_reruns: std::sync::Mutex<BTreeMap<String, (DateTime<Utc>, NaiveDate)>>,
 }
 
 impl<'a> Job<'a> {
@@ -243,6 +246,7 @@ impl<'a> Job<'a> {
             pool,
             parallel: 1,
             pending_logs: std::sync::Mutex::new(Vec::new()),
+            owned_reruns: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -322,7 +326,7 @@ impl<'a> Job<'a> {
         overrides_of(self.spec_for(&e.normandy_slug))
     }
 
-    fn spec_for(&self, slug: &str) -> Option<&AnalysisSpec> {
+    pub(crate) fn spec_for(&self, slug: &str) -> Option<&AnalysisSpec> {
         match &self.custom {
             Some((s, spec)) if s == slug => Some(spec),
             _ => self.configs.spec_for_experiment(slug),
@@ -770,6 +774,7 @@ impl<'a> Job<'a> {
                         r.errors.iter().chain(&r.warnings).cloned().collect();
                     self.spill(&rows);
                 }
+                self.rerun_heartbeat(config);
                 report.analyses += 1;
                 report.tables += r.periods.len();
                 report.failures += r.errors.len() + r.lost_logs;
@@ -1133,22 +1138,37 @@ impl<'a> Job<'a> {
             .map(|c| (c, Self::rerun_dates(c, until)))
             .collect();
         self.analyse_all(&plan, observer, &mut report);
-        // The errors of the results just replaced are not this rerun's; the rerun is complete,
-        // so its views replace the published ones even with fewer windows (an earlier
-        // `--until`).
-        let policy = ExportPolicy {
+        // A rerun with every window back publishes its views even with fewer windows (an
+        // earlier `--until`) and loses its marker; one with windows missing (a date failed)
+        // keeps both guards: the next run completes it. The errors of the results just
+        // replaced are not this rerun's.
+        let partial = self.options.run.statistics_only || self.options.run.metric_slugs.is_some();
+        let (complete, incomplete): (Vec<AnalysisConfiguration>, Vec<AnalysisConfiguration>) =
+            analysed
+                .into_iter()
+                .partition(|c| partial || self.rerun_complete(c, until));
+        let allow = ExportPolicy {
             allow_fewer_windows: true,
             ..ExportPolicy::default()
         };
         self.export_with(
-            &analysed,
+            &complete,
             started,
             Some(started),
-            policy,
+            allow,
             observer,
             &mut report,
         );
-        for config in &analysed {
+        let keep = ExportPolicy::default();
+        self.export_with(
+            &incomplete,
+            started,
+            Some(started),
+            keep,
+            observer,
+            &mut report,
+        );
+        for config in &complete {
             if let Err(e) = self.unmark_rerun(config) {
                 failed(
                     &mut report,
@@ -1158,6 +1178,15 @@ impl<'a> Job<'a> {
                     &format!("the rerun is done but its marker stays: {e}"),
                 );
             }
+        }
+        for config in &incomplete {
+            failed(
+                &mut report,
+                observer,
+                config.experiment.normandy_slug(),
+                None,
+                "the rerun left windows missing: the next run completes it",
+            );
         }
         report
     }
@@ -1191,7 +1220,7 @@ impl<'a> Job<'a> {
     pub(crate) fn delete_for_rerun(
         &self,
         config: &AnalysisConfiguration,
-        enrollments: bool,
+        on_argo: bool,
         until: NaiveDate,
         observer: &dyn Observer,
         report: &mut JobReport,
@@ -1213,7 +1242,7 @@ impl<'a> Job<'a> {
         }
         // Before anything is deleted: until the rerun is done, a run completes it instead of
         // publishing the incomplete tables.
-        if let Err(e) = self.mark_rerun(config, Utc::now(), until) {
+        if let Err(e) = self.mark_rerun(config, Utc::now(), until, on_argo) {
             failed(
                 report,
                 observer,
@@ -1226,7 +1255,7 @@ impl<'a> Job<'a> {
         let deleted = self.dataset_of(config).and_then(|dataset| {
             let mut count =
                 delete_experiment_tables(self.warehouse, &dataset, slug, run.periods.as_deref())?;
-            if enrollments && run.recreate_enrollments {
+            if on_argo && run.recreate_enrollments {
                 count += self.delete_enrollments(config)?;
             }
             Ok(count)
@@ -1423,7 +1452,43 @@ impl<'a> Job<'a> {
         for config in &configs {
             report.mark(config.experiment.normandy_slug(), Outcome::Ok);
         }
-        self.export_since(&configs, started, errors_since, observer, &mut report);
+        // A rerun's export step (a workflow's): once every window is back, its marker goes and
+        // its views may be published with fewer windows.
+        let mut finished = Vec::new();
+        let mut others = Vec::new();
+        for config in configs {
+            match self.rerun_of(&config) {
+                Ok(Some(rerun)) if self.rerun_complete(&config, rerun.until) => {
+                    match self.unmark_rerun(&config) {
+                        Ok(()) => finished.push(config),
+                        Err(e) => {
+                            failed(
+                                &mut report,
+                                observer,
+                                config.experiment.normandy_slug(),
+                                None,
+                                &e.to_string(),
+                            );
+                            others.push(config);
+                        }
+                    }
+                }
+                _ => others.push(config),
+            }
+        }
+        self.export_since(&others, started, errors_since, observer, &mut report);
+        let allow = ExportPolicy {
+            allow_fewer_windows: true,
+            ..ExportPolicy::default()
+        };
+        self.export_with(
+            &finished,
+            started,
+            errors_since,
+            allow,
+            observer,
+            &mut report,
+        );
         report
     }
 

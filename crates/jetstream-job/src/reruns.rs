@@ -3,11 +3,15 @@
 //! A rerun deletes an experiment's result tables, then analyses every date again. Killed in
 //! between (a pod evicted, a laptop closed), the tables are left incomplete — and an ordinary
 //! run would then export a view with fewer windows over the good file. So a rerun first writes
-//! a marker, `<dataset>.jetstream_rerun_<slug>` (its start and last date), and removes it only
-//! when it is done; while a marker is there, the daily run completes the rerun — every date of
-//! it, for the windows still missing only — and says so. Independently, the statistics export
-//! refuses to replace a published object by a view with fewer windows
-//! ([`jetstream_output::export::ExportPolicy`]).
+//! a marker, `<dataset>.jetstream_rerun_<slug>` (its start, last date, owner and heartbeat),
+//! and removes it only when no window of its dates is missing. A marker whose rerun is no
+//! longer running — its process is gone (same host), or its heartbeat is old — is completed
+//! by the next daily run: every date, for the windows still missing only, and said so.
+//! Independently, the statistics export refuses to replace a published object by a view with
+//! fewer windows ([`jetstream_output::export::ExportPolicy`]) unless a complete rerun
+//! publishes it.
+
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use jetstream_config::resolve::AnalysisConfiguration;
@@ -23,6 +27,17 @@ use crate::{Event, JobError};
 /// The prefix of the marker tables.
 pub const RERUN_MARKER_PREFIX: &str = "jetstream_rerun_";
 
+/// A rerun on another machine whose heartbeat is older than this is taken as interrupted (a
+/// local rerun refreshes it after every date).
+pub const LOCAL_RERUN_STALE: Duration = Duration::from_secs(2 * 3600);
+
+/// The same for a rerun submitted to Argo (its pods do not refresh the heartbeat; its export
+/// step removes the marker): longer than any workflow runs.
+pub const ARGO_RERUN_STALE: Duration = Duration::from_secs(48 * 3600);
+
+/// The owner of an Argo rerun's marker.
+const ARGO_OWNER: &str = "argo";
+
 /// An unfinished rerun, as its marker records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnfinishedRerun {
@@ -32,6 +47,34 @@ pub struct UnfinishedRerun {
     pub started: DateTime<Utc>,
     /// Its last date.
     pub until: NaiveDate,
+    /// When it last said it was alive.
+    pub heartbeat: DateTime<Utc>,
+    /// `host:pid` of a local rerun, `argo` for a workflow.
+    pub owner: String,
+}
+
+impl UnfinishedRerun {
+    /// Whether the rerun may still be running: its process lives (this host), or its
+    /// heartbeat is recent (another host, a workflow).
+    pub fn maybe_running(&self, now: DateTime<Utc>) -> bool {
+        let age = (now - self.heartbeat).to_std().unwrap_or_default();
+        if self.owner == ARGO_OWNER {
+            return age < ARGO_RERUN_STALE;
+        }
+        match self.owner.rsplit_once(':') {
+            Some((host, pid)) if host == this_host() => {
+                std::path::Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => age < LOCAL_RERUN_STALE,
+        }
+    }
+}
+
+/// This machine's name (Linux), for a marker's owner.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 impl Job<'_> {
@@ -44,28 +87,59 @@ impl Job<'_> {
     }
 
     /// Record that a rerun of `config` up to `until` began at `started` (before it deletes
-    /// anything).
+    /// anything), owned by this process (`argo`: by a workflow about to be submitted).
     pub(crate) fn mark_rerun(
         &self,
         config: &AnalysisConfiguration,
         started: DateTime<Utc>,
         until: NaiveDate,
+        argo: bool,
     ) -> Result<(), JobError> {
+        let owner = if argo {
+            ARGO_OWNER.to_string()
+        } else {
+            format!("{}:{}", this_host(), std::process::id())
+        };
         let slug = config.experiment.normandy_slug();
+        let time = |t: DateTime<Utc>| string_literal(&t.format("%Y-%m-%d %H:%M:%S").to_string());
         let sql = format!(
             "SELECT {} AS experiment, CAST({} AS TIMESTAMP) AS started, \
-             CAST({} AS DATE) AS until_date",
+             CAST({} AS DATE) AS until_date, CAST({} AS TIMESTAMP) AS heartbeat, {} AS owner",
             string_literal(slug),
-            string_literal(&started.format("%Y-%m-%d %H:%M:%S").to_string()),
+            time(started),
             string_literal(&until.format("%Y-%m-%d").to_string()),
+            time(Utc::now()),
+            string_literal(&owner),
         );
         self.warehouse()
             .write_table(&self.marker(config)?, &sql, &TableMetadata::now(slug))?;
+        if !argo && let Ok(mut owned) = self.owned_reruns.lock() {
+            owned.insert(slug.to_string(), (started, until));
+        }
         Ok(())
+    }
+
+    /// A date of a rerun this process owns is done: its heartbeat moves.
+    pub(crate) fn rerun_heartbeat(&self, config: &AnalysisConfiguration) {
+        let slug = config.experiment.normandy_slug();
+        let owned = self
+            .owned_reruns
+            .lock()
+            .ok()
+            .and_then(|o| o.get(slug).copied());
+        if let Some((started, until)) = owned
+            && let Err(e) = self.mark_rerun(config, started, until, false)
+        {
+            tracing::warn!(experiment = %slug, "the rerun's heartbeat could not be written: {e}");
+        }
     }
 
     /// The rerun of `config` is done: its marker goes.
     pub(crate) fn unmark_rerun(&self, config: &AnalysisConfiguration) -> Result<(), JobError> {
+        let slug = config.experiment.normandy_slug();
+        if let Ok(mut owned) = self.owned_reruns.lock() {
+            owned.remove(slug);
+        }
         let marker = self.marker(config)?;
         if self.warehouse().table_exists(&marker)? {
             self.warehouse().delete_table(&marker)?;
@@ -73,42 +147,72 @@ impl Job<'_> {
         Ok(())
     }
 
+    /// Whether no window of `config`'s rerun dates up to `until` is missing.
+    pub(crate) fn rerun_complete(&self, config: &AnalysisConfiguration, until: NaiveDate) -> bool {
+        Self::rerun_dates(config, until)
+            .iter()
+            .all(|d| !self.misses(config, *d).unwrap_or(true))
+    }
+
+    /// The rerun marker of `config`, if there is one.
+    pub(crate) fn rerun_of(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<Option<UnfinishedRerun>, JobError> {
+        let marker = self.marker(config)?;
+        if !self.warehouse().table_exists(&marker)? {
+            return Ok(None);
+        }
+        Ok(self.read_marker(&marker))
+    }
+
+    fn read_marker(&self, table: &TableName) -> Option<UnfinishedRerun> {
+        let rows = self
+            .warehouse()
+            .query_columns(&format!(
+                "SELECT * FROM `{}.{}`",
+                table.dataset, table.table
+            ))
+            .ok()?;
+        let text = |name: &str| match rows.get(name) {
+            Some(Column::Text(v)) => v.first().cloned().flatten(),
+            _ => None,
+        };
+        let time = |name: &str| match rows.get(name) {
+            Some(Column::Timestamp(v)) => v.first().copied().flatten().map(|t| t.and_utc()),
+            _ => None,
+        };
+        let until = match rows.get("until_date") {
+            Some(Column::Date(v)) => v.first().copied().flatten(),
+            _ => None,
+        };
+        let started = time("started")?;
+        Some(UnfinishedRerun {
+            slug: text("experiment")?,
+            started,
+            until: until?,
+            heartbeat: time("heartbeat").unwrap_or(started),
+            owner: text("owner").unwrap_or_default(),
+        })
+    }
+
     /// The unfinished reruns of the job's dataset (private experiments' datasets aside).
     pub fn unfinished_reruns(&self) -> Result<Vec<UnfinishedRerun>, JobError> {
         let dataset = &self.options().run.dataset;
         let mut out = Vec::new();
         for table in self.warehouse().list_tables(dataset, RERUN_MARKER_PREFIX)? {
-            let rows = self.warehouse().query_columns(&format!(
-                "SELECT experiment, started, until_date FROM `{}.{}`",
-                table.dataset, table.table
-            ))?;
-            let slug = match rows.get("experiment") {
-                Some(Column::Text(v)) => v.first().cloned().flatten(),
-                _ => None,
-            };
-            let started = match rows.get("started") {
-                Some(Column::Timestamp(v)) => v.first().copied().flatten(),
-                _ => None,
-            };
-            let until = match rows.get("until_date") {
-                Some(Column::Date(v)) => v.first().copied().flatten(),
-                _ => None,
-            };
-            match (slug, started, until) {
-                (Some(slug), Some(started), Some(until)) => out.push(UnfinishedRerun {
-                    slug,
-                    started: started.and_utc(),
-                    until,
-                }),
-                _ => tracing::warn!(table = %table, "a rerun marker that does not read"),
+            match self.read_marker(&table) {
+                Some(r) => out.push(r),
+                None => tracing::warn!(table = %table, "a rerun marker that does not read"),
             }
         }
         Ok(out)
     }
 
-    /// Add to `plan` the unfinished reruns of experiments in `parsed` (of `slugs`, when some
-    /// are given): every date of each, as catch-up dates (the windows still missing only), with
-    /// the current configs (a rerun adopts them).
+    /// Add to `plan` the reruns of experiments in `parsed` (of `slugs`, when some are given)
+    /// that were interrupted: every date of each, as catch-up dates (the windows still missing
+    /// only), with the current configs (a rerun adopts them). A rerun that may still be
+    /// running is left to itself; an experiment in a slug conflict is not analysed.
     pub(crate) fn add_unfinished_reruns(
         &self,
         parsed: &Parsed,
@@ -125,10 +229,25 @@ impl Job<'_> {
                 return;
             }
         };
+        let conflicts: std::collections::BTreeSet<String> = crate::job::conflicts(parsed)
+            .into_values()
+            .flatten()
+            .collect();
+        let now = Utc::now();
         for rerun in reruns
             .into_iter()
             .filter(|r| slugs.is_empty() || slugs.contains(&r.slug))
+            .filter(|r| !conflicts.contains(&r.slug))
         {
+            if rerun.maybe_running(now) {
+                tracing::info!(
+                    experiment = %rerun.slug,
+                    owner = %rerun.owner,
+                    heartbeat = %rerun.heartbeat,
+                    "a rerun of this experiment is running: left to it"
+                );
+                continue;
+            }
             let Some(experiment) =
                 jetstream_experimenter::select::with_slug(&parsed.experiments, &rerun.slug)
             else {
@@ -162,26 +281,31 @@ impl Job<'_> {
                 }
             }
             item.catch_up.sort();
-            item.completes_rerun = true;
+            item.completes_rerun = Some(rerun.until);
         }
     }
 
-    /// After a run that completed reruns: the markers of those with no window missing any
-    /// more go.
-    pub(crate) fn finish_reruns(&self, plan: &Plan, report: &mut JobReport) {
-        for item in plan.iter().filter(|i| i.completes_rerun) {
-            let missing = item
-                .catch_up
-                .iter()
-                .any(|d| self.misses(&item.config, *d).unwrap_or(true));
-            if missing {
+    /// After a run that completed reruns: those with no window missing over all their dates
+    /// lose their marker, and are returned (their exports may publish fewer windows, as a
+    /// complete rerun's do); the others stay for the next run.
+    pub(crate) fn finish_reruns(&self, plan: &Plan, report: &mut JobReport) -> Vec<String> {
+        let mut finished = Vec::new();
+        for item in plan {
+            let Some(until) = item.completes_rerun else {
+                continue;
+            };
+            if !self.rerun_complete(&item.config, until) {
                 tracing::warn!(experiment = %item.slug(), "the rerun is still unfinished: the next run goes on");
                 continue;
             }
-            if let Err(e) = self.unmark_rerun(&item.config) {
-                tracing::error!(experiment = %item.slug(), "the rerun marker stays: {e}");
-                report.failures += 1;
+            match self.unmark_rerun(&item.config) {
+                Ok(()) => finished.push(item.slug().to_string()),
+                Err(e) => {
+                    tracing::error!(experiment = %item.slug(), "the rerun marker stays: {e}");
+                    report.failures += 1;
+                }
             }
         }
+        finished
     }
 }

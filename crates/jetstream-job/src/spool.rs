@@ -133,9 +133,8 @@ impl LogSpool {
         written.map(|()| path)
     }
 
-    /// The spooled batches, oldest first, with their rows (lines that do not parse are left
-    /// out with a warning).
-    pub fn pending(&self) -> Vec<(PathBuf, Vec<LogRecord>)> {
+    /// The files of this table whose names end with `suffix`, sorted (oldest first).
+    fn files(&self, suffix: &str) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -145,54 +144,114 @@ impl LogSpool {
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&self.prefix) && n.ends_with(".jsonl"))
+                    .is_some_and(|n| n.starts_with(&self.prefix) && n.ends_with(suffix))
             })
             .collect();
         files.sort();
         files
+    }
+
+    /// The spooled batches, oldest first, with their rows. A file that cannot be read is left
+    /// out (and kept); lines that do not parse are left out with a warning.
+    pub fn pending(&self) -> Vec<(PathBuf, Vec<LogRecord>)> {
+        self.files(".jsonl")
             .into_iter()
-            .map(|path| {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let rows = text
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .filter_map(|l| {
-                        let row = serde_json::from_str::<Value>(l).ok().and_then(|v| from_json(&v));
-                        if row.is_none() {
-                            tracing::warn!(file = %path.display(), "a spooled log row does not parse");
-                        }
-                        row
-                    })
-                    .collect();
-                (path, rows)
+            .filter_map(|path| {
+                let (rows, _) = read_batch(&path)?;
+                Some((path, rows))
             })
             .collect()
     }
 
-    /// Append every spooled batch to `table` and remove its file; the rows delivered. A batch
-    /// the warehouse still refuses stays for the next time.
+    /// Append every spooled batch to `table`; the rows delivered and the rows still waiting.
+    /// Each file is first claimed (renamed), so that two runs never deliver it twice; a
+    /// delivered file is removed, or set aside as `.bad` when some of its lines did not parse;
+    /// a batch the warehouse refuses goes back for the next time. Claims a killed run left
+    /// are taken back first.
     pub fn deliver(&self, warehouse: &dyn Warehouse, table: &TableName) -> (usize, usize) {
+        for claim in self
+            .files("")
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(".jsonl.delivering-"))
+        {
+            let name = claim.to_string_lossy().into_owned();
+            let Some((original, pid)) = name.rsplit_once(".delivering-") else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::rename(&claim, original);
+            }
+        }
         let (mut delivered, mut waiting) = (0, 0);
-        for (path, rows) in self.pending() {
-            if rows.is_empty() {
-                let _ = std::fs::remove_file(&path);
+        for path in self.files(".jsonl") {
+            let claim = PathBuf::from(format!(
+                "{}.delivering-{}",
+                path.display(),
+                std::process::id()
+            ));
+            if std::fs::rename(&path, &claim).is_err() {
+                continue; // another run claimed it
+            }
+            let Some((rows, bad)) = read_batch(&claim) else {
+                let _ = std::fs::rename(&claim, &path);
+                continue;
+            };
+            let appended = rows.is_empty()
+                || {
+                    match warehouse.append_logs(table, &rows) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), error = %e, "spooled log rows still refused");
+                            false
+                        }
+                    }
+                };
+            if !appended {
+                waiting += rows.len();
+                let _ = std::fs::rename(&claim, &path);
                 continue;
             }
-            match warehouse.append_logs(table, &rows) {
-                Ok(()) => {
-                    delivered += rows.len();
-                    if let Err(e) = std::fs::remove_file(&path) {
-                        tracing::error!(file = %path.display(), "delivered, but the spool file stays: {e}");
-                    }
-                }
-                Err(e) => {
-                    waiting += rows.len();
-                    tracing::warn!(file = %path.display(), error = %e, "spooled log rows still refused");
-                }
+            delivered += rows.len();
+            let done = if bad > 0 {
+                let aside = PathBuf::from(format!("{}.bad", path.display()));
+                tracing::error!(file = %aside.display(), lines = bad, "spooled lines that do not parse are kept aside");
+                std::fs::rename(&claim, aside)
+            } else {
+                std::fs::remove_file(&claim)
+            };
+            if let Err(e) = done {
+                tracing::error!(file = %claim.display(), "delivered, but the spool file stays: {e}");
             }
         }
         (delivered, waiting)
     }
+}
+
+/// The rows of a spool file and how many lines did not parse; `None` when it cannot be read.
+fn read_batch(path: &Path) -> Option<(Vec<LogRecord>, usize)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "a spool file cannot be read (kept): {e}");
+            return None;
+        }
+    };
+    let mut bad = 0;
+    let rows = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let row = serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| from_json(&v));
+            if row.is_none() {
+                bad += 1;
+                tracing::warn!(file = %path.display(), "a spooled log row does not parse");
+            }
+            row
+        })
+        .collect();
+    Some((rows, bad))
 }
 
 fn to_json(r: &LogRecord) -> Value {

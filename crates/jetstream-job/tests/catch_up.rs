@@ -85,6 +85,7 @@ fn a_missed_date_is_caught_up_equal_to_an_uninterrupted_run_and_only_once() {
     let catch_up = DailyOptions {
         catch_up: 3,
         wait_for_data: None,
+        ..DailyOptions::default()
     };
     let report = job2.run_daily_with(&parsed2, next, &[], &catch_up, &Quiet);
     assert!(report.success(), "{report:?}");
@@ -129,6 +130,7 @@ fn a_date_without_telemetry_is_not_analysed_and_is_logged() {
     let with_data = DailyOptions {
         catch_up: 0,
         wait_for_data: Some(std::time::Duration::ZERO),
+        ..DailyOptions::default()
     };
     let report = job.run_daily_with(&parsed, d("2026-01-27"), &[], &with_data, &Quiet);
     assert!(report.success(), "{report:?}");
@@ -139,6 +141,7 @@ fn a_date_without_telemetry_is_not_analysed_and_is_logged() {
     let waiting = DailyOptions {
         catch_up: 0,
         wait_for_data: Some(std::time::Duration::from_secs(2)),
+        ..DailyOptions::default()
     };
     let report = job.run_daily_with(&parsed, d("2026-01-29"), &[], &waiting, &Quiet);
     assert!(

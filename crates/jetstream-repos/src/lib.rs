@@ -700,7 +700,11 @@ fn read_folder(root: &Path) -> Result<Vec<RepoFile>, RepoError> {
         .into_iter()
         .map(|rel| {
             let path = &all[rel];
-            let text = std::fs::read_to_string(path).map_err(|e| RepoError::Io {
+            let text = jetstream_config::collection::read_text_bounded(
+                path,
+                jetstream_config::collection::MAX_CONFIG_FILE_BYTES,
+            )
+            .map_err(|e| RepoError::Io {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;

@@ -160,6 +160,7 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
     let kube = kubeconfig(&dir, &api.uri());
     let exports = dir.join("exports");
     let exports_s = exports.display().to_string();
+    let dir_s = dir.display().to_string();
     let log_failures = [
         "log-workflow-failures",
         "--workflow",
@@ -174,6 +175,8 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
         &exports_s,
         "--analysis-start-time",
         "2026-01-10T04:00:00Z",
+        "--config-repos",
+        &dir_s,
     ];
     let out = jetstream(&log_failures, &[("KUBECONFIG", &kube)]);
     let (stdout, stderr) = texts(&out);
