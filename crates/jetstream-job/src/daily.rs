@@ -171,10 +171,7 @@ impl Job<'_> {
             .map(|i| i.config)
             .partition(|c| finished.iter().any(|s| s == c.experiment.normandy_slug()));
         self.export(&others, started, observer, &mut report);
-        let complete = ExportPolicy {
-            allow_fewer_windows: true,
-            ..ExportPolicy::default()
-        };
+        let complete = ExportPolicy::COMPLETE_RERUN;
         self.export_with(&reruns, started, None, complete, observer, &mut report);
         report
     }

@@ -1147,10 +1147,7 @@ impl<'a> Job<'a> {
             analysed
                 .into_iter()
                 .partition(|c| partial || self.rerun_complete(c, until));
-        let allow = ExportPolicy {
-            allow_fewer_windows: true,
-            ..ExportPolicy::default()
-        };
+        let allow = ExportPolicy::COMPLETE_RERUN;
         self.export_with(
             &complete,
             started,
@@ -1477,10 +1474,7 @@ impl<'a> Job<'a> {
             }
         }
         self.export_since(&others, started, errors_since, observer, &mut report);
-        let allow = ExportPolicy {
-            allow_fewer_windows: true,
-            ..ExportPolicy::default()
-        };
+        let allow = ExportPolicy::COMPLETE_RERUN;
         self.export_with(
             &finished,
             started,

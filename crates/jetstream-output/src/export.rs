@@ -137,6 +137,15 @@ pub struct ExportPolicy {
     pub allow_fewer_windows: bool,
 }
 
+impl ExportPolicy {
+    /// The policy of a complete rerun: its views replace the published objects even with fewer
+    /// windows (a rerun up to an earlier date).
+    pub const COMPLETE_RERUN: Self = Self {
+        force: false,
+        allow_fewer_windows: true,
+    };
+}
+
 impl StatisticsExport {
     /// No statistics view was found (nothing written, nothing unchanged).
     pub fn is_empty(&self) -> bool {
