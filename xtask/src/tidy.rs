@@ -1,5 +1,8 @@
-//! Architecture invariants checked as tests: pure crates never depend, even transitively, on
-//! IO crates of this workspace or on network/async/database crates.
+//! Architecture invariants checked as tests, on the `cargo metadata` dependency graph: pure
+//! crates never depend, even transitively, on IO crates of this workspace or on
+//! network/async/database crates; heavy dependencies (DuckDB, kube, k8s-openapi, the BigQuery
+//! client, Google credentials) have owners, and the crates that must not build DuckDB do not
+//! reach it; every ignored test names its tier.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +23,10 @@ pub(crate) const FORBIDDEN: &[&str] = &[
     "jetstream-warehouse",
     "jetstream-output",
     "jetstream-gcp",
+    "jetstream-bigquery",
+    "jetstream-gcs",
+    "jetstream-gke",
+    "jetstream-duckdb",
     "jetstream-job",
     "jetstream-argo",
     "jetstream-analysis",
@@ -32,10 +39,72 @@ pub(crate) const FORBIDDEN: &[&str] = &[
     "hyper",
     "duckdb",
     "libduckdb-sys",
+    "sqlparser",
     "kube",
     "gcp-bigquery-client",
     "object_store",
     "google-cloud-storage",
+];
+
+/// Crates that only some workspace crates may depend on directly (normal dependencies), with
+/// why: each heavy or specialised stack has one owner, so a user of the other crates never
+/// builds it.
+pub(crate) const OWNERS: &[(&str, &[&str], &str)] = &[
+    (
+        "duckdb",
+        &["jetstream-duckdb"],
+        "DuckDB's C++ build is owned by jetstream-duckdb",
+    ),
+    (
+        "libduckdb-sys",
+        &[],
+        "DuckDB's C++ build is owned by jetstream-duckdb",
+    ),
+    (
+        "sqlparser",
+        &["jetstream-duckdb"],
+        "the SQL translation lives in jetstream-duckdb",
+    ),
+    (
+        "kube",
+        &["jetstream-argo"],
+        "Kubernetes is jetstream-argo's",
+    ),
+    (
+        "k8s-openapi",
+        // The binary chooses the Kubernetes version (k8s-openapi's `v1_*` feature).
+        &["jetstream-argo", "jetstream-cli"],
+        "Kubernetes is jetstream-argo's (the binary only chooses its version)",
+    ),
+    (
+        "gcp-bigquery-client",
+        &["jetstream-bigquery"],
+        "BigQuery is jetstream-bigquery's",
+    ),
+    (
+        "yup-oauth2",
+        &["jetstream-gcp"],
+        "Google credentials are jetstream-gcp's",
+    ),
+    (
+        "jetstream-test-support",
+        &[],
+        "test helpers are a dev-dependency only",
+    ),
+];
+
+/// Crates that must not build DuckDB, even transitively: they need only the warehouse trait.
+pub(crate) const WITHOUT_DUCKDB: &[&str] = &[
+    "jetstream-warehouse",
+    "jetstream-output",
+    "jetstream-analysis",
+    "jetstream-experimenter",
+    "jetstream-repos",
+    "jetstream-argo",
+    "jetstream-gcp",
+    "jetstream-bigquery",
+    "jetstream-gcs",
+    "jetstream-gke",
 ];
 
 /// `cargo metadata` of the workspace.
@@ -83,8 +152,56 @@ fn graph(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
 /// Check that no pure crate reaches a forbidden crate; the error lists every offending path.
 pub(crate) fn check_layers(meta: &Value) -> Result<(), String> {
     let g = graph(meta);
+    let problems = paths_to(&g, PURE, FORBIDDEN);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "pure crates depend on IO crates:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// Check the build-cost rules: the stacks of [`OWNERS`] are depended on only by their
+/// owners, and the crates of [`WITHOUT_DUCKDB`] never reach DuckDB.
+pub(crate) fn check_owners(meta: &Value) -> Result<(), String> {
+    let g = graph(meta);
     let mut problems = Vec::new();
-    for pure in PURE.iter().filter(|p| g.contains_key(**p)) {
+    for (from, deps) in &g {
+        if !from.starts_with("jetstream-") {
+            continue;
+        }
+        for dep in deps {
+            if let Some((_, owners, why)) = OWNERS.iter().find(|(c, _, _)| c == dep)
+                && !owners.contains(&from.as_str())
+            {
+                problems.push(format!("{from} depends on {dep}: {why}"));
+            }
+        }
+    }
+    for path in paths_to(&g, WITHOUT_DUCKDB, &["duckdb", "libduckdb-sys"]) {
+        problems.push(format!("{path}: this crate needs only the warehouse trait"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "dependency rules broken:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// Every path (`a -> b -> c`) from a crate of `roots` to a crate of `targets`, over normal
+/// dependencies.
+fn paths_to(
+    g: &BTreeMap<String, BTreeSet<String>>,
+    roots: &[&str],
+    targets: &[&str],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for pure in roots.iter().filter(|p| g.contains_key(**p)) {
         // Depth-first search remembering the path.
         let mut stack: Vec<(String, Vec<String>)> =
             vec![(pure.to_string(), vec![pure.to_string()])];
@@ -96,7 +213,7 @@ pub(crate) fn check_layers(meta: &Value) -> Result<(), String> {
             for dep in g.get(&node).into_iter().flatten() {
                 let mut p = path.clone();
                 p.push(dep.clone());
-                if FORBIDDEN.contains(&dep.as_str()) {
+                if targets.contains(&dep.as_str()) {
                     problems.push(p.join(" -> "));
                 } else {
                     stack.push((dep.clone(), p));
@@ -104,14 +221,7 @@ pub(crate) fn check_layers(meta: &Value) -> Result<(), String> {
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "pure crates depend on IO crates:\n  {}",
-            problems.join("\n  ")
-        ))
-    }
+    problems
 }
 
 /// Crates the CLI may depend on directly: the job library (orchestration), the pure crates
@@ -174,6 +284,46 @@ pub(crate) fn check_cli_is_thin(meta: &Value, sources: &[(String, String)]) -> R
     } else {
         Err(format!(
             "the CLI grows orchestration:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// The test tiers (`jetstream_test_support::tier`): every `#[ignore = "…"]` reason starts
+/// with one of them followed by `:`, so `cargo xtask test` (which runs them all) and a reader
+/// know why a test is not in the plain run.
+pub(crate) const TIERS: [&str; 4] = ["emulators", "chromium", "release", "slow"];
+
+/// Every ignored test names its tier (`#[ignore = "<tier>: why"]`); a bare `#[ignore]` or an
+/// unknown tier is an error naming the file and line.
+pub(crate) fn check_test_tiers(sources: &[(String, String)]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (path, text) in sources {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            let Some(rest) = line.strip_prefix("#[ignore") else {
+                continue;
+            };
+            let tier = rest
+                .trim_start()
+                .strip_prefix('=')
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix('"'))
+                .and_then(|r| r.split_once(':'))
+                .map(|(tier, _)| tier);
+            if !tier.is_some_and(|t| TIERS.contains(&t)) {
+                problems.push(format!(
+                    "{path}:{}: `{line}` names no test tier (expected #[ignore = \"<tier>: why\"] with a tier of {TIERS:?})",
+                    n + 1
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ignored tests without a tier:\n  {}",
             problems.join("\n  ")
         ))
     }
@@ -273,6 +423,8 @@ pub(crate) fn root() -> std::path::PathBuf {
 pub(crate) fn check_all() -> Result<(), String> {
     let meta = metadata()?;
     check_layers(&meta)?;
+    check_owners(&meta)?;
+    check_test_tiers(&rust_sources(&root().join("crates")))?;
     check_cli_is_thin(
         &meta,
         &rust_sources(&root().join("crates/jetstream-cli/src")),
@@ -360,6 +512,51 @@ mod tests {
             })
             .collect();
         json!({"packages": packages, "resolve": {"nodes": nodes}})
+    }
+
+    #[test]
+    fn build_cost_rules_hold_and_catch_a_planted_violation() {
+        let meta = metadata().expect("cargo metadata");
+        check_owners(&meta).expect("dependency rules");
+        let g = graph(&meta);
+        assert!(
+            g.get("jetstream-duckdb")
+                .is_some_and(|d| d.contains("duckdb")),
+            "the check must see jetstream-duckdb's own edge to duckdb"
+        );
+        // Planted: the trait crate builds DuckDB through a helper, the CLI uses kube, a
+        // library uses the test helpers.
+        let bad = fake(&[
+            ("jetstream-warehouse", "helper"),
+            ("helper", "libduckdb-sys"),
+            ("jetstream-cli", "kube"),
+            ("jetstream-job", "jetstream-test-support"),
+            ("jetstream-duckdb", "duckdb"),
+        ]);
+        let err = check_owners(&bad).unwrap_err();
+        assert!(
+            err.contains("jetstream-warehouse -> helper -> libduckdb-sys"),
+            "{err}"
+        );
+        assert!(err.contains("jetstream-cli depends on kube"), "{err}");
+        assert!(
+            err.contains("jetstream-job depends on jetstream-test-support"),
+            "{err}"
+        );
+        assert!(!err.contains("jetstream-duckdb depends on duckdb"), "{err}");
+    }
+
+    #[test]
+    fn ignored_tests_name_their_tier() {
+        check_test_tiers(&rust_sources(&root().join("crates"))).expect("tiers");
+        let planted = [(
+            "t.rs".to_string(),
+            "#[test]\n#[ignore]\nfn a() {}\n#[ignore = \"later: x\"]\nfn b() {}\n#[ignore = \"slow: minutes\"]\nfn c() {}".to_string(),
+        )];
+        let err = check_test_tiers(&planted).unwrap_err();
+        assert!(err.contains("t.rs:2"), "{err}");
+        assert!(err.contains("t.rs:4"), "{err}");
+        assert!(!err.contains("t.rs:6"), "{err}");
     }
 
     #[test]

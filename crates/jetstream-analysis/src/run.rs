@@ -642,7 +642,7 @@ impl Run<'_> {
     ) -> Result<u64, WarehouseError> {
         let meta = TableMetadata::now(&self.slug);
         let columns =
-            statistics_columns(rows).map_err(|e| WarehouseError::InvalidColumns(e.to_string()))?;
+            statistics_columns(rows).map_err(|e| WarehouseError::invalid_columns(e.to_string()))?;
         if self.options.metric_slugs.is_none() || !self.warehouse.table_exists(table)? {
             return self.warehouse.write_columns(table, &columns, &meta);
         }

@@ -10,7 +10,8 @@ use jetstream_analysis::{
 };
 use jetstream_config::experiment::{Experiment, ExperimentConfiguration};
 use jetstream_config::spec::ExperimentSpec;
-use jetstream_warehouse::{Column, DuckDbWarehouse, TableName, Warehouse};
+use jetstream_duckdb::DuckDbWarehouse;
+use jetstream_warehouse::{Column, TableName, Warehouse};
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")

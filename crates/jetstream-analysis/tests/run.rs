@@ -9,8 +9,9 @@ use jetstream_config::ConfigCollection;
 use jetstream_config::collection::{FileKind, parse_file};
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
+use jetstream_duckdb::DuckDbWarehouse;
 use jetstream_simulate::{EXPERIMENT_A, EXPERIMENT_B, SimOptions, SimReport, simulate};
-use jetstream_warehouse::{Column, Columns, DuckDbWarehouse, TableName, Warehouse};
+use jetstream_warehouse::{Column, Columns, TableName, Warehouse};
 
 const RESULTS: &str = "moz-fx-data-experiments";
 

@@ -67,7 +67,7 @@ impl std::fmt::Debug for GkeEndpoint {
 }
 
 /// What the cluster connection needs from Google Cloud: access tokens (ADC) and the GKE
-/// lookup. `jetstream-gcp` implements it.
+/// lookup. `jetstream-gke` implements it.
 #[async_trait::async_trait]
 pub trait GoogleCloud: Send + Sync {
     /// An OAuth access token for the cluster's API server.

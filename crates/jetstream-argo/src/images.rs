@@ -7,7 +7,7 @@
 //! everyone) moves the anchor forward to its upload time. An experiment with no enrollments
 //! table yet gets the newest image. `--image-version` pins every experiment instead.
 //!
-//! The registry is behind [`ImageRegistry`]: Artifact Registry in `jetstream-gcp`, a fixed list
+//! The registry is behind [`ImageRegistry`]: Artifact Registry in `jetstream-gke`, a fixed list
 //! in tests.
 
 use chrono::{DateTime, Utc};

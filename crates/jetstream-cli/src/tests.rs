@@ -608,8 +608,8 @@ fn every_container_command_of_the_daily_cron_workflow_parses() {
 
 /// The fuzzing pass over the command line: arbitrary arguments — every option of every
 /// command, with numbers out of range, control characters, empty and huge values — never
-/// panic the parser nor the conversions a command makes before it runs. 2,000 cases, or
-/// `JETSTREAM_FUZZ_CASES`.
+/// panic the parser nor the conversions a command makes before it runs. 2,000 cases in the
+/// slow tier, 256 in a plain run, or `JETSTREAM_FUZZ_CASES`.
 mod fuzz {
     use clap::{CommandFactory as _, Parser as _};
     use proptest::prelude::*;
@@ -645,11 +645,9 @@ mod fuzz {
         ]
     }
 
+    /// 2,000 cases in the slow tier (`cargo xtask test`), 256 in a plain run.
     fn cases() -> u32 {
-        std::env::var("JETSTREAM_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000)
+        jetstream_test_support::cases(256, 2_000)
     }
 
     proptest! {

@@ -281,7 +281,8 @@ fn experiments_command_lists_verdicts() {
 
 #[test]
 fn exports_read_a_duckdb_warehouse_and_write_the_output_folder() {
-    use jetstream_warehouse::{DuckDbWarehouse, LogRecord, TableMetadata, TableName, Warehouse};
+    use jetstream_duckdb::DuckDbWarehouse;
+    use jetstream_warehouse::{LogRecord, TableMetadata, TableName, Warehouse};
     let dir = std::env::temp_dir().join(format!("jetstream-cli-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let db = dir.join("jetstream.duckdb");

@@ -96,12 +96,10 @@ fn toml_doc() -> impl Strategy<Value = String> {
     })
 }
 
-/// Cases per property: 256, or `JETSTREAM_FUZZ_CASES` (the fuzzing pass runs 100,000).
+/// Cases per property: 256 in the slow tier (`cargo xtask test`), 64 in a plain run, or
+/// `JETSTREAM_FUZZ_CASES` (the fuzzing pass runs 100,000).
 fn cases() -> u32 {
-    std::env::var("JETSTREAM_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
+    jetstream_test_support::cases(64, 256)
 }
 
 /// The longest a case may take: a hang is a failure.

@@ -3,7 +3,8 @@
 //! - [`recipe`]: Experimenter payloads (v8 API / Nimbus recipes, legacy v1) →
 //!   [`jetstream_config::experiment::Experiment`], pure.
 //! - [`select`]: the daily selection rule and rerun dates, pure.
-//! - [`client`]: the HTTP client (reqwest + tokio) with timeouts and retries.
+//! - `client` (feature `client`, on by default): the HTTP client (reqwest + tokio) with
+//!   timeouts and retries.
 //!
 //! ```
 //! let recipe = r#"{"slug": "my-exp", "appName": "fenix", "appId": "org.mozilla.firefox",
@@ -18,6 +19,7 @@
 //! # Ok::<(), jetstream_experimenter::recipe::RecipeError>(())
 //! ```
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod recipe;
 pub mod select;

@@ -13,8 +13,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gcp_bigquery_client::yup_oauth2;
-
 /// The one OAuth scope asked for: BigQuery and GCS both accept it.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
@@ -150,26 +148,6 @@ impl Credentials {
                     message: "the token response carried no access token".into(),
                 })
             }
-        }
-    }
-}
-
-/// The BigQuery client's view of [`Credentials`].
-#[derive(Clone)]
-pub(crate) struct BigQueryAuth(pub(crate) Credentials);
-
-#[async_trait::async_trait]
-impl gcp_bigquery_client::auth::Authenticator for BigQueryAuth {
-    async fn access_token(&self) -> Result<String, gcp_bigquery_client::error::BQError> {
-        // The client always sends a bearer header; emulators ignore it.
-        match self.0.token().await {
-            Ok(Some(token)) => Ok(token),
-            Ok(None) => Ok("anonymous".into()),
-            Err(e) => Err(
-                gcp_bigquery_client::error::BQError::InvalidServiceAccountAuthenticator(
-                    std::io::Error::other(e.to_string()),
-                ),
-            ),
         }
     }
 }

@@ -1,32 +1,24 @@
-//! jetstream on Google Cloud.
+//! jetstream's Google Cloud basics, shared by its Google clients.
 //!
-//! * [`BigQueryWarehouse`]: the [`Warehouse`](jetstream_warehouse::Warehouse) on BigQuery
-//!   (jobs API through `gcp-bigquery-client`, statistics rows through load jobs).
-//! * [`GcsBucket`]: the [`OutputSink`](jetstream_output::OutputSink) on a GCS bucket (JSON API,
-//!   single-shot media uploads: an object appears complete or not at all).
 //! * [`Credentials`]: Application Default Credentials, or none for emulators.
+//! * [`retry`]: one [`RetryPolicy`] (attempts, backoff, per-request timeout) and the retried
+//!   `send` every Google client of jetstream goes through.
 //! * [`webhook::post_json`]: one retried JSON POST to a webhook (alerts), its URL never shown
 //!   whole.
-//! * [`GoogleApis`] (tokens and the GKE lookup of the Argo cluster connection) and
-//!   [`ArtifactRegistry`] (the images experiments are pinned to).
+//! * Endpoints as Google's clients find them: `BIGQUERY_EMULATOR_HOST` and
+//!   `STORAGE_EMULATOR_HOST` (`http://HOST:PORT`) switch to an emulator, without credentials.
 //!
-//! Endpoints are found as Google's clients find them: `BIGQUERY_EMULATOR_HOST` and
-//! `STORAGE_EMULATOR_HOST` (`http://HOST:PORT`) switch to an emulator, without credentials.
-//! Both types are synchronous facades over a private tokio runtime, as the traits they
-//! implement are synchronous (see `docs/ARCHITECTURE.md`).
+//! The clients are crates of their own, so each user builds only what it uses:
+//! `jetstream-bigquery` (the warehouse), `jetstream-gcs` (the output sink) and `jetstream-gke`
+//! (GKE and Artifact Registry for the Argo runs). They are synchronous facades over a private
+//! tokio runtime ([`runtime`]), as the traits they implement are synchronous (see
+//! `docs/ARCHITECTURE.md`).
 
 pub mod auth;
-mod bigquery;
-mod cloud;
-mod gcs;
-mod retry;
-mod values;
+pub mod retry;
 pub mod webhook;
 
 pub use auth::{AuthError, Credentials};
-pub use bigquery::{BigQueryConfig, BigQueryWarehouse};
-pub use cloud::{ArtifactPath, ArtifactRegistry, GoogleApis};
-pub use gcs::{GcsBucket, GcsConfig};
 pub use retry::RetryPolicy;
 
 /// Environment variable naming a BigQuery emulator (`http://HOST:PORT`).
@@ -42,7 +34,7 @@ pub fn emulator_host(var: &str) -> Option<String> {
 }
 
 /// `HOST:PORT` → `http://HOST:PORT`; trailing slashes dropped; empty → `None`.
-pub(crate) fn normalize_endpoint(value: &str) -> Option<String> {
+pub fn normalize_endpoint(value: &str) -> Option<String> {
     let value = value.trim().trim_end_matches('/');
     if value.is_empty() {
         return None;
@@ -54,8 +46,9 @@ pub(crate) fn normalize_endpoint(value: &str) -> Option<String> {
     })
 }
 
-/// A multi-threaded runtime for one facade (two workers: the work is waiting on HTTP).
-pub(crate) fn runtime(what: &str) -> std::io::Result<tokio::runtime::Runtime> {
+/// A multi-threaded runtime for one facade (two workers: the work is waiting on HTTP), with
+/// rustls' ring provider installed.
+pub fn runtime(what: &str) -> std::io::Result<tokio::runtime::Runtime> {
     // One process-wide crypto provider for rustls; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread()

@@ -47,7 +47,7 @@ impl RetryPolicy {
 
 /// What one attempt gave.
 #[derive(Debug)]
-pub(crate) enum Attempt<T, E> {
+pub enum Attempt<T, E> {
     /// Done (success or a failure not worth retrying).
     Done(Result<T, E>),
     /// A failure that may pass: retried while attempts remain.
@@ -56,7 +56,7 @@ pub(crate) enum Attempt<T, E> {
 
 /// Run `attempt` until it is done or the attempts run out; each attempt is bounded by the
 /// request timeout (`on_timeout` builds that error). Retries are logged at WARN with `what`.
-pub(crate) async fn retry<T, E, F, Fut>(
+pub async fn retry<T, E, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
     on_timeout: impl Fn(Duration) -> E,
@@ -88,7 +88,7 @@ where
 }
 
 /// An error with its causes, `: `-separated (reqwest puts the useful part in the sources).
-pub(crate) fn describe(e: &dyn std::error::Error) -> String {
+pub fn describe(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -100,13 +100,13 @@ pub(crate) fn describe(e: &dyn std::error::Error) -> String {
 }
 
 /// HTTP statuses worth retrying: 408, 429 and 5xx.
-pub(crate) fn retryable_status(status: u16) -> bool {
+pub fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
 }
 
 /// `HTTP 403 Forbidden: <the server's error.message>` (GCS errors are
 /// `{"error": {"code": 403, "message": "..."}}`; other bodies are quoted, shortened).
-pub(crate) fn status_message(status: reqwest::StatusCode, body: &[u8]) -> String {
+pub fn status_message(status: reqwest::StatusCode, body: &[u8]) -> String {
     let head = format!(
         "HTTP {} {}",
         status.as_u16(),
@@ -135,7 +135,7 @@ pub(crate) fn status_message(status: reqwest::StatusCode, body: &[u8]) -> String
 /// Send the request `make` builds (a fresh one per attempt, with a bearer token from
 /// `credentials` unless anonymous) until it is answered with a status not worth retrying;
 /// returns that status and the body. Errors are messages; `location` names the target in logs.
-pub(crate) async fn send(
+pub async fn send(
     policy: &RetryPolicy,
     credentials: &crate::Credentials,
     location: &str,

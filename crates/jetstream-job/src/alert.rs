@@ -4,6 +4,7 @@
 
 use jetstream_warehouse::Columns;
 
+#[cfg(feature = "http")]
 use crate::JobError;
 
 /// Messages quoted in an alert, at most.
@@ -117,9 +118,10 @@ fn clean(text: &str, max: usize) -> String {
     out
 }
 
-/// Post `alert` to the webhook `url` as `{"text": …}`, retried on connection failures,
+/// Post `alert` to the webhook `url` as `{"text": …}` (feature `http`), retried on connection failures,
 /// timeouts, 429 and 5xx (at most `attempts` attempts, each within `timeout`). The error names
 /// the URL's scheme and host only: its path is the secret.
+#[cfg(feature = "http")]
 pub fn notify(
     url: &str,
     alert: &Alert,
@@ -140,6 +142,7 @@ pub fn notify(
 }
 
 /// What may be shown of a webhook URL: `scheme://host/…`.
+#[cfg(feature = "http")]
 pub fn redacted(url: &str) -> String {
     jetstream_gcp::webhook::redact(url)
 }

@@ -9,7 +9,6 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike as _, Utc};
 use jetstream_argo::{ExperimentItem, ImageChoice, ImageRegistry, WorkflowParams};
-use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_experimenter::Parsed;
 use jetstream_warehouse::LogRecord;
 
@@ -18,7 +17,7 @@ pub use jetstream_argo::{
     ArgoCluster, ClusterError, ClusterOptions, FailedStep, GkeCluster, Image, Phase,
     WorkflowStatus, cluster::DEFAULT_NAMESPACE,
 };
-pub use jetstream_gcp::{ArtifactRegistry, GoogleApis};
+pub use jetstream_gke::{ArtifactRegistry, GoogleApis};
 
 use crate::job::{Job, JobReport, Observer, failed};
 use crate::{Event, JobError};
@@ -34,19 +33,6 @@ pub fn discrete_cutover() -> DateTime<Utc> {
 pub use crate::daily::{Plan, PlanItem};
 
 impl Job<'_> {
-    /// When an experiment's enrollments table was written (`None`: not analysed yet): the
-    /// anchor of image pinning and of the discrete-metrics default.
-    pub fn first_analysed(
-        &self,
-        config: &AnalysisConfiguration,
-    ) -> Result<Option<DateTime<Utc>>, JobError> {
-        let table = self.enrollments_table_of(config)?;
-        Ok(self
-            .warehouse()
-            .table_metadata(&table)?
-            .map(|m| m.last_updated))
-    }
-
     /// A rerun of `slugs` up to `until` as a plan (nothing is deleted here: see
     /// [`Job::before_submit`]).
     pub fn rerun_plan(

@@ -357,6 +357,19 @@ impl<'a> Job<'a> {
         })
     }
 
+    /// When an experiment's enrollments table was written (`None`: not analysed yet): the
+    /// anchor of image pinning and of the discrete-metrics default.
+    pub fn first_analysed(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<Option<DateTime<Utc>>, JobError> {
+        let table = self.enrollments_table_of(config)?;
+        Ok(self
+            .warehouse()
+            .table_metadata(&table)?
+            .map(|m| m.last_updated))
+    }
+
     /// Resolve an experiment's analysis config with the configs as they were at its first
     /// analysis (when a history is set and the experiment has an enrollments table; a
     /// `--config-file` of the experiment is used as given).

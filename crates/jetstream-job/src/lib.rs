@@ -4,7 +4,7 @@
 //! ([`Job::run_daily`]), resolve their configs, analyse experiments × dates, export the JSON
 //! files, rerun (delete, then analyse every date: [`Job::rerun`], the reference's date rule in
 //! [`Job::rerun_dates`]), ensure enrollments, and open the warehouse a spec names
-//! ([`WarehouseSpec`]); on Argo, the same selections become one workflow ([`argo`]). The warehouse, the output sink, the experiment source and the config
+//! ([`WarehouseSpec`]); on Argo, the same selections become one workflow (`argo`). The warehouse, the output sink, the experiment source and the config
 //! source are traits ([`jetstream_warehouse::Warehouse`], [`jetstream_output::OutputSink`],
 //! [`ExperimentSource`], [`ConfigSource`]), so the CLI, an Argo pod and another Rust tool run
 //! the very same code; `examples/daily.rs` shows the whole API in a few lines.
@@ -23,6 +23,7 @@
 //! ```
 
 pub mod alert;
+#[cfg(feature = "argo")]
 pub mod argo;
 mod changes;
 mod daily;
@@ -35,19 +36,30 @@ mod sources;
 pub mod spool;
 mod warehouse_spec;
 
+// Backends are features: `duckdb` (default), `bigquery`, `gcs`, `argo`, and `http` (default:
+// the Experimenter API client and webhook alerts). `WarehouseSpec` opens the schemes of the
+// backends enabled ([`Registry`]).
+
 pub use changes::{ConfigChange, ConfigChanges};
 pub use daily::{DailyOptions, MAX_CATCH_UP_DAYS, Plan, PlanItem};
 pub use dry_run::QueryCheck;
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
+#[cfg(feature = "argo")]
 pub use jetstream_argo::{
     ExperimentItem, ImageChoice, ImageRegistry, RUN_TEMPLATE, WorkflowParams,
     render as render_workflow, to_yaml as workflow_yaml,
 };
+#[cfg(feature = "bigquery")]
+pub use jetstream_bigquery::BigQueryWarehouse;
 pub use jetstream_config::ConfigCollection;
+#[cfg(feature = "duckdb")]
+pub use jetstream_duckdb::DuckDbWarehouse;
+#[cfg(feature = "http")]
 pub use jetstream_experimenter::client::DEFAULT_BASE_URL as DEFAULT_EXPERIMENTER_URL;
 pub use jetstream_experimenter::select::{Decision, with_slug};
 pub use jetstream_experimenter::{MAX_PAYLOAD_BYTES, Parsed, parse_recipes};
-pub use jetstream_gcp::{BigQueryWarehouse, GcsBucket};
+#[cfg(feature = "gcs")]
+pub use jetstream_gcs::GcsBucket;
 pub use jetstream_output::{LocalFolder, OutputError, OutputSink};
 pub use jetstream_report::{Report, render as render_report};
 pub use jetstream_repos::{ConfigRepos, Location, METRIC_HUB_REPO, RepoOptions, RepoSpec};
@@ -60,11 +72,13 @@ pub use job::{
 };
 pub use preview::{Preview, PreviewOptions};
 pub use report::write_report;
+#[cfg(feature = "http")]
+pub use sources::ExperimenterApi;
 pub use sources::{
-    ConfigHistory, ConfigRepoSources, ConfigSource, ExperimentSource, ExperimenterApi,
-    ExperimentsFile, custom_config,
+    ConfigHistory, ConfigRepoSources, ConfigSource, ExperimentSource, ExperimentsFile,
+    custom_config,
 };
-pub use warehouse_spec::{DEFAULT_PROJECT, WarehouseSpec, open_sink};
+pub use warehouse_spec::{Backend, DEFAULT_PROJECT, OpenFn, Registry, WarehouseSpec, open_sink};
 
 /// Why the job could not start or an experiment could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -85,10 +99,12 @@ pub enum JobError {
     #[error(transparent)]
     Output(#[from] OutputError),
     /// The Kubernetes cluster refused or failed a call.
+    #[cfg(feature = "argo")]
     #[error(transparent)]
     Cluster(Box<jetstream_argo::ClusterError>),
 }
 
+#[cfg(feature = "argo")]
 impl From<jetstream_argo::ClusterError> for JobError {
     fn from(e: jetstream_argo::ClusterError) -> Self {
         Self::Cluster(Box::new(e))

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+#[cfg(feature = "http")]
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,6 +11,7 @@ use jetstream_config::collection::{FileKind, ParsedFile, parse_file};
 use jetstream_config::experiment::Experiment;
 use jetstream_config::spec::AnalysisSpec;
 use jetstream_experimenter::Parsed;
+#[cfg(feature = "http")]
 use jetstream_experimenter::client::{ClientConfig, fetch_blocking};
 use jetstream_repos::{ConfigRepos, METRIC_HUB_REPO, RepoOptions, RepoSpec};
 
@@ -44,10 +46,12 @@ impl ExperimentSource for ExperimentsFile {
     }
 }
 
-/// The Experimenter API (v8), with per-request timeouts and retries.
+/// The Experimenter API (v8), with per-request timeouts and retries (feature `http`).
+#[cfg(feature = "http")]
 #[derive(Debug, Clone)]
 pub struct ExperimenterApi(pub ClientConfig);
 
+#[cfg(feature = "http")]
 impl ExperimenterApi {
     /// The API at `base_url` with a request timeout.
     pub fn new(base_url: &str, timeout: Duration) -> Self {
@@ -59,6 +63,7 @@ impl ExperimenterApi {
     }
 }
 
+#[cfg(feature = "http")]
 impl ExperimentSource for ExperimenterApi {
     fn experiments(&self, slugs: &[String], today: NaiveDate) -> Result<Parsed, JobError> {
         fetch_blocking(self.0.clone(), slugs, today).map_err(|e| JobError::Input {

@@ -1,23 +1,133 @@
 //! Which warehouse to open (`duckdb:PATH`, `duckdb::memory:`, `bigquery:PROJECT`) and where the
 //! JSON exports go (a local folder or a GCS bucket).
+//!
+//! A warehouse URL is `SCHEME:REST`; the [`Registry`] maps schemes to the backends this build
+//! has (features `duckdb` and `bigquery`), and another tool can register its own
+//! ([`Registry::register`]).
 
 use std::path::{Path, PathBuf};
 
-use jetstream_gcp::{BigQueryConfig, BigQueryWarehouse, GcsBucket};
 use jetstream_output::{LocalFolder, OutputSink};
 use jetstream_sql::alias::ProjectAliases;
-use jetstream_warehouse::{DuckDbWarehouse, Warehouse};
+use jetstream_warehouse::Warehouse;
 
 use crate::JobError;
 
 /// The results project when none is given (the reference's default).
 pub const DEFAULT_PROJECT: &str = "moz-fx-data-experiments";
 
+/// The backends jetstream knows, with the feature of `jetstream-job` that builds each: a URL
+/// of a known scheme whose feature is off is told so (instead of "unknown scheme").
+const KNOWN: [(&str, &str); 2] = [("duckdb", "duckdb"), ("bigquery", "bigquery")];
+
+/// How a [`Backend`] opens a spec whose URL is `scheme:rest` (given `rest`).
+pub type OpenFn = fn(spec: &WarehouseSpec, rest: &str) -> Result<Box<dyn Warehouse>, JobError>;
+
+/// A warehouse backend: how to open the URLs of one scheme.
+#[derive(Debug, Clone, Copy)]
+pub struct Backend {
+    /// The URL scheme, before the first `:` (`duckdb`, `bigquery`).
+    pub scheme: &'static str,
+    /// The URL forms it takes, for messages (`duckdb:PATH, duckdb::memory:`).
+    pub forms: &'static str,
+    /// Open `spec`, whose URL is `scheme:rest`, to run configs' SQL.
+    pub open: OpenFn,
+    /// The results project a URL of this scheme names (`bigquery:PROJECT`), if any.
+    pub project_in_url: fn(rest: &str) -> Option<&str>,
+}
+
+/// The warehouse backends by URL scheme.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    backends: Vec<Backend>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::enabled()
+    }
+}
+
+impl Registry {
+    /// No backend at all (then [`Registry::register`] some).
+    pub fn empty() -> Self {
+        Self {
+            backends: Vec::new(),
+        }
+    }
+
+    /// The backends this build has: `duckdb` (feature `duckdb`), `bigquery` (feature
+    /// `bigquery`).
+    pub fn enabled() -> Self {
+        #[allow(unused_mut)] // empty without backend features
+        let mut registry = Self::empty();
+        #[cfg(feature = "duckdb")]
+        registry.register(Backend {
+            scheme: "duckdb",
+            forms: "duckdb:PATH, duckdb::memory:",
+            open: duckdb_backend::open,
+            project_in_url: |_| None,
+        });
+        #[cfg(feature = "bigquery")]
+        registry.register(Backend {
+            scheme: "bigquery",
+            forms: "bigquery:PROJECT",
+            open: bigquery_backend::open,
+            project_in_url: |rest| Some(rest).filter(|p| !p.is_empty()),
+        });
+        registry
+    }
+
+    /// Add `backend`, replacing one of the same scheme.
+    pub fn register(&mut self, backend: Backend) {
+        self.backends.retain(|b| b.scheme != backend.scheme);
+        self.backends.push(backend);
+    }
+
+    /// The schemes registered, in order.
+    pub fn schemes(&self) -> Vec<&'static str> {
+        self.backends.iter().map(|b| b.scheme).collect()
+    }
+
+    /// The backend for `url` and the rest of the URL after `scheme:`; an unknown scheme, or a
+    /// known one this build lacks, is an error naming it and what this build opens.
+    pub fn backend<'u>(&self, url: &'u str) -> Result<(&Backend, &'u str), JobError> {
+        let (scheme, rest) = url.split_once(':').unwrap_or((url, ""));
+        if let Some(backend) = self.backends.iter().find(|b| b.scheme == scheme) {
+            return Ok((backend, rest));
+        }
+        let forms: Vec<&str> = self.backends.iter().map(|b| b.forms).collect();
+        let opens = if forms.is_empty() {
+            "this build opens no warehouse".to_string()
+        } else {
+            format!("expected {}", forms.join(", "))
+        };
+        let message = match KNOWN.iter().find(|(s, _)| *s == scheme) {
+            Some((_, feature)) => format!(
+                "this build has no {scheme} backend (feature `{feature}` of jetstream-job); \
+                 {opens}"
+            ),
+            None => opens,
+        };
+        Err(JobError::Input {
+            what: format!("warehouse {url:?}"),
+            message,
+        })
+    }
+
+    /// Open the warehouse `spec` names.
+    pub fn open(&self, spec: &WarehouseSpec) -> Result<Box<dyn Warehouse>, JobError> {
+        let (backend, rest) = self.backend(&spec.url)?;
+        (backend.open)(spec, rest)
+    }
+}
+
 /// How to open the warehouse.
 #[derive(Debug, Clone)]
 pub struct WarehouseSpec {
     /// `duckdb:PATH` (a database file), `duckdb::memory:`, or `bigquery:PROJECT` (BigQuery, or
-    /// the emulator of `BIGQUERY_EMULATOR_HOST`; `bigquery:` alone uses `project`).
+    /// the emulator of `BIGQUERY_EMULATOR_HOST`; `bigquery:` alone uses `project`): a scheme
+    /// of the [`Registry`].
     pub url: String,
     /// The results project (DuckDB: the catalog name of the results database; BigQuery: the
     /// project of the URL when it names one).
@@ -49,61 +159,94 @@ impl WarehouseSpec {
         }
     }
 
-    /// Open the embedded DuckDB warehouse this spec names (the simulator writes into it).
-    pub fn open_duckdb(&self) -> Result<DuckDbWarehouse, JobError> {
-        let Some(path) = self.url.strip_prefix("duckdb:") else {
-            return Err(JobError::Input {
-                what: format!("warehouse {:?}", self.url),
-                message: "expected duckdb:PATH, duckdb::memory: or bigquery:PROJECT".into(),
-            });
-        };
-        let opened = if path == ":memory:" {
-            DuckDbWarehouse::in_memory(&self.project)
-        } else if self.read_only {
-            DuckDbWarehouse::open_read_only(Path::new(path), &self.project)
-        } else {
-            DuckDbWarehouse::open(Path::new(path), &self.project)
-        };
-        let wh = opened.map_err(|e| JobError::Input {
-            what: format!("warehouse {}", self.url),
-            message: e.to_string(),
-        })?;
-        if let Some(limit) = &self.memory_limit {
-            wh.set_memory_limit(limit).map_err(|e| JobError::Input {
-                what: format!("memory limit {limit:?}"),
-                message: e.to_string(),
-            })?;
-        }
-        if let Some(dir) = &self.data {
-            let tables = wh.attach_parquet_dir(dir).map_err(|e| JobError::Input {
-                what: format!("data folder {}", dir.display()),
-                message: e.to_string(),
-            })?;
-            tracing::info!(count = tables.len(), dir = %dir.display(), "parquet tables exposed");
-        }
-        // In BigQuery `mozdata` holds views of `moz-fx-data-shared-prod`: either project's
-        // name finds a table given under the other.
-        for (from, to) in [
-            ("moz-fx-data-shared-prod", "mozdata"),
-            ("mozdata", "moz-fx-data-shared-prod"),
-        ] {
-            wh.mirror_catalog(from, to).map_err(|e| JobError::Input {
-                what: format!("linking {from} tables under {to}"),
-                message: e.to_string(),
-            })?;
-        }
-        Ok(wh)
+    /// Open the warehouse this spec names, with the backends of this build
+    /// ([`Registry::enabled`]), to run configs' SQL: on DuckDB, file access is then restricted
+    /// to the `--data` folder and the warehouse's own files, and locked (a config cannot read,
+    /// write, attach or install anything else).
+    pub fn open(&self) -> Result<Box<dyn Warehouse>, JobError> {
+        Registry::enabled().open(self)
     }
 
-    /// Open the warehouse this spec names, to run configs' SQL: on DuckDB, file access is
-    /// then restricted to the `--data` folder and the warehouse's own files, and locked
-    /// ([`DuckDbWarehouse::restrict_file_access`]; a config cannot read, write, attach or
-    /// install anything else). [`WarehouseSpec::open_duckdb`] leaves it open (the simulator).
-    pub fn open(&self) -> Result<Box<dyn Warehouse>, JobError> {
-        if let Some(project) = self.url.strip_prefix("bigquery:") {
-            return Ok(Box::new(self.open_bigquery(project)?));
+    /// The results project of this spec (`bigquery:PROJECT` names it in the URL).
+    pub fn results_project(&self) -> &str {
+        let registry = Registry::enabled();
+        match registry.backend(&self.url) {
+            Ok((backend, rest)) => (backend.project_in_url)(rest).unwrap_or(&self.project),
+            Err(_) => &self.project,
         }
-        if !self.aliases.is_empty() {
+    }
+
+    /// The URL's scheme (`duckdb`, `bigquery`).
+    pub fn scheme(&self) -> &str {
+        self.url
+            .split_once(':')
+            .map_or(self.url.as_str(), |(s, _)| s)
+    }
+}
+
+#[cfg(feature = "duckdb")]
+mod duckdb_backend {
+    use std::path::{Path, PathBuf};
+
+    use jetstream_duckdb::DuckDbWarehouse;
+    use jetstream_warehouse::Warehouse;
+
+    use super::WarehouseSpec;
+    use crate::JobError;
+
+    impl WarehouseSpec {
+        /// Open the embedded DuckDB warehouse this spec names, file access left open (the
+        /// simulator writes into it); [`WarehouseSpec::open`] restricts it (feature `duckdb`).
+        pub fn open_duckdb(&self) -> Result<DuckDbWarehouse, JobError> {
+            let Some(path) = self.url.strip_prefix("duckdb:") else {
+                return Err(JobError::Input {
+                    what: format!("warehouse {:?}", self.url),
+                    message: "expected duckdb:PATH, duckdb::memory: or bigquery:PROJECT".into(),
+                });
+            };
+            let opened = if path == ":memory:" {
+                DuckDbWarehouse::in_memory(&self.project)
+            } else if self.read_only {
+                DuckDbWarehouse::open_read_only(Path::new(path), &self.project)
+            } else {
+                DuckDbWarehouse::open(Path::new(path), &self.project)
+            };
+            let wh = opened.map_err(|e| JobError::Input {
+                what: format!("warehouse {}", self.url),
+                message: e.to_string(),
+            })?;
+            if let Some(limit) = &self.memory_limit {
+                wh.set_memory_limit(limit).map_err(|e| JobError::Input {
+                    what: format!("memory limit {limit:?}"),
+                    message: e.to_string(),
+                })?;
+            }
+            if let Some(dir) = &self.data {
+                let tables = wh.attach_parquet_dir(dir).map_err(|e| JobError::Input {
+                    what: format!("data folder {}", dir.display()),
+                    message: e.to_string(),
+                })?;
+                tracing::info!(count = tables.len(), dir = %dir.display(), "parquet tables exposed");
+            }
+            // In BigQuery `mozdata` holds views of `moz-fx-data-shared-prod`: either project's
+            // name finds a table given under the other.
+            for (from, to) in [
+                ("moz-fx-data-shared-prod", "mozdata"),
+                ("mozdata", "moz-fx-data-shared-prod"),
+            ] {
+                wh.mirror_catalog(from, to).map_err(|e| JobError::Input {
+                    what: format!("linking {from} tables under {to}"),
+                    message: e.to_string(),
+                })?;
+            }
+            Ok(wh)
+        }
+    }
+
+    /// Open a `duckdb:` spec with file access restricted to `--data` and the warehouse's own
+    /// files, and locked ([`DuckDbWarehouse::restrict_file_access`]).
+    pub(super) fn open(spec: &WarehouseSpec, _rest: &str) -> Result<Box<dyn Warehouse>, JobError> {
+        if !spec.aliases.is_empty() {
             return Err(JobError::Input {
                 what: "--project-alias".into(),
                 message: "project aliases apply to BigQuery; on DuckDB, lay the Parquet data out \
@@ -111,43 +254,52 @@ impl WarehouseSpec {
                     .into(),
             });
         }
-        let wh = self.open_duckdb()?;
-        let folders: Vec<PathBuf> = self.data.iter().cloned().collect();
+        let wh = spec.open_duckdb()?;
+        let folders: Vec<PathBuf> = spec.data.iter().cloned().collect();
         wh.restrict_file_access(&folders)
             .map_err(|e| JobError::Input {
-                what: format!("warehouse {}", self.url),
+                what: format!("warehouse {}", spec.url),
                 message: e.to_string(),
             })?;
         Ok(Box::new(wh))
     }
+}
 
-    /// The results project of this spec (`bigquery:PROJECT` names it in the URL).
-    pub fn results_project(&self) -> &str {
-        match self.url.strip_prefix("bigquery:") {
-            Some(p) if !p.is_empty() => p,
-            _ => &self.project,
-        }
+#[cfg(feature = "bigquery")]
+mod bigquery_backend {
+    use jetstream_bigquery::{BigQueryConfig, BigQueryWarehouse};
+    use jetstream_warehouse::Warehouse;
+
+    use super::WarehouseSpec;
+    use crate::JobError;
+
+    /// Open a `bigquery:PROJECT` spec (the emulator of `BIGQUERY_EMULATOR_HOST` when set).
+    pub(super) fn open(
+        spec: &WarehouseSpec,
+        project: &str,
+    ) -> Result<Box<dyn Warehouse>, JobError> {
+        Ok(Box::new(open_bigquery(spec, project)?))
     }
 
-    fn open_bigquery(&self, project: &str) -> Result<BigQueryWarehouse, JobError> {
+    fn open_bigquery(spec: &WarehouseSpec, project: &str) -> Result<BigQueryWarehouse, JobError> {
         let project = if project.is_empty() {
-            self.project.as_str()
+            spec.project.as_str()
         } else {
             project
         };
-        if self.data.is_some() || self.memory_limit.is_some() {
+        if spec.data.is_some() || spec.memory_limit.is_some() {
             return Err(JobError::Input {
-                what: format!("warehouse {}", self.url),
+                what: format!("warehouse {}", spec.url),
                 message: "--data and --memory-limit are DuckDB's; BigQuery reads its own tables"
                     .into(),
             });
         }
         let mut config = BigQueryConfig::from_env(project);
-        config.aliases = self.aliases.clone();
-        config.maximum_bytes_billed = self.maximum_bytes_billed;
+        config.aliases = spec.aliases.clone();
+        config.maximum_bytes_billed = spec.maximum_bytes_billed;
         let endpoint = config.endpoint.clone();
         let wh = BigQueryWarehouse::with_config(config).map_err(|e| JobError::Input {
-            what: format!("warehouse {}", self.url),
+            what: format!("warehouse {}", spec.url),
             message: e.to_string(),
         })?;
         match endpoint {
@@ -170,13 +322,21 @@ pub fn open_sink(
             what: format!("--bucket {b} and --output-dir {}", d.display()),
             message: "give one place for the JSON exports".into(),
         }),
+        #[cfg(feature = "gcs")]
         (Some(b), None) => {
-            let sink = GcsBucket::from_env(b).map_err(|e| JobError::Input {
+            let sink = jetstream_gcs::GcsBucket::from_env(b).map_err(|e| JobError::Input {
                 what: format!("--bucket {b}"),
                 message: e.to_string(),
             })?;
             Ok(Some(Box::new(sink)))
         }
+        #[cfg(not(feature = "gcs"))]
+        (Some(b), None) => Err(JobError::Input {
+            what: format!("--bucket {b}"),
+            message: "this build has no GCS sink (feature `gcs` of jetstream-job); use \
+                      --output-dir"
+                .into(),
+        }),
         (None, Some(d)) => Ok(Some(Box::new(LocalFolder::new(d)))),
         (None, None) => Ok(None),
     }

@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use jetstream_gcp::{BigQueryConfig, BigQueryWarehouse, GcsBucket};
+use jetstream_bigquery::{BigQueryConfig, BigQueryWarehouse};
+use jetstream_gcs::GcsBucket;
 use jetstream_job::{
     Column, Columns, Job, JobOptions, LocalFolder, OutputSink as _, Quiet, TableName,
     Warehouse as _,
@@ -16,16 +17,8 @@ use crate::job::{d, hub, scratch, simulated};
 const DATASET: &str = "mozanalysis";
 
 fn emulators() -> (String, String, String) {
-    let need = |var: &str| {
-        std::env::var(var).unwrap_or_else(|_| {
-            panic!(
-                "{var} is not set: run the tests with `cargo xtask test`, or start the emulators \
-                 with `cargo xtask emulators` and export what it prints"
-            )
-        })
-    };
-    let bigquery = need("BIGQUERY_EMULATOR_HOST");
-    let storage = need("STORAGE_EMULATOR_HOST");
+    let bigquery = jetstream_test_support::required_env("BIGQUERY_EMULATOR_HOST");
+    let storage = jetstream_test_support::required_env("STORAGE_EMULATOR_HOST");
     let project = std::env::var("JETSTREAM_TEST_BIGQUERY_PROJECT")
         .unwrap_or_else(|_| "jetstream-test".into());
     (bigquery, storage, project)
@@ -85,6 +78,7 @@ fn assert_same(table: &str, duck: &Columns, bq: &Columns) -> usize {
 }
 
 #[test]
+#[ignore = "emulators: needs BIGQUERY_EMULATOR_HOST and STORAGE_EMULATOR_HOST (cargo xtask test)"]
 #[allow(clippy::print_stderr)]
 fn the_daily_job_on_bigquery_and_gcs_equals_the_duckdb_run() {
     let (bigquery, _storage, project) = emulators();

@@ -26,7 +26,7 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 pub(crate) fn simulated(
     dir: &Path,
     edit: impl Fn(&str, String) -> String,
-) -> (jetstream_warehouse::DuckDbWarehouse, jetstream_job::Parsed) {
+) -> (jetstream_duckdb::DuckDbWarehouse, jetstream_job::Parsed) {
     let wh = WarehouseSpec::new("duckdb::memory:")
         .open_duckdb()
         .expect("warehouse");
@@ -372,7 +372,7 @@ fn a_rerun_deletes_only_its_experiments_tables_of_the_chosen_periods() {
         &meta("someone-else"),
     )
     .expect("foreign");
-    let others = |wh: &jetstream_warehouse::DuckDbWarehouse| {
+    let others = |wh: &jetstream_duckdb::DuckDbWarehouse| {
         let mut all = snapshot(wh, "mozanalysis", "\u{0}");
         all.retain(|l| {
             !l.starts_with("mozanalysis.statistics_x_w")
@@ -621,7 +621,7 @@ fn rerunning_x_leaves_x_v2_and_x_2024_identical() {
         report.tables, 3,
         "each of x, x-v2, x-2024 has its statistics"
     );
-    let others = |wh: &jetstream_warehouse::DuckDbWarehouse| {
+    let others = |wh: &jetstream_duckdb::DuckDbWarehouse| {
         let mut rows = snapshot(wh, "mozanalysis", "\u{0}");
         rows.retain(|l| l.contains(".x_v2_") || l.contains("_x_v2_") || l.contains("x_2024"));
         rows

@@ -18,7 +18,7 @@ const COPY_B: &str = "jetstream-sim-three-branches-copy";
 
 /// Five simulated experiments (the three of the simulator, and copies of the two desktop
 /// ones) in a fresh in-memory warehouse; configs in `dir/jetstream`.
-fn five(dir: &std::path::Path) -> (jetstream_warehouse::DuckDbWarehouse, jetstream_job::Parsed) {
+fn five(dir: &std::path::Path) -> (jetstream_duckdb::DuckDbWarehouse, jetstream_job::Parsed) {
     let wh = WarehouseSpec::new("duckdb::memory:")
         .open_duckdb()
         .expect("warehouse");

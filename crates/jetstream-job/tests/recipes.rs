@@ -151,12 +151,10 @@ fn exercise(e: &Experiment, date: NaiveDate) {
     }
 }
 
-/// Cases per property: 10,000, or `JETSTREAM_FUZZ_CASES` (the fuzzing pass runs 100,000).
+/// Cases per property: 10,000 in the slow tier (`cargo xtask test`), 500 in a plain run, or
+/// `JETSTREAM_FUZZ_CASES` (the fuzzing pass runs 100,000).
 fn cases() -> u32 {
-    std::env::var("JETSTREAM_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+    jetstream_test_support::cases(500, 10_000)
 }
 
 proptest! {

@@ -146,6 +146,7 @@ fn excludes_zero((lo, hi): (f64, f64)) -> bool {
 }
 
 #[test]
+#[ignore = "slow: 40 simulated experiments × daily looks, minutes in a debug build"]
 #[allow(clippy::print_stderr)] // the measured rates, for the run's log
 fn always_valid_intervals_keep_their_error_rate_over_daily_looks() {
     const SEEDS: u64 = 40;

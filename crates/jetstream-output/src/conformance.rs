@@ -236,18 +236,20 @@ pub fn list_by_prefix(sink: &dyn OutputSink) {
 /// expression callable as `$make()` returning a `Box<dyn OutputSink>`).
 #[macro_export]
 macro_rules! sink_conformance {
-    ($make:expr) => {
-        $crate::sink_conformance!(@cases $make;
+    (@case [$($attr:tt)*] $make:expr; $case:ident) => {
+        #[test]
+        $($attr)*
+        fn $case() {
+            let sink: Box<dyn $crate::OutputSink> = ($make)();
+            $crate::conformance::$case(sink.as_ref());
+        }
+    };
+    (@cases $attrs:tt $make:expr; $($case:ident),*) => {
+        $( $crate::sink_conformance!(@case $attrs $make; $case); )*
+    };
+    ($make:expr $(; $(#[$attr:meta])*)?) => {
+        $crate::sink_conformance!(@cases [$($(#[$attr])*)?] $make;
             round_trip, replace, nested_keys, invalid_keys_refused, absent_keys,
             modified_follows_puts, list_by_prefix);
-    };
-    (@cases $make:expr; $($case:ident),*) => {
-        $(
-            #[test]
-            fn $case() {
-                let sink: Box<dyn $crate::OutputSink> = ($make)();
-                $crate::conformance::$case(sink.as_ref());
-            }
-        )*
     };
 }

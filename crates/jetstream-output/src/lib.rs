@@ -1,6 +1,6 @@
 //! Where jetstream's JSON exports go.
 //!
-//! [`OutputSink`] is the seam (a local folder by default, a GCS bucket in `jetstream-gcp`);
+//! [`OutputSink`] is the seam (a local folder by default, a GCS bucket in `jetstream-gcs`);
 //! [`LocalFolder`] writes every file atomically (temporary file in the same folder, flushed,
 //! then renamed), so a reader never sees half a file and a failed export leaves the previous
 //! file in place. [`export`] turns statistics views into the reference's JSON files.

@@ -1,10 +1,11 @@
 use chrono::NaiveDateTime;
 use chrono::{TimeZone, Utc};
+use jetstream_duckdb::DuckDbWarehouse;
 use jetstream_output::export::{
     ExportPolicy, export_errors, export_statistics, weekly_analysis_start,
 };
 use jetstream_output::{LocalFolder, OutputSink};
-use jetstream_warehouse::{DuckDbWarehouse, LogRecord, TableMetadata, TableName, Warehouse};
+use jetstream_warehouse::{LogRecord, TableMetadata, TableName, Warehouse};
 use serde_json::Value;
 
 use crate::local::scratch;

@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{Duration, NaiveDate};
-use jetstream_warehouse::{Column, DuckDbWarehouse, Warehouse, WarehouseError};
+use jetstream_duckdb::DuckDbWarehouse;
+use jetstream_warehouse::{Column, Warehouse, WarehouseError};
 use serde_json::{Value, json};
 
 /// The two-branch experiment.

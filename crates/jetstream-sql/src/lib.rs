@@ -19,7 +19,6 @@
 //! ```
 
 pub mod alias;
-pub mod duckdb;
 pub mod naming;
 pub mod preview;
 pub mod query;

@@ -1,5 +1,4 @@
 //! SQL generation over real configs: golden files, parsing, safety.
 
 mod common;
-mod duckdb_coverage;
 mod golden;

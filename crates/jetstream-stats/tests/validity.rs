@@ -65,6 +65,7 @@ fn difference(rows: &[Row]) -> (f64, f64) {
 }
 
 #[test]
+#[ignore = "slow: hundreds of simulated datasets per statistic"]
 fn intervals_cover_the_truth() {
     let bootstrap = Statistic::BootstrapMean {
         num_samples: 1000,

@@ -88,7 +88,9 @@ pub struct Columns {
 }
 
 impl Columns {
-    pub(crate) fn new(names: Vec<String>, columns: Vec<Column>) -> Self {
+    /// Named columns as a backend read them (names and columns in query order, columns of
+    /// equal length; [`Columns::from_pairs`] checks what a caller gives).
+    pub fn new(names: Vec<String>, columns: Vec<Column>) -> Self {
         Self { names, columns }
     }
 
@@ -99,7 +101,7 @@ impl Columns {
         let mut columns = Vec::with_capacity(pairs.len());
         for (name, column) in pairs {
             if names.contains(&name) || column.len() != rows {
-                return Err(WarehouseError::InvalidColumns(format!(
+                return Err(WarehouseError::invalid_columns(format!(
                     "column {name:?}: duplicate name or {} rows where the first column has {rows}",
                     column.len()
                 )));
@@ -134,9 +136,9 @@ impl Columns {
     }
 }
 
-/// Builds one column from cells of the same kind.
+/// Builds one column from cells of the same kind (backends reading a result cell by cell).
 #[derive(Debug, Default)]
-pub(crate) struct ColumnBuilder {
+pub struct ColumnBuilder {
     name: String,
     kind: Option<&'static str>,
     rows: usize,
@@ -150,25 +152,35 @@ pub(crate) struct ColumnBuilder {
 
 /// One cell, as read from a backend.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
+pub enum Cell {
+    /// NULL.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float (also decimals).
     Float(f64),
+    /// Text.
     Text(String),
+    /// A date.
     Date(NaiveDate),
+    /// A timestamp without time zone (UTC).
     Timestamp(NaiveDateTime),
 }
 
 impl ColumnBuilder {
-    pub(crate) fn new(name: String) -> Self {
+    /// An empty column called `name`.
+    pub fn new(name: String) -> Self {
         Self {
             name,
             ..Self::default()
         }
     }
 
-    pub(crate) fn push(&mut self, cell: Cell) -> Result<(), WarehouseError> {
+    /// Append a cell; a cell of another kind than the first non-null one is an error naming
+    /// the column.
+    pub fn push(&mut self, cell: Cell) -> Result<(), WarehouseError> {
         let kind = match &cell {
             Cell::Null => None,
             Cell::Bool(_) => Some("boolean"),
@@ -185,11 +197,10 @@ impl ColumnBuilder {
                     self.backfill(k);
                 }
                 Some(first) if first != k => {
-                    return Err(WarehouseError::MixedColumn {
-                        column: self.name.clone(),
-                        first,
-                        second: k,
-                    });
+                    return Err(WarehouseError::invalid_columns(format!(
+                        "column {:?} mixes {first} and {k} values",
+                        self.name
+                    )));
                 }
                 Some(_) => {}
             }
@@ -232,7 +243,8 @@ impl ColumnBuilder {
         }
     }
 
-    pub(crate) fn finish(self) -> (String, Column) {
+    /// The column's name and values (only NULLs: a float column).
+    pub fn finish(self) -> (String, Column) {
         let column = match self.kind {
             Some("boolean") => Column::Bool(self.bools),
             Some("integer") => Column::Int(self.ints),

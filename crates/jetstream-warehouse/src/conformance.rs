@@ -7,7 +7,7 @@
 //!
 //! ```ignore
 //! jetstream_warehouse::warehouse_conformance!(|| {
-//!     Box::new(DuckDbWarehouse::in_memory("moz-fx-data-experiments").unwrap())
+//!     Box::new(jetstream_duckdb::DuckDbWarehouse::in_memory("moz-fx-data-experiments").unwrap())
 //! });
 //! ```
 //!
@@ -633,24 +633,28 @@ pub fn typed_reads_and_nulls(wh: &dyn Warehouse) {
 }
 
 /// Runs every case of the suite as its own test, each on a fresh warehouse from `$make`
-/// (an expression callable as `$make()` returning a `Box<dyn Warehouse>`).
+/// (an expression callable as `$make()` returning a `Box<dyn Warehouse>`). Attributes after
+/// `$make;` go on every case: a backend that needs a service puts its test tier there
+/// (`#[ignore = "emulators: …"]`).
 #[macro_export]
 macro_rules! warehouse_conformance {
-    ($make:expr) => {
-        $crate::warehouse_conformance!(@cases $make;
+    (@case [$($attr:tt)*] $make:expr; $case:ident) => {
+        #[test]
+        $($attr)*
+        fn $case() {
+            let warehouse: Box<dyn $crate::Warehouse> = ($make)();
+            $crate::conformance::$case(warehouse.as_ref());
+        }
+    };
+    (@cases $attrs:tt $make:expr; $($case:ident),*) => {
+        $( $crate::warehouse_conformance!(@case $attrs $make; $case); )*
+    };
+    ($make:expr $(; $(#[$attr:meta])*)?) => {
+        $crate::warehouse_conformance!(@cases [$($(#[$attr])*)?] $make;
             write_read_and_metadata, atomic_replace_on_runtime_failure,
             atomic_replace_on_invalid_query, write_columns_round_trip, create_if_absent,
             views_and_delete, window_views, joined_window_views, listing, append_logs,
             typed_reads_and_nulls, touch_keeps_rows, dry_runs_plan_without_running);
-    };
-    (@cases $make:expr; $($case:ident),*) => {
-        $(
-            #[test]
-            fn $case() {
-                let warehouse: Box<dyn $crate::Warehouse> = ($make)();
-                $crate::conformance::$case(warehouse.as_ref());
-            }
-        )*
     };
 }
 
@@ -773,11 +777,11 @@ impl Warehouse for Spy<'_> {
         records: &[LogRecord],
     ) -> Result<(), crate::WarehouseError> {
         if self.refuse_logs {
-            return Err(crate::WarehouseError::Query {
-                what: table.to_string(),
-                message: "the monitoring table refuses writes (test)".into(),
-                excerpt: String::new(),
-            });
+            return Err(crate::WarehouseError::new(
+                crate::WarehouseErrorKind::Query,
+                table.to_string(),
+                "the monitoring table refuses writes (test)",
+            ));
         }
         self.inner.append_logs(table, records)
     }

@@ -4,19 +4,22 @@
 //! table (atomically replacing it), create views, read result columns, keep table metadata
 //! (description = experiment slug, `last_updated`, schema version) and delete tables. Queries
 //! are always given in BigQuery dialect (what `jetstream-sql` generates and what metric-hub
-//! definitions are written in); each backend translates as it needs. [`DuckDbWarehouse`] is
-//! the embedded default; BigQuery is a later backend behind the same trait.
+//! definitions are written in); each backend translates as it needs.
+//!
+//! This crate is only the seam: the trait, its value types, a typed error
+//! ([`WarehouseError`]: kind, retryable, source), the pieces backends share ([`backend`]) and
+//! the conformance suite every backend runs (feature `conformance`). The backends live in
+//! their own crates — `jetstream-duckdb` (the embedded default) and `jetstream-bigquery` — so
+//! a crate that only needs the trait never builds DuckDB or an HTTP client.
 
-mod arrow_read;
+pub mod backend;
 mod columns;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-mod duckdb_backend;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use columns::{Column, Columns};
-pub use duckdb_backend::DuckDbWarehouse;
 
 /// Columns of the monitoring `logs` table, in order.
 pub const LOG_COLUMNS: [&str; 14] = [
@@ -55,7 +58,7 @@ impl TableName {
     pub fn new(dataset: &str, table: &str) -> Result<Self, WarehouseError> {
         for part in [dataset, table] {
             if part.is_empty() || part.chars().any(char::is_control) {
-                return Err(WarehouseError::InvalidName(format!("{dataset}.{table}")));
+                return Err(WarehouseError::invalid_name(format!("{dataset}.{table}")));
             }
         }
         Ok(Self {
@@ -124,61 +127,8 @@ impl TableMetadata {
     }
 }
 
-/// Why a warehouse operation failed. Every variant names the table or query it concerns.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WarehouseError {
-    /// A table name that cannot be used.
-    #[error("invalid table name {0:?}")]
-    InvalidName(String),
-    /// The BigQuery-dialect query has no translation for this backend.
-    #[error("cannot translate the query for {what}: {source}")]
-    Translate {
-        /// What the query was for (a table name or "query").
-        what: String,
-        /// The translation error, naming the construct.
-        source: jetstream_sql::duckdb::TranslateError,
-    },
-    /// The warehouse rejected or failed the query.
-    #[error("query for {what} failed: {message}\n  query: {excerpt}")]
-    Query {
-        /// What the query was for (a table name or "query").
-        what: String,
-        /// The warehouse's message.
-        message: String,
-        /// The start of the failing SQL.
-        excerpt: String,
-    },
-    /// A result column holds values of several kinds.
-    #[error("column {column:?} mixes {first} and {second} values")]
-    MixedColumn {
-        /// Column name.
-        column: String,
-        /// Kind of the first non-null value.
-        first: &'static str,
-        /// The other kind met.
-        second: &'static str,
-    },
-    /// Columns that cannot be written together.
-    #[error("invalid columns: {0}")]
-    InvalidColumns(String),
-    /// The warehouse service refused or failed a request (HTTP status and reason).
-    #[error("{what}: {message}")]
-    Service {
-        /// The table, dataset or job concerned.
-        what: String,
-        /// The status, reason and the service's message.
-        message: String,
-    },
-    /// Opening or attaching a database or data file failed.
-    #[error("{path}: {message}")]
-    Open {
-        /// The file or folder.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-}
+mod error;
+pub use error::{BoxError, WarehouseError, WarehouseErrorKind};
 
 /// One row of the monitoring `logs` table (the reference's `BigQueryLogHandler` schema): an
 /// error or warning of an analysis with its context.

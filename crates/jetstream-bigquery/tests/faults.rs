@@ -3,39 +3,31 @@
 
 use std::time::Duration;
 
-use jetstream_gcp::{BigQueryConfig, BigQueryWarehouse, Credentials, RetryPolicy};
+use jetstream_bigquery::{BigQueryConfig, BigQueryWarehouse, Credentials, RetryPolicy};
+use jetstream_test_support::FakeServer;
 use jetstream_warehouse::{TableName, Warehouse};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const QUERIES: &str = "/bigquery/v2/projects/p/queries";
 
-/// A wiremock server on its own runtime (the clients under test block on theirs); also the
-/// fake Google API of `google_apis.rs`.
-pub(crate) struct Fake {
-    pub(crate) server: MockServer,
-    runtime: tokio::runtime::Runtime,
-}
+/// The fake BigQuery REST API: a wiremock server on its own runtime (the clients under test
+/// block on theirs).
+struct Fake(FakeServer);
 
 impl Fake {
-    pub(crate) fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(MockServer::start());
-        Self { server, runtime }
+    fn new() -> Self {
+        Self(FakeServer::new())
     }
 
-    pub(crate) fn mount(&self, mock: Mock) {
-        self.runtime.block_on(mock.mount(&self.server));
+    fn mount(&self, mock: Mock) {
+        self.0.mount(mock);
     }
 
     fn warehouse(&self, tweak: impl FnOnce(&mut BigQueryConfig)) -> BigQueryWarehouse {
         let mut config = BigQueryConfig::new("p");
-        config.endpoint = Some(self.server.uri());
+        config.endpoint = Some(self.0.uri());
         config.retry = RetryPolicy {
             max_attempts: 4,
             initial_backoff: Duration::from_millis(20),
@@ -47,11 +39,9 @@ impl Fake {
     }
 
     fn requests(&self, to: &str) -> Vec<Value> {
-        self.runtime
-            .block_on(self.server.received_requests())
-            .unwrap_or_default()
+        self.0
+            .requests_to(to)
             .into_iter()
-            .filter(|r| r.url.path() == to)
             .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
             .collect()
     }

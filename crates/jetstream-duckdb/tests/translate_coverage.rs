@@ -16,7 +16,7 @@ use jetstream_config::resolve::{
     resolve_spec,
 };
 use jetstream_config::validate::{ValidateOptions, validate_file};
-use jetstream_sql::duckdb::translate;
+use jetstream_duckdb::translate::translate;
 use jetstream_sql::query::{QueryContext, enrollments_query, escape_in_literal, metrics_query};
 use jetstream_sql::readiness::timelimits_if_ready;
 

@@ -14,7 +14,7 @@ pub(crate) struct ColumnReader {
 }
 
 fn bad(name: &str, bq_type: &str, value: &Value) -> WarehouseError {
-    WarehouseError::InvalidColumns(format!(
+    WarehouseError::invalid_columns(format!(
         "column {name:?} of type {bq_type}: cannot read value {value}"
     ))
 }

@@ -2,7 +2,8 @@
 //! against small hand-written telemetry tables: the translation must not only parse, it must
 //! run and mean the same thing.
 
-use jetstream_warehouse::{Column, DuckDbWarehouse, TableMetadata, TableName, Warehouse};
+use jetstream_duckdb::DuckDbWarehouse;
+use jetstream_warehouse::{Column, TableMetadata, TableName, Warehouse};
 
 fn golden(name: &str) -> String {
     let path = format!(

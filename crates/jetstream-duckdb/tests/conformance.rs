@@ -1,7 +1,8 @@
 //! The warehouse conformance suite (`jetstream_warehouse::conformance`) on DuckDB: in memory,
 //! and on a database file.
 
-use jetstream_warehouse::{DuckDbWarehouse, Warehouse};
+use jetstream_duckdb::DuckDbWarehouse;
+use jetstream_warehouse::Warehouse;
 
 const PROJECT: &str = "moz-fx-data-experiments";
 

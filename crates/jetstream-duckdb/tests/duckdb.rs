@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
 use chrono::{TimeZone, Utc};
-use jetstream_warehouse::{Column, DuckDbWarehouse, TableMetadata, TableName, Warehouse};
+use jetstream_duckdb::DuckDbWarehouse;
+use jetstream_warehouse::{Column, TableMetadata, TableName, Warehouse};
 
 const PROJECT: &str = "moz-fx-data-experiments";
 

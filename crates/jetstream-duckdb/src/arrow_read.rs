@@ -9,7 +9,7 @@ use duckdb::arrow::datatypes::{
     TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
 };
 
-use crate::Column;
+use jetstream_warehouse::Column;
 
 /// The kind of [`Column`] an Arrow type becomes; `None` for types read cell by cell.
 fn kind(t: &DataType) -> Option<Column> {

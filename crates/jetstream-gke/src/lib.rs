@@ -10,8 +10,8 @@ use jetstream_argo::{GkeCluster, GkeEndpoint, Image, ImageRegistry};
 use serde_json::Value;
 use url::Url;
 
-use crate::retry::{describe, status_message};
-use crate::{Credentials, RetryPolicy};
+use jetstream_gcp::retry::{describe, status_message};
+pub use jetstream_gcp::{Credentials, RetryPolicy};
 
 /// The GKE API.
 pub(crate) const CONTAINER_ENDPOINT: &str = "https://container.googleapis.com";
@@ -74,7 +74,7 @@ impl GoogleApis {
         artifacts: Option<&str>,
         retry: RetryPolicy,
     ) -> Result<Self, String> {
-        let runtime = crate::runtime("google-apis").map_err(|e| e.to_string())?;
+        let runtime = jetstream_gcp::runtime("google-apis").map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()
             .connect_timeout(retry.request_timeout)
             .build()
@@ -112,7 +112,7 @@ impl GoogleApis {
     async fn get_json(inner: Arc<Inner>, url: Url, what: String) -> Result<Value, String> {
         let credentials = Self::credentials(&inner).await?;
         let make = || inner.client.get(url.clone());
-        let (status, body) = crate::retry::send(&inner.retry, credentials, &what, &make)
+        let (status, body) = jetstream_gcp::retry::send(&inner.retry, credentials, &what, &make)
             .await
             .map_err(|e| format!("{what}: {e}"))?;
         if !status.is_success() {

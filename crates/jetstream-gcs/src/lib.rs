@@ -16,8 +16,8 @@ use jetstream_output::{OutputError, OutputSink, check_key};
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::retry::{describe, status_message};
-use crate::{Credentials, RetryPolicy};
+use jetstream_gcp::retry::{describe, status_message};
+pub use jetstream_gcp::{Credentials, RetryPolicy};
 
 /// The public GCS endpoint.
 const GCS_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -40,14 +40,14 @@ impl GcsConfig {
     pub fn from_env(bucket: &str) -> Self {
         Self {
             bucket: bucket.to_string(),
-            endpoint: crate::emulator_host(crate::STORAGE_EMULATOR_HOST),
+            endpoint: jetstream_gcp::emulator_host(jetstream_gcp::STORAGE_EMULATOR_HOST),
             retry: RetryPolicy::default(),
         }
     }
 }
 
 /// A GCS bucket as an [`OutputSink`]: a synchronous facade over a private runtime (from async
-/// code, use it inside `tokio::task::spawn_blocking`, as [`crate::BigQueryWarehouse`]).
+/// code, use it inside `tokio::task::spawn_blocking`, as the BigQuery warehouse does).
 pub struct GcsBucket {
     bucket: String,
     base: Url,
@@ -107,7 +107,7 @@ impl GcsBucket {
     /// A sink writing to `config.bucket` with `credentials` (anonymous: no `Authorization`
     /// header, for emulators).
     pub fn new(config: GcsConfig, credentials: Credentials) -> Result<Self, OutputError> {
-        let runtime = crate::runtime("gcs")
+        let runtime = jetstream_gcp::runtime("gcs")
             .map_err(|e| remote(format!("gs://{}", config.bucket), e.to_string()))?;
         Self::with_runtime(config, credentials, runtime)
     }
@@ -116,8 +116,8 @@ impl GcsBucket {
     /// Google with Application Default Credentials.
     pub fn from_env(bucket: &str) -> Result<Self, OutputError> {
         let config = GcsConfig::from_env(bucket);
-        let runtime =
-            crate::runtime("gcs").map_err(|e| remote(format!("gs://{bucket}"), e.to_string()))?;
+        let runtime = jetstream_gcp::runtime("gcs")
+            .map_err(|e| remote(format!("gs://{bucket}"), e.to_string()))?;
         let credentials = if config.endpoint.is_some() {
             Credentials::anonymous()
         } else {
@@ -185,7 +185,7 @@ impl GcsBucket {
         location: &str,
         make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
     ) -> Result<(StatusCode, Vec<u8>), OutputError> {
-        crate::retry::send(&self.retry, &self.credentials, location, make)
+        jetstream_gcp::retry::send(&self.retry, &self.credentials, location, make)
             .await
             .map_err(|message| remote(location, message))
     }

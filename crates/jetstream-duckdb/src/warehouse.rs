@@ -14,11 +14,13 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use duckdb::types::ToSql;
 use duckdb::types::Value;
 use duckdb::{Connection, appender_params_from_iter, params};
-use jetstream_sql::duckdb::{MOZFUN_MACROS, translate};
+use jetstream_warehouse::backend::{Cell, ColumnBuilder, window_tables};
+use jetstream_warehouse::{
+    Column, Columns, LOG_COLUMNS, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError,
+    WarehouseErrorKind,
+};
 
-use crate::Column;
-use crate::columns::{Cell, ColumnBuilder};
-use crate::{Columns, LOG_COLUMNS, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError};
+use crate::translate::{MOZFUN_MACROS, translate};
 
 /// Schema of the catalog that holds jetstream's own bookkeeping.
 const META_SCHEMA: &str = "_jetstream";
@@ -82,11 +84,18 @@ fn qualified(name: &TableName) -> String {
     )
 }
 
+/// A value of a result that cannot be read (no SQL to quote).
+fn read_error(what: &str, message: String) -> WarehouseError {
+    WarehouseError::new(WarehouseErrorKind::Query, what, message)
+}
+
 fn query_error(what: &str, sql: &str, e: &duckdb::Error) -> WarehouseError {
-    WarehouseError::Query {
-        what: what.to_string(),
-        message: e.to_string(),
-        excerpt: crate::sql_excerpt(sql),
+    let conflict = is_conflict(&e.to_string());
+    let error = WarehouseError::query(what, e.to_string(), sql).retryable(conflict);
+    if conflict {
+        error.into_kind(WarehouseErrorKind::Conflict, what)
+    } else {
+        error
     }
 }
 
@@ -101,12 +110,11 @@ impl DuckDbWarehouse {
     /// never a new empty database, and a file on a read-only mount can be read.
     pub fn open_read_only(path: &Path, project: &str) -> Result<Self, WarehouseError> {
         if !path.is_file() {
-            return Err(WarehouseError::Open {
-                path: path.display().to_string(),
-                message: "no such warehouse file (a command that only reads does not create \
-                          one; check the path)"
-                    .into(),
-            });
+            return Err(WarehouseError::open(
+                path.display().to_string(),
+                "no such warehouse file (a command that only reads does not create one; check \
+                 the path)",
+            ));
         }
         Self::open_file(path, project, true)
     }
@@ -116,17 +124,14 @@ impl DuckDbWarehouse {
             .parent()
             .filter(|p| !p.as_os_str().is_empty() && !read_only)
         {
-            std::fs::create_dir_all(parent).map_err(|e| WarehouseError::Open {
-                path: parent.display().to_string(),
-                message: e.to_string(),
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| WarehouseError::open(parent.display().to_string(), e.to_string()))?;
         }
-        let to_open = |e| match e {
-            WarehouseError::Query { message, .. } => WarehouseError::Open {
-                path: path.display().to_string(),
-                message,
-            },
-            other => other,
+        let to_open = |e: WarehouseError| match e.kind() {
+            WarehouseErrorKind::Query => {
+                e.into_kind(WarehouseErrorKind::Open, path.display().to_string())
+            }
+            _ => e,
         };
         let mut wh =
             Self::with_attachment(&path.to_string_lossy(), project, read_only).map_err(to_open)?;
@@ -134,10 +139,8 @@ impl DuckDbWarehouse {
         dir.push(".sources");
         let dir = std::path::PathBuf::from(dir);
         if dir.is_dir() {
-            let entries = sorted_entries(&dir).map_err(|e| WarehouseError::Open {
-                path: dir.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let entries = sorted_entries(&dir)
+                .map_err(|e| WarehouseError::open(dir.display().to_string(), e.to_string()))?;
             let conn = wh.conn();
             for file in entries {
                 if file.extension().is_some_and(|e| e == "duckdb") {
@@ -151,9 +154,8 @@ impl DuckDbWarehouse {
                         quote_ident(&name),
                         if read_only { " (READ_ONLY)" } else { "" }
                     );
-                    conn.execute_batch(&sql).map_err(|e| WarehouseError::Open {
-                        path: file.display().to_string(),
-                        message: e.to_string(),
+                    conn.execute_batch(&sql).map_err(|e| {
+                        WarehouseError::open(file.display().to_string(), e.to_string())
                     })?;
                 }
             }
@@ -284,7 +286,7 @@ impl DuckDbWarehouse {
         table_prefix: &str,
         select: &str,
     ) -> Result<Option<(usize, String)>, WarehouseError> {
-        let windows = crate::window_tables(
+        let windows = window_tables(
             self.list_tables(dataset, &format!("{table_prefix}_"))?,
             table_prefix,
         );
@@ -304,10 +306,7 @@ impl DuckDbWarehouse {
     }
 
     fn translated(what: &str, sql: &str) -> Result<String, WarehouseError> {
-        translate(sql).map_err(|source| WarehouseError::Translate {
-            what: what.to_string(),
-            source,
-        })
+        translate(sql).map_err(|source| WarehouseError::translate(what, source))
     }
 
     /// Fault injection for tests of atomicity (feature `fault-injection`): the next
@@ -391,9 +390,8 @@ impl DuckDbWarehouse {
             let persistent = persistent && !self.read_only;
             let target = match self.sources_dir.as_ref().filter(|_| persistent) {
                 Some(dir) => {
-                    std::fs::create_dir_all(dir).map_err(|e| WarehouseError::Open {
-                        path: dir.display().to_string(),
-                        message: e.to_string(),
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        WarehouseError::open(dir.display().to_string(), e.to_string())
                     })?;
                     dir.join(format!("{catalog}.duckdb"))
                         .to_string_lossy()
@@ -416,9 +414,8 @@ impl DuckDbWarehouse {
     /// or `DIR/<project>/<dataset>/<table>/*.parquet` as views `"<project>"."<dataset>"."<table>"`,
     /// the names the generated SQL reads. Returns the names exposed, sorted.
     pub fn attach_parquet_dir(&self, dir: &Path) -> Result<Vec<String>, WarehouseError> {
-        let io = |path: &Path, e: std::io::Error| WarehouseError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
+        let io = |path: &Path, e: std::io::Error| {
+            WarehouseError::open(path.display().to_string(), e.to_string())
         };
         let mut exposed = Vec::new();
         let conn = self.conn();
@@ -453,9 +450,8 @@ impl DuckDbWarehouse {
                         t = quote_ident(&table_name),
                         f = quote_literal(&pattern.to_string_lossy()),
                     );
-                    conn.execute_batch(&sql).map_err(|e| WarehouseError::Open {
-                        path: table.display().to_string(),
-                        message: e.to_string(),
+                    conn.execute_batch(&sql).map_err(|e| {
+                        WarehouseError::open(table.display().to_string(), e.to_string())
                     })?;
                     exposed.push(format!("{project_name}.{dataset_name}.{table_name}"));
                 }
@@ -721,41 +717,36 @@ fn cell(value: Value, column: &str) -> Result<Cell, WarehouseError> {
         Value::HugeInt(i) => int(i),
         Value::Float(x) => Cell::Float(x.into()),
         Value::Double(x) => Cell::Float(x),
-        Value::Decimal(d) => {
-            Cell::Float(d.to_string().parse().map_err(|e| WarehouseError::Query {
-                what: column.to_string(),
-                message: format!("DECIMAL value {d} cannot be read as a number: {e}"),
-                excerpt: String::new(),
-            })?)
-        }
+        Value::Decimal(d) => Cell::Float(d.to_string().parse().map_err(|e| {
+            read_error(
+                column,
+                format!("DECIMAL value {d} cannot be read as a number: {e}"),
+            )
+        })?),
         Value::Text(s) | Value::Enum(s) => Cell::Text(s),
         Value::Date32(days) => Cell::Date(
             NaiveDate::from_ymd_opt(1970, 1, 1)
                 .and_then(|e| e.checked_add_signed(TimeDelta::days(days.into())))
-                .ok_or_else(|| WarehouseError::Query {
-                    what: column.to_string(),
-                    message: format!("date out of range: {days} days since 1970-01-01"),
-                    excerpt: String::new(),
+                .ok_or_else(|| {
+                    read_error(
+                        column,
+                        format!("date out of range: {days} days since 1970-01-01"),
+                    )
                 })?,
         ),
         Value::Timestamp(unit, v) => Cell::Timestamp(
             DateTime::from_timestamp_micros(unit.to_micros(v))
                 .map(|t| t.naive_utc())
-                .ok_or_else(|| WarehouseError::Query {
-                    what: column.to_string(),
-                    message: format!("timestamp out of range: {v}"),
-                    excerpt: String::new(),
-                })?,
+                .ok_or_else(|| read_error(column, format!("timestamp out of range: {v}")))?,
         ),
         other => {
-            return Err(WarehouseError::Query {
-                what: column.to_string(),
-                message: format!(
+            return Err(read_error(
+                column,
+                format!(
                     "unsupported result type {}; cast it in the query",
                     kind_name(&other)
                 ),
-                excerpt: String::new(),
-            });
+            ));
         }
     })
 }
@@ -792,7 +783,7 @@ impl Warehouse for DuckDbWarehouse {
     ) -> Result<u64, WarehouseError> {
         let what = name.to_string();
         if columns.names().is_empty() {
-            return Err(WarehouseError::InvalidColumns(format!(
+            return Err(WarehouseError::invalid_columns(format!(
                 "{what}: no columns"
             )));
         }
@@ -838,11 +829,10 @@ impl Warehouse for DuckDbWarehouse {
                 .map_err(|e| query_error(&what, &insert, &e))?;
             for row in 0..columns.rows() {
                 if fail_after == Some(row) {
-                    return Err(WarehouseError::Query {
-                        what: what.clone(),
-                        message: format!("injected failure after {row} rows"),
-                        excerpt: String::new(),
-                    });
+                    return Err(read_error(
+                        &what,
+                        format!("injected failure after {row} rows"),
+                    ));
                 }
                 let values: Vec<Box<dyn ToSql>> =
                     columns.columns().iter().map(|c| bind(c, row)).collect();
@@ -892,9 +882,7 @@ impl Warehouse for DuckDbWarehouse {
                 Ok(u64::try_from(n).unwrap_or(0))
             });
             match result {
-                Err(WarehouseError::Query { message, .. })
-                    if attempt < 5 && is_conflict(&message) =>
-                {
+                Err(e) if attempt < 5 && e.kind() == WarehouseErrorKind::Conflict => {
                     tracing::debug!(table = %what, attempt, "write conflict: trying again");
                     std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
                 }
@@ -1045,11 +1033,7 @@ impl Warehouse for DuckDbWarehouse {
         let updated: String = row.get(1).map_err(get)?;
         let schema_version: u32 = row.get(2).map_err(get)?;
         let last_updated = DateTime::parse_from_rfc3339(&updated)
-            .map_err(|e| WarehouseError::Query {
-                what: what.clone(),
-                message: format!("bad last_updated {updated:?}: {e}"),
-                excerpt: String::new(),
-            })?
+            .map_err(|e| read_error(&what, format!("bad last_updated {updated:?}: {e}")))?
             .with_timezone(&Utc);
         Ok(Some(TableMetadata {
             description,

@@ -4,14 +4,18 @@
 use std::time::Duration;
 
 use jetstream_argo::{GkeCluster, GoogleCloud, ImageChoice, ImageRegistry};
-use jetstream_gcp::{ArtifactRegistry, Credentials, GoogleApis, RetryPolicy};
+use jetstream_gke::{ArtifactRegistry, Credentials, GoogleApis, RetryPolicy};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::faults::Fake;
+use jetstream_test_support::FakeServer as Fake;
 
-impl Fake {
+trait FakeGoogle {
+    fn apis(&self) -> GoogleApis;
+}
+
+impl FakeGoogle for Fake {
     fn apis(&self) -> GoogleApis {
         let retry = RetryPolicy {
             max_attempts: 3,
@@ -19,7 +23,7 @@ impl Fake {
             max_backoff: Duration::from_millis(20),
             request_timeout: Duration::from_secs(5),
         };
-        let uri = self.server.uri();
+        let uri = self.uri();
         GoogleApis::new(
             Some(Credentials::anonymous()),
             Some(&uri),

@@ -41,8 +41,10 @@ use jetstream_warehouse::{
 };
 use serde_json::{Value, json};
 
-use crate::auth::{BigQueryAuth, Credentials};
-use crate::retry::{Attempt, RetryPolicy, retry, retryable_status};
+use jetstream_gcp::Credentials;
+use jetstream_gcp::retry::{Attempt, RetryPolicy, retry, retryable_status};
+
+use crate::BigQueryAuth;
 use crate::values::{ColumnReader, load_schema, ndjson};
 
 /// Error reasons BigQuery marks as worth retrying.
@@ -92,7 +94,7 @@ impl BigQueryConfig {
     /// As [`BigQueryConfig::new`], with the emulator of `BIGQUERY_EMULATOR_HOST` if set.
     pub fn from_env(project: &str) -> Self {
         Self {
-            endpoint: crate::emulator_host(crate::BIGQUERY_EMULATOR_HOST),
+            endpoint: jetstream_gcp::emulator_host(jetstream_gcp::BIGQUERY_EMULATOR_HOST),
             ..Self::new(project)
         }
     }
@@ -116,10 +118,12 @@ impl ApiError {
         self.status == Some(404)
     }
     fn into_warehouse(self, what: &str) -> WarehouseError {
-        WarehouseError::Service {
-            what: what.to_string(),
-            message: self.message,
+        let retryable = matches!(self.status, Some(429) | Some(500..=599));
+        let mut e = WarehouseError::service(what, self.message).retryable(retryable);
+        if let Some(status) = self.status.and_then(|s| u16::try_from(s).ok()) {
+            e = e.with_status(status);
         }
+        e
     }
 }
 
@@ -165,7 +169,7 @@ fn classify(e: &BQError) -> (bool, ApiError) {
                 || re.is_request()
                 || re.is_body()
                 || re.is_decode();
-            let message = crate::retry::describe(re);
+            let message = jetstream_gcp::retry::describe(re);
             (
                 retryable,
                 ApiError {
@@ -249,11 +253,9 @@ impl std::fmt::Debug for BigQueryWarehouse {
 impl BigQueryWarehouse {
     /// A warehouse reached with `credentials`.
     pub fn open(config: BigQueryConfig, credentials: Credentials) -> Result<Self, WarehouseError> {
-        let open_err = |message: String| WarehouseError::Open {
-            path: format!("bigquery:{}", config.project),
-            message,
-        };
-        let runtime = crate::runtime("bigquery").map_err(|e| open_err(e.to_string()))?;
+        let open_err =
+            |message: String| WarehouseError::open(format!("bigquery:{}", config.project), message);
+        let runtime = jetstream_gcp::runtime("bigquery").map_err(|e| open_err(e.to_string()))?;
         let root = config
             .endpoint
             .clone()
@@ -297,15 +299,11 @@ impl BigQueryWarehouse {
         let credentials = if config.endpoint.is_some() {
             Credentials::anonymous()
         } else {
-            let rt = crate::runtime("auth").map_err(|e| WarehouseError::Open {
-                path: format!("bigquery:{}", config.project),
-                message: e.to_string(),
-            })?;
+            let what = format!("bigquery:{}", config.project);
+            let rt = jetstream_gcp::runtime("auth")
+                .map_err(|e| WarehouseError::open(&what, e.to_string()).with_source(e))?;
             rt.block_on(Credentials::application_default())
-                .map_err(|e| WarehouseError::Open {
-                    path: format!("bigquery:{}", config.project),
-                    message: e.to_string(),
-                })?
+                .map_err(|e| WarehouseError::open(&what, e.to_string()).with_source(e))?
         };
         Self::open(config, credentials)
     }
@@ -436,11 +434,7 @@ impl BigQueryWarehouse {
     }
 
     fn query_error(what: &str, sql: &str, message: String) -> WarehouseError {
-        WarehouseError::Query {
-            what: what.to_string(),
-            message,
-            excerpt: jetstream_warehouse::sql_excerpt(sql),
-        }
+        WarehouseError::query(what, message, sql)
     }
 
     /// Run one query job to completion and read its rows.
@@ -775,25 +769,27 @@ impl BigQueryWarehouse {
             if job["status"]["state"].as_str() == Some("DONE") {
                 let errors = &job["status"]["errorResult"];
                 if !errors.is_null() {
-                    return Err(WarehouseError::Service {
+                    let reason = errors["reason"].as_str().unwrap_or("error");
+                    return Err(WarehouseError::service(
                         what,
-                        message: format!(
-                            "job {job_id}: {}: {}",
-                            errors["reason"].as_str().unwrap_or("error"),
+                        format!(
+                            "job {job_id}: {reason}: {}",
                             errors["message"].as_str().unwrap_or("(no message)")
                         ),
-                    });
+                    )
+                    .retryable(RETRYABLE_REASONS.contains(&reason)));
                 }
                 return Ok(());
             }
             if started.elapsed() > self.config.query_timeout {
-                return Err(WarehouseError::Service {
+                return Err(WarehouseError::service(
                     what,
-                    message: format!(
+                    format!(
                         "job {job_id} did not finish within {:?}",
                         self.config.query_timeout
                     ),
-                });
+                )
+                .retryable(true));
             }
             if polls > 0 {
                 tokio::time::sleep(self.config.retry.backoff(polls - 1)).await;
@@ -905,13 +901,13 @@ impl BigQueryWarehouse {
     }
 
     async fn table_columns(&self, name: &TableName) -> Result<Vec<String>, WarehouseError> {
-        let table = self
-            .get_table(name)
-            .await?
-            .ok_or_else(|| WarehouseError::Service {
-                what: format!("table {}", self.qualified(name)),
-                message: "vanished while the view was being published".into(),
-            })?;
+        let table = self.get_table(name).await?.ok_or_else(|| {
+            WarehouseError::service(
+                format!("table {}", self.qualified(name)),
+                "vanished while the view was being published",
+            )
+            .retryable(true)
+        })?;
         Ok(table
             .schema
             .fields

@@ -1,0 +1,3 @@
+//! GKE and Artifact Registry against a fake Google API.
+
+mod google_apis;
