@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use jetstream_test_support::git;
+
 #[path = "cli/argo.rs"]
 mod argo;
 #[path = "cli/configs.rs"]
@@ -29,25 +31,6 @@ fn jetstream(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run jetstream")
-}
-
-/// Run `git args…` in `dir` as a test author; panics with git's message on failure.
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Make the configs under `dir/jetstream` a git repository (Argo pods clone their configs);

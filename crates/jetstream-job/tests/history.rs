@@ -2,7 +2,7 @@
 //! first analysis, and `rerun-config-changed`'s choice of experiments.
 
 use std::path::Path;
-use std::process::Command;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,24 +10,7 @@ use jetstream_job::{Column, ConfigRepoSources, Job, JobOptions, Quiet, Warehouse
 use jetstream_simulate::{EXPERIMENT_A, EXPERIMENT_B, EXPERIMENT_FENIX};
 
 use crate::job::{d, scratch, simulated};
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use jetstream_test_support::git;
 
 /// Commit everything, one second after the previous writes (git times have whole seconds, so
 /// a change always lands after the results written before it).

@@ -6,32 +6,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use jetstream_repos::{ConfigRepos, RepoError, RepoOptions, RepoSpec};
+use jetstream_test_support::git_at as git;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jetstream-repos-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     dir
-}
-
-fn git(dir: &Path, args: &[&str], at: Option<i64>) {
-    let mut c = Command::new("git");
-    c.arg("-C").arg(dir).args(args);
-    c.env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com");
-    if let Some(t) = at {
-        let date = format!("@{t} +0000");
-        c.env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date);
-    }
-    let out = c.output().expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {

@@ -6,9 +6,10 @@
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use jetstream_test_support::FakeServer;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 use super::argo::simulated;
 use super::reference::query;
@@ -32,38 +33,6 @@ fn texts(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// An HTTP server on 127.0.0.1 (wiremock) on its own runtime.
-struct Server {
-    runtime: tokio::runtime::Runtime,
-    server: MockServer,
-}
-
-impl Server {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(MockServer::start());
-        Self { runtime, server }
-    }
-
-    fn mount(&self, mock: Mock) {
-        self.runtime.block_on(mock.mount(&self.server));
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.runtime
-            .block_on(self.server.received_requests())
-            .unwrap_or_default()
-    }
-
-    fn uri(&self) -> String {
-        self.server.uri()
-    }
 }
 
 /// The workflow `jetstream-oom` as the Kubernetes API shows it once finished: the fenix
@@ -149,7 +118,7 @@ impl Respond for Flaky {
 #[test]
 fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
     let (dir, db, recipes) = simulated("ops-oom");
-    let api = Server::start();
+    let api = FakeServer::new();
     api.mount(
         Mock::given(method("GET"))
             .and(path(
@@ -228,7 +197,7 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
     assert!(stderr.contains("1 errors, 0 warnings"), "{stderr}");
 
     // The alert: one POST with the counts, the experiment and the message.
-    let hook = Server::start();
+    let hook = FakeServer::new();
     hook.mount(Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)));
     let url = format!("{}/services/T0/B0/s3cr3t", hook.uri());
     let out = jetstream(&["errors", "--warehouse", &db, "--notify", &url], &[]);
@@ -268,7 +237,7 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
     assert!(texts(&out).1.contains("JETSTREAM_NOTIFY_URL"));
 
     // A 500 is retried.
-    let flaky = Server::start();
+    let flaky = FakeServer::new();
     let seen = Arc::new(Mutex::new(0));
     flaky.mount(Mock::given(method("POST")).respond_with(Flaky {
         fail: 1,
@@ -316,7 +285,7 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
 #[test]
 fn warnings_alone_or_no_rows_send_no_alert() {
     let (dir, db, _) = simulated("ops-clean");
-    let hook = Server::start();
+    let hook = FakeServer::new();
     hook.mount(Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)));
     let url = format!("{}/hook", hook.uri());
     let out = jetstream(&["errors", "--warehouse", &db, "--notify", &url], &[]);
