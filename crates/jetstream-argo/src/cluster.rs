@@ -22,6 +22,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
 
+use crate::CloudError;
 use crate::status::WorkflowStatus;
 
 /// The namespace workflows go to unless told otherwise.
@@ -71,9 +72,9 @@ impl std::fmt::Debug for GkeEndpoint {
 #[async_trait::async_trait]
 pub trait GoogleCloud: Send + Sync {
     /// An OAuth access token for the cluster's API server.
-    async fn access_token(&self) -> Result<String, String>;
+    async fn access_token(&self) -> Result<String, CloudError>;
     /// The API server of a GKE cluster.
-    async fn gke_endpoint(&self, cluster: &GkeCluster) -> Result<GkeEndpoint, String>;
+    async fn gke_endpoint(&self, cluster: &GkeCluster) -> Result<GkeEndpoint, CloudError>;
 }
 
 /// Backoff of API calls.
@@ -421,9 +422,9 @@ impl ArgoCluster {
             google
                 .gke_endpoint(&options.gke)
                 .await
-                .map_err(|message| ClusterError::Connect {
+                .map_err(|e| ClusterError::Connect {
                     via: via.clone(),
-                    message,
+                    message: e.to_string(),
                 })?;
         let kc =
             direct_kubeconfig(&endpoint.endpoint, &endpoint.ca_certificate).map_err(|message| {
@@ -457,9 +458,9 @@ impl ArgoCluster {
             let token = google
                 .access_token()
                 .await
-                .map_err(|message| ClusterError::Connect {
+                .map_err(|e| ClusterError::Connect {
                     via: self.via.clone(),
-                    message: format!("Google credentials: {message}"),
+                    message: e.to_string(),
                 })?;
             config.auth_info.token = Some(secrecy::SecretString::from(token));
         }

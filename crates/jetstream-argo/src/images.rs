@@ -26,7 +26,7 @@ pub struct Image {
 /// A container registry that lists the images of a name.
 pub trait ImageRegistry: Send + Sync {
     /// Every image of `name` (`registry/path/name`, no tag or digest).
-    fn images(&self, name: &str) -> Result<Vec<Image>, String>;
+    fn images(&self, name: &str) -> Result<Vec<Image>, crate::CloudError>;
 }
 
 /// The tag that marks a release changing results for every experiment.

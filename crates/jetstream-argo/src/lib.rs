@@ -8,12 +8,15 @@
 //!
 //! [`cluster`] submits rendered workflows to a Kubernetes cluster and watches them;
 //! [`status`] reads a workflow's status (failed steps, retries); [`images`] chooses the image
-//! each experiment runs.
+//! each experiment runs; [`CloudError`] is the error of the cloud services behind the traits
+//! ([`GoogleCloud`], [`ImageRegistry`]).
 
+pub mod cloud_error;
 pub mod cluster;
 pub mod images;
 pub mod status;
 
+pub use cloud_error::{CloudError, CloudErrorKind};
 pub use cluster::{
     ArgoCluster, ClusterError, ClusterOptions, GkeCluster, GkeEndpoint, GoogleCloud,
 };

@@ -7,48 +7,39 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jetstream_argo::{
-    ArgoCluster, ClusterError, ClusterOptions, GkeCluster, GkeEndpoint, GoogleCloud, RUN_TEMPLATE,
-    WorkflowParams, cluster::Retry, render,
+    ArgoCluster, CloudError, CloudErrorKind, ClusterError, ClusterOptions, GkeCluster, GkeEndpoint,
+    GoogleCloud, RUN_TEMPLATE, WorkflowParams, cluster::Retry, render,
 };
+use jetstream_test_support::FakeServer;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 const TOKEN: &str = "s3cr3t-token-never-printed";
 const WORKFLOWS: &str = "/apis/argoproj.io/v1alpha1/namespaces/argo/workflows";
 
-/// The fake API server, on its own runtime (the cluster client has its own, blocking one).
+/// The fake API server, on its own runtime (the cluster client has its own, blocking one),
+/// and a scratch folder for its kubeconfig.
 struct Fake {
-    runtime: tokio::runtime::Runtime,
-    server: MockServer,
-    dir: std::path::PathBuf,
+    server: FakeServer,
+    dir: tempfile::TempDir,
 }
 
 impl Fake {
     fn start(name: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(MockServer::start());
-        let dir =
-            std::env::temp_dir().join(format!("jetstream-argo-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         Self {
-            runtime,
-            server,
-            dir,
+            server: FakeServer::new(),
+            dir: jetstream_test_support::scratch(&format!("argo-{name}")),
         }
     }
 
     fn mount(&self, mock: Mock) {
-        self.runtime.block_on(mock.mount(&self.server));
+        self.server.mount(mock);
     }
 
     /// A kubeconfig pointing at the fake, with a bearer token.
     fn kubeconfig(&self) -> std::path::PathBuf {
-        let file = self.dir.join("kubeconfig");
+        let file = self.dir.path().join("kubeconfig");
         let text = format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
              clusters:\n- name: fake\n  cluster:\n    server: {}\n\
@@ -78,18 +69,11 @@ impl Fake {
     }
 
     fn requests(&self, http_method: &str) -> Vec<Request> {
-        self.runtime
-            .block_on(self.server.received_requests())
-            .unwrap_or_default()
+        self.server
+            .requests()
             .into_iter()
             .filter(|r| r.method.as_str() == http_method)
             .collect()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -106,11 +90,19 @@ struct NoGoogle;
 
 #[async_trait::async_trait]
 impl GoogleCloud for NoGoogle {
-    async fn access_token(&self) -> Result<String, String> {
-        Err("not used".into())
+    async fn access_token(&self) -> Result<String, CloudError> {
+        Err(CloudError::new(
+            CloudErrorKind::Credentials,
+            "NoGoogle",
+            "not used",
+        ))
     }
-    async fn gke_endpoint(&self, _: &GkeCluster) -> Result<GkeEndpoint, String> {
-        Err("not used".into())
+    async fn gke_endpoint(&self, _: &GkeCluster) -> Result<GkeEndpoint, CloudError> {
+        Err(CloudError::new(
+            CloudErrorKind::Invalid,
+            "NoGoogle",
+            "not used",
+        ))
     }
 }
 
@@ -121,10 +113,10 @@ struct FakeGoogle {
 
 #[async_trait::async_trait]
 impl GoogleCloud for FakeGoogle {
-    async fn access_token(&self) -> Result<String, String> {
+    async fn access_token(&self) -> Result<String, CloudError> {
         Ok("google-token".into())
     }
-    async fn gke_endpoint(&self, cluster: &GkeCluster) -> Result<GkeEndpoint, String> {
+    async fn gke_endpoint(&self, cluster: &GkeCluster) -> Result<GkeEndpoint, CloudError> {
         assert_eq!(cluster, &gke());
         Ok(GkeEndpoint {
             endpoint: self.endpoint.clone(),

@@ -282,9 +282,7 @@ pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::
     args.warehouse.check_log_project(log)?;
     let (started, since) = args.window.window()?;
     let spec = args.warehouse.spec()?;
-    let google = std::sync::Arc::new(
-        jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?,
-    );
+    let google = std::sync::Arc::new(jetstream_job::argo::GoogleApis::application_default()?);
     let status = jetstream_job::argo::workflow_status(
         &args.cluster.options(spec.results_project()),
         google,

@@ -89,6 +89,37 @@ impl Progress for Printer {
     }
 }
 
+impl jetstream_job::argo::WorkflowObserver for Printer {
+    fn submitted(
+        &self,
+        cluster: &jetstream_job::argo::ArgoCluster,
+        name: &str,
+        existing: bool,
+        experiments: usize,
+        experiment_dates: usize,
+    ) {
+        let what = if existing {
+            "following the workflow already submitted for this run:"
+        } else {
+            "submitted workflow"
+        };
+        crate::out!(
+            "{what} {name} ({experiments} experiments, {experiment_dates} experiment-dates) in \
+             namespace {} at {} ({})",
+            cluster.namespace(),
+            cluster.server(),
+            cluster.via()
+        );
+    }
+
+    fn status(&self, status: &jetstream_job::argo::WorkflowStatus) {
+        match &status.progress {
+            Some(p) => crate::out!("{}: {} ({p})", status.name, status.phase),
+            None => crate::out!("{}: {}", status.name, status.phase),
+        }
+    }
+}
+
 impl Observer for Printer {
     fn event(&self, event: &Event<'_>) {
         match event {

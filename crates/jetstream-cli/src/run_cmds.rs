@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use chrono::{NaiveDate, Utc};
+use jetstream_job::argo::{SubmitOptions, SubmitOutcome, WorkflowKind};
 use jetstream_job::{
     ConfigSource as _, ExperimentSource as _, ImageChoice, Job, JobOptions, LocalFolder,
     OutputSink as _, WarehouseSpec, custom_config,
@@ -674,6 +675,10 @@ pub(crate) struct ArgoArgs {
     /// Seconds between status reads while following the workflow (at least 0.01).
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) monitor_interval: f64,
+    /// How long an unreachable Kubernetes API server is waited for while following the
+    /// workflow, in minutes.
+    #[arg(long, default_value_t = 30.0, value_name = "MINUTES", value_parser = minutes)]
+    pub(crate) api_patience: f64,
     /// Accepted for the reference's command line: a followed workflow that failed always
     /// exits non-zero.
     #[arg(long, alias = "return_status")]
@@ -742,6 +747,14 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A patience in minutes, from 0.01 to a day.
+fn minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.01..=1440.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected 0.01 to 1440 minutes, got {s:?}")),
+    }
+}
+
 /// `16`, `16G`, `16GB`, `16Gi` → 16, within 1–60.
 fn memory_gb(s: &str) -> Result<u32, String> {
     let digits = s.trim_end_matches(['G', 'B', 'i', 'g', 'b']);
@@ -753,29 +766,11 @@ fn memory_gb(s: &str) -> Result<u32, String> {
 
 /// The reference's restrictions on Argo runs.
 fn check_argo(analysis: &AnalysisArgs) -> anyhow::Result<()> {
-    if analysis.config_file.is_some() {
-        bail!(
-            "--config-file cannot be used with Argo: the containers read the config repositories"
-        );
-    }
-    if !analysis.metric_slug.is_empty() {
-        bail!("--metric-slug cannot be used with Argo");
-    }
-    pod_repos(analysis)?;
-    Ok(())
-}
-
-/// The config repositories of the pods: the submitter's, as git URLs (public, private).
-fn pod_repos(analysis: &AnalysisArgs) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let specs = analysis.configs.repos().specs();
-    let of = |private: bool| -> anyhow::Result<Vec<String>> {
-        specs
-            .iter()
-            .filter(|s| s.private == private)
-            .map(pod_repo)
-            .collect()
-    };
-    Ok((of(false)?, of(true)?))
+    Ok(jetstream_job::argo::check_argo_options(
+        analysis.config_file.is_some(),
+        &analysis.metric_slug,
+        &analysis.configs.repos().specs(),
+    )?)
 }
 
 /// A job for planning a workflow: over the real warehouse when images or discrete modes
@@ -836,38 +831,6 @@ fn with_argo_job<T>(
     f(&job, &parsed, &choice)
 }
 
-/// How a pod names a config repository: its git URL (`#branch` and the GitHub tree form kept).
-fn pod_repo(spec: &jetstream_job::RepoSpec) -> anyhow::Result<String> {
-    match &spec.location {
-        jetstream_job::Location::Remote { url, branch } => {
-            let mut s = match branch {
-                Some(b) if !spec.subpath.is_empty() && url.contains("github.com") => {
-                    return Ok(format!("{url}/tree/{b}/{}", spec.subpath));
-                }
-                Some(b) => format!("{url}#{b}"),
-                None => url.clone(),
-            };
-            if !spec.subpath.is_empty() {
-                s = format!("{url}/tree/HEAD/{}", spec.subpath);
-            }
-            Ok(s)
-        }
-        jetstream_job::Location::Folder(dir) => bail!(
-            "--config-repos {}: Argo pods cannot read a local folder; pass git URLs (the pods \
-             clone them)",
-            dir.display()
-        ),
-    }
-}
-
-/// What kind of workflow a plan becomes.
-enum Run {
-    /// The daily run of a date (labelled: a second submission follows the first).
-    Daily(NaiveDate),
-    /// A rerun (its tables are deleted just before the workflow is created).
-    Rerun,
-}
-
 /// Turn `plan` into a workflow; print it (`--dry-run`) or submit it, follow it, report.
 #[allow(clippy::too_many_arguments)]
 fn submit_plan(
@@ -877,155 +840,105 @@ fn submit_plan(
     choice: &ImageChoice,
     analysis: &AnalysisArgs,
     argo: &ArgoArgs,
-    run: &Run,
+    kind: WorkflowKind,
     mut report: jetstream_job::JobReport,
 ) -> anyhow::Result<ExitCode> {
-    // One client of Google's APIs (credentials are found on first use) for the registry and
-    // the cluster.
-    let google =
-        jetstream_job::argo::GoogleApis::application_default().map_err(anyhow::Error::msg)?;
-    let registry = choice
-        .needs_registry()
-        .then(|| jetstream_job::argo::ArtifactRegistry::new(google.clone()));
-    let (items, newest_image) = job.workflow_items(
+    let options = SubmitOptions {
+        kind,
+        image: choice.clone(),
+        explicit_discrete: analysis.explicit_discrete(),
+        bucket: analysis.bucket.name().map(str::to_string),
+        memory_request_gb: argo.memory_request,
+        config_repos: analysis.configs.repos().specs(),
+        dry_run: argo.dry_run,
+        submission: jetstream_job::argo::Submission {
+            cluster: argo
+                .cluster
+                .options(analysis.warehouse.spec()?.results_project()),
+            monitor: (!argo.no_monitor_status)
+                .then(|| std::time::Duration::from_secs_f64(argo.monitor_interval)),
+            patience: std::time::Duration::from_secs_f64(argo.api_patience * 60.0),
+        },
+    };
+    let services = jetstream_job::argo::ArgoServices::google(choice)?;
+    let printer = Printer::new();
+    let outcome = job.submit_plan(
+        parsed,
         plan,
-        choice,
-        registry
-            .as_ref()
-            .map(|r| r as &dyn jetstream_job::ImageRegistry),
-        analysis.explicit_discrete(),
-        matches!(run, Run::Rerun),
+        &options,
+        &services,
         &Printer::on_stderr(),
+        &printer,
+        &printer,
         &mut report,
     )?;
-    if items.is_empty() {
-        tracing::warn!(
-            skipped = report.skipped,
-            failed = report.failures,
-            "no experiment to analyse: no workflow"
-        );
-        return Ok(crate::printer::exit_code(&report));
-    }
-    let mut params = job.workflow_params(items.clone());
-    params.finish_image = Some(newest_image);
-    // A rerun's errors exports leave out the rows of the results it replaces.
-    let started = Utc::now();
-    if matches!(run, Run::Rerun) {
-        params.errors_since = Some(started);
-    }
-    params.bucket = analysis.bucket.name().map(str::to_string);
-    params.memory_request_gb = argo.memory_request;
-    (params.config_repos, params.private_config_repos) = pod_repos(analysis)?;
-    let mut manifest = jetstream_job::render_workflow(jetstream_job::RUN_TEMPLATE, &params)?;
-    if let Run::Daily(date) = run {
-        jetstream_job::argo::label_run(&mut manifest, *date, &analysis.slugs);
-    }
-    if argo.dry_run {
-        // Stdout carries the manifest only; skips and failures go to the log (stderr).
-        tracing::warn!(
-            experiments = params.experiments.len(),
-            experiment_dates = params.experiment_dates(),
-            skipped = report.skipped,
-            failed = report.failures,
-            "workflow"
-        );
-        crate::out_doc!("{}", jetstream_job::workflow_yaml(&manifest)?);
-        return Ok(crate::printer::exit_code(&report));
-    }
-    let cluster = argo
-        .cluster
-        .options(analysis.warehouse.spec()?.results_project());
-    let interval = std::time::Duration::from_secs_f64(argo.monitor_interval);
-    let submission = jetstream_job::argo::Submission {
-        cluster,
-        monitor: (!argo.no_monitor_status).then_some(interval),
-        patience: std::time::Duration::from_secs(30 * 60),
-    };
-    let google = std::sync::Arc::new(google);
-    let printer = Printer::new();
-    let submitted = jetstream_job::argo::submit_workflow(
-        &manifest,
-        &submission,
-        google,
-        &mut || {
-            job.before_submit(
-                plan,
-                &items,
-                matches!(run, Run::Rerun),
-                &printer,
-                &mut report,
-            )
-        },
-        &mut |cluster, name, existing| {
-            let what = if existing {
-                "following the workflow already submitted for this run:"
-            } else {
-                "submitted workflow"
-            };
-            out!(
-                "{what} {name} ({} experiments, {} experiment-dates) in namespace {} at {} ({})",
-                params.experiments.len(),
-                params.experiment_dates(),
-                cluster.namespace(),
-                cluster.server(),
-                cluster.via()
+    let code = crate::printer::exit_code(&report);
+    match outcome {
+        SubmitOutcome::Empty => {
+            tracing::warn!(
+                skipped = report.skipped,
+                failed = report.failures,
+                "no experiment to analyse: no workflow"
             );
-        },
-        &mut |status| match &status.progress {
-            Some(p) => out!("{}: {} ({p})", status.name, status.phase),
-            None => out!("{}: {}", status.name, status.phase),
-        },
-    )?;
-    let Some(status) = submitted.status else {
-        return Ok(crate::printer::exit_code(&report));
-    };
-    for step in &status.failed_steps {
-        out!("failed: {step}");
-    }
-    // The workflow's exit handler logs its failed steps; so does its follower, in case the
-    // exit handler itself could not run (an image that cannot be pulled). Rows are written
-    // once either way.
-    if job.options().log_table.is_some() {
-        match job.log_workflow_failures(
-            &status,
-            parsed,
-            started,
-            params.errors_since,
-            &printer,
-            &mut report,
-        ) {
-            Ok(logged) if logged.written > 0 => out!(
-                "{}: {} failed steps logged to the monitoring table",
-                status.name,
-                logged.written
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!("could not log the failed steps: {e}");
-                report.failures += 1;
+            Ok(code)
+        }
+        SubmitOutcome::DryRun {
+            yaml,
+            experiments,
+            experiment_dates,
+        } => {
+            // Stdout carries the manifest only; skips and failures go to the log (stderr).
+            tracing::warn!(
+                experiments,
+                experiment_dates,
+                skipped = report.skipped,
+                failed = report.failures,
+                "workflow"
+            );
+            crate::out_doc!("{yaml}");
+            Ok(code)
+        }
+        SubmitOutcome::Submitted { submitted, logged } => {
+            let Some(status) = submitted.status else {
+                return Ok(code);
+            };
+            for step in &status.failed_steps {
+                out!("failed: {step}");
+            }
+            match logged {
+                Some(Ok(logged)) if logged.written > 0 => out!(
+                    "{}: {} failed steps logged to the monitoring table",
+                    status.name,
+                    logged.written
+                ),
+                Some(Err(e)) => {
+                    tracing::error!("could not log the failed steps: {e}");
+                    report.failures += 1;
+                }
+                _ => {}
+            }
+            let code = crate::printer::exit_code(&report);
+            if let Some(why) = &status.steps_unknown {
+                out!("{}: the steps could not be read ({why})", status.name);
+            }
+            if status.succeeded() {
+                out!("{} succeeded", status.name);
+                Ok(code)
+            } else {
+                let why = if status.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", status.message)
+                };
+                out!(
+                    "{} {} with {} failed steps{why}",
+                    status.name,
+                    status.phase,
+                    status.failed_steps.len()
+                );
+                Ok(ExitCode::FAILURE)
             }
         }
-    }
-    let code = crate::printer::exit_code(&report);
-    if let Some(why) = &status.steps_unknown {
-        out!("{}: the steps could not be read ({why})", status.name);
-    }
-    if status.succeeded() {
-        out!("{} succeeded", status.name);
-        Ok(code)
-    } else {
-        let why = if status.message.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", status.message)
-        };
-        out!(
-            "{} {} with {} failed steps{why}",
-            status.name,
-            status.phase,
-            status.failed_steps.len()
-        );
-        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -1054,7 +967,10 @@ pub(crate) fn run_argo_cmd(args: RunArgoArgs, log: &LogArgs) -> anyhow::Result<E
                 choice,
                 &args.analysis,
                 &args.argo,
-                &Run::Daily(date),
+                WorkflowKind::Daily {
+                    date,
+                    slugs: args.analysis.slugs.clone(),
+                },
                 report,
             )
         },
@@ -1079,7 +995,7 @@ fn submit_rerun(
         choice,
         &args.analysis,
         &args.argo_args,
-        &Run::Rerun,
+        WorkflowKind::Rerun,
         report,
     )
 }

@@ -6,12 +6,21 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jetstream_argo::{GkeCluster, GkeEndpoint, Image, ImageRegistry};
+use jetstream_argo::{CloudError, CloudErrorKind, GkeCluster, GkeEndpoint, Image, ImageRegistry};
 use serde_json::Value;
 use url::Url;
 
 use jetstream_gcp::retry::{describe, status_message};
 pub use jetstream_gcp::{Credentials, RetryPolicy};
+
+/// A credentials failure as a [`CloudError`] (the message never holds a token or key).
+fn credentials_error(e: jetstream_gcp::AuthError) -> CloudError {
+    CloudError::new(
+        CloudErrorKind::Credentials,
+        format!("Google credentials ({})", e.source_name),
+        e.message,
+    )
+}
 
 /// The GKE API.
 pub(crate) const CONTAINER_ENDPOINT: &str = "https://container.googleapis.com";
@@ -73,12 +82,13 @@ impl GoogleApis {
         container: Option<&str>,
         artifacts: Option<&str>,
         retry: RetryPolicy,
-    ) -> Result<Self, String> {
-        let runtime = jetstream_gcp::runtime("google-apis").map_err(|e| e.to_string())?;
+    ) -> Result<Self, CloudError> {
+        let setup = |e: String| CloudError::new(CloudErrorKind::Transport, "Google's APIs", e);
+        let runtime = jetstream_gcp::runtime("google-apis").map_err(|e| setup(e.to_string()))?;
         let client = reqwest::Client::builder()
             .connect_timeout(retry.request_timeout)
             .build()
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| setup(describe(&e)))?;
         let base = |v: Option<&str>, d: &str| v.unwrap_or(d).trim_end_matches('/').to_string();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -93,70 +103,86 @@ impl GoogleApis {
     }
 
     /// Application Default Credentials (found on first use) and Google's endpoints.
-    pub fn application_default() -> Result<Self, String> {
+    pub fn application_default() -> Result<Self, CloudError> {
         Self::new(None, None, None, RetryPolicy::default())
     }
 
-    async fn credentials(inner: &Inner) -> Result<&Credentials, String> {
+    async fn credentials(inner: &Inner) -> Result<&Credentials, CloudError> {
         inner
             .credentials
             .get_or_try_init(|| async {
                 Credentials::application_default()
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(credentials_error)
             })
             .await
     }
 
     /// GET `url` as JSON (retried as every call of this crate).
-    async fn get_json(inner: Arc<Inner>, url: Url, what: String) -> Result<Value, String> {
+    async fn get_json(inner: Arc<Inner>, url: Url, what: String) -> Result<Value, CloudError> {
         let credentials = Self::credentials(&inner).await?;
         let make = || inner.client.get(url.clone());
         let (status, body) = jetstream_gcp::retry::send(&inner.retry, credentials, &what, &make)
             .await
-            .map_err(|e| format!("{what}: {e}"))?;
+            .map_err(|e| CloudError::new(CloudErrorKind::Transport, &what, e))?;
         if !status.is_success() {
-            return Err(format!("{what}: {}", status_message(status, &body)));
+            return Err(CloudError::status_of(
+                what,
+                status.as_u16(),
+                status_message(status, &body),
+            ));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{what}: the answer is not JSON: {e}"))
+        serde_json::from_slice(&body).map_err(|e| {
+            CloudError::new(
+                CloudErrorKind::Answer,
+                &what,
+                format!("the answer is not JSON: {e}"),
+            )
+            .with_source(e)
+        })
     }
 
     /// Run `fut` on this facade's runtime (its HTTP connections live there).
     async fn on_runtime<T: Send + 'static>(
         &self,
-        fut: impl Future<Output = Result<T, String>> + Send + 'static,
-    ) -> Result<T, String> {
-        self.runtime
-            .get()
-            .spawn(fut)
-            .await
-            .map_err(|e| format!("Google API task: {e}"))?
+        fut: impl Future<Output = Result<T, CloudError>> + Send + 'static,
+    ) -> Result<T, CloudError> {
+        self.runtime.get().spawn(fut).await.map_err(|e| {
+            CloudError::new(CloudErrorKind::Transport, "Google API task", e.to_string())
+                .with_source(e)
+        })?
     }
 
-    fn url(base: &str, path: &str) -> Result<Url, String> {
-        Url::parse(&format!("{base}{path}")).map_err(|e| format!("{base}{path}: {e}"))
+    fn url(base: &str, path: &str) -> Result<Url, CloudError> {
+        let url = format!("{base}{path}");
+        Url::parse(&url).map_err(|e| {
+            CloudError::new(CloudErrorKind::Invalid, url, e.to_string()).with_source(e)
+        })
     }
 }
 
 #[async_trait::async_trait]
 impl jetstream_argo::GoogleCloud for GoogleApis {
-    async fn access_token(&self) -> Result<String, String> {
+    async fn access_token(&self) -> Result<String, CloudError> {
         let inner = self.inner.clone();
         self.on_runtime(async move {
+            let credentials = |message: String| {
+                CloudError::new(CloudErrorKind::Credentials, "Google credentials", message)
+            };
             match Self::credentials(&inner).await?.token().await {
                 Ok(Some(token)) => Ok(token),
-                Ok(None) => Err(
-                    "no Google credentials (anonymous, for emulators): a cluster \
-                                 needs Application Default Credentials"
+                Ok(None) => Err(credentials(
+                    "none (anonymous, for emulators): a cluster needs Application Default \
+                     Credentials"
                         .into(),
-                ),
-                Err(e) => Err(e.to_string()),
+                )),
+                Err(e) => Err(credentials_error(e)),
             }
         })
         .await
     }
 
-    async fn gke_endpoint(&self, cluster: &GkeCluster) -> Result<GkeEndpoint, String> {
+    async fn gke_endpoint(&self, cluster: &GkeCluster) -> Result<GkeEndpoint, CloudError> {
         let inner = self.inner.clone();
         let url = Self::url(
             &inner.container,
@@ -177,8 +203,10 @@ impl jetstream_argo::GoogleCloud for GoogleApis {
                     endpoint: e.to_string(),
                     ca_certificate: c.to_string(),
                 }),
-                _ => Err(format!(
-                    "{what}: the answer has no endpoint or masterAuth.clusterCaCertificate"
+                _ => Err(CloudError::new(
+                    CloudErrorKind::Answer,
+                    what,
+                    "the answer has no endpoint or masterAuth.clusterCaCertificate",
                 )),
             }
         })
@@ -202,11 +230,12 @@ pub struct ArtifactPath {
 
 impl ArtifactPath {
     /// Parse an image name (no tag or digest).
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self, CloudError> {
         let bad = || {
-            format!(
-                "image {name:?}: expected LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE or \
-                 gcr.io/PROJECT/IMAGE"
+            CloudError::new(
+                CloudErrorKind::Invalid,
+                format!("image {name:?}"),
+                "expected LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE or gcr.io/PROJECT/IMAGE",
             )
         };
         let parts: Vec<&str> = name.split('/').collect();
@@ -254,7 +283,7 @@ impl ArtifactRegistry {
 }
 
 impl ImageRegistry for ArtifactRegistry {
-    fn images(&self, name: &str) -> Result<Vec<Image>, String> {
+    fn images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
         let path = ArtifactPath::parse(name)?;
         let inner = self.apis.inner.clone();
         let base = format!(
@@ -283,7 +312,13 @@ impl ImageRegistry for ArtifactRegistry {
                         .as_str()
                         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                         .map(|t| t.with_timezone(&Utc))
-                        .ok_or_else(|| format!("{what}: {uri} has no uploadTime"))?;
+                        .ok_or_else(|| {
+                            CloudError::new(
+                                CloudErrorKind::Answer,
+                                &what,
+                                format!("{uri} has no uploadTime"),
+                            )
+                        })?;
                     images.push(Image {
                         reference: uri.to_string(),
                         uploaded,
@@ -305,7 +340,7 @@ impl ImageRegistry for ArtifactRegistry {
 }
 
 impl ArtifactRegistry {
-    fn page_url(base: &str, path: &str) -> Result<Url, String> {
+    fn page_url(base: &str, path: &str) -> Result<Url, CloudError> {
         GoogleApis::url(base, path)
     }
 }
@@ -344,7 +379,8 @@ mod tests {
             "us-docker.pkg.dev/p/r",
         ] {
             let err = ArtifactPath::parse(bad).unwrap_err();
-            assert!(err.contains(bad), "{err}");
+            assert!(err.to_string().contains(bad), "{err}");
+            assert_eq!(err.kind(), CloudErrorKind::Invalid);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use jetstream_argo::{GkeCluster, GoogleCloud, ImageChoice, ImageRegistry};
+use jetstream_argo::{CloudErrorKind, GkeCluster, GoogleCloud, ImageChoice, ImageRegistry};
 use jetstream_gke::{ArtifactRegistry, Credentials, GoogleApis, RetryPolicy};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
@@ -74,13 +74,19 @@ fn gke_cluster_lookup() {
         ..cluster
     };
     let err = rt.block_on(apis.gke_endpoint(&missing)).unwrap_err();
-    assert!(
-        err.contains("GKE cluster nope") && err.contains("404"),
-        "{err}"
+    assert!(err.to_string().contains("GKE cluster nope"), "{err}");
+    assert_eq!(
+        (err.kind(), err.status()),
+        (CloudErrorKind::Status, Some(404))
     );
+    assert!(!err.is_retryable(), "a missing cluster stays missing");
     // Anonymous credentials cannot authenticate to a cluster: said plainly.
     let err = rt.block_on(apis.access_token()).unwrap_err();
-    assert!(err.contains("Application Default Credentials"), "{err}");
+    assert!(
+        err.to_string().contains("Application Default Credentials"),
+        "{err}"
+    );
+    assert_eq!(err.kind(), CloudErrorKind::Credentials);
 }
 
 #[test]
@@ -134,5 +140,9 @@ fn artifact_registry_lists_every_page_and_keeps_the_image() {
         .unwrap();
     assert!(pinned.ends_with("@sha256:xxxxx"), "{pinned}");
     let err = registry.images("docker.io/library/jetstream").unwrap_err();
-    assert!(err.contains("docker.io/library/jetstream"), "{err}");
+    assert!(
+        err.to_string().contains("docker.io/library/jetstream"),
+        "{err}"
+    );
+    assert_eq!(err.kind(), CloudErrorKind::Invalid);
 }

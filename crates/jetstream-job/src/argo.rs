@@ -10,12 +10,13 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike as _, Utc};
 use jetstream_argo::{ExperimentItem, ImageChoice, ImageRegistry, WorkflowParams};
 use jetstream_experimenter::Parsed;
+use jetstream_repos::RepoSpec;
 use jetstream_warehouse::LogRecord;
 
 pub use jetstream_argo::parse_template as parse_workflow;
 pub use jetstream_argo::{
-    ArgoCluster, ClusterError, ClusterOptions, FailedStep, GkeCluster, Image, Phase,
-    WorkflowStatus, cluster::DEFAULT_NAMESPACE,
+    ArgoCluster, CloudError, CloudErrorKind, ClusterError, ClusterOptions, FailedStep, GkeCluster,
+    Image, Phase, WorkflowStatus, cluster::DEFAULT_NAMESPACE,
 };
 pub use jetstream_gke::{ArtifactRegistry, GoogleApis};
 
@@ -120,10 +121,7 @@ impl Job<'_> {
         let images: Vec<Image> = match (choice, registry) {
             (ImageChoice::Fixed(_), _) => Vec::new(),
             (ImageChoice::Latest(name) | ImageChoice::PerExperiment(name), Some(r)) => {
-                r.images(name).map_err(|message| JobError::Input {
-                    what: format!("the images of {name}"),
-                    message,
-                })?
+                r.images(name)?
             }
             (ImageChoice::Latest(name) | ImageChoice::PerExperiment(name), None) => {
                 return Err(JobError::Input {
@@ -404,6 +402,243 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
         ));
     }
     rows
+}
+
+/// What kind of workflow a plan becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowKind {
+    /// The daily run of `date` for `slugs` (none: every experiment of the day), labelled
+    /// ([`label_run`]) so that a second submission of the same run follows the first.
+    Daily {
+        /// The analysis date.
+        date: NaiveDate,
+        /// `--experiment-slug`s.
+        slugs: Vec<String>,
+    },
+    /// A rerun: its tables are deleted just before the workflow is created, and its errors
+    /// exports leave out the rows of the results it replaces.
+    Rerun,
+}
+
+/// How a plan becomes a workflow and where it goes (the options of `run-argo` and
+/// `rerun --argo`).
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    /// Daily run or rerun.
+    pub kind: WorkflowKind,
+    /// The image of each experiment.
+    pub image: ImageChoice,
+    /// `--discrete-metrics` / `--no-discrete-metrics` when given (else the cutover rule).
+    pub explicit_discrete: Option<bool>,
+    /// The bucket the pods export to (`--bucket`).
+    pub bucket: Option<String>,
+    /// Memory requested per container, in GB.
+    pub memory_request_gb: u32,
+    /// The config repositories the pods clone (the submitter's; local folders are refused:
+    /// see [`pod_repos`]).
+    pub config_repos: Vec<RepoSpec>,
+    /// Render only: [`SubmitOutcome::DryRun`] holds the YAML; nothing is deleted or created.
+    pub dry_run: bool,
+    /// The cluster, and how the workflow is followed.
+    pub submission: Submission,
+}
+
+/// The Google services a submission uses: the cluster's credentials and GKE lookup, and the
+/// image registry when the image choice needs one.
+#[derive(Clone)]
+pub struct ArgoServices {
+    /// Tokens and the GKE lookup.
+    pub google: std::sync::Arc<dyn jetstream_argo::GoogleCloud>,
+    /// Lists the images of a name (Artifact Registry).
+    pub registry: Option<std::sync::Arc<dyn ImageRegistry>>,
+}
+
+impl ArgoServices {
+    /// Google's APIs with Application Default Credentials (found on first use), and Artifact
+    /// Registry when `image` needs a registry.
+    pub fn google(image: &ImageChoice) -> Result<Self, JobError> {
+        let google = GoogleApis::application_default()?;
+        let registry = image.needs_registry().then(|| {
+            std::sync::Arc::new(ArtifactRegistry::new(google.clone())) as std::sync::Arc<_>
+        });
+        Ok(Self {
+            google: std::sync::Arc::new(google),
+            registry,
+        })
+    }
+}
+
+/// What the submission of a plan tells as it goes (a CLI prints it).
+pub trait WorkflowObserver {
+    /// The workflow `name` was created (or, `existing`, an unfinished one of the same run is
+    /// followed instead) on `cluster`, for `experiments` experiments and `experiment_dates`
+    /// analyses.
+    fn submitted(
+        &self,
+        _cluster: &ArgoCluster,
+        _name: &str,
+        _existing: bool,
+        _experiments: usize,
+        _experiment_dates: usize,
+    ) {
+    }
+    /// A status read while following it.
+    fn status(&self, _status: &WorkflowStatus) {}
+}
+
+impl WorkflowObserver for crate::Quiet {}
+
+/// What became of a plan.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value per command, moved once
+pub enum SubmitOutcome {
+    /// No experiment to analyse: no workflow.
+    Empty,
+    /// The rendered workflow (`dry_run`).
+    DryRun {
+        /// As YAML.
+        yaml: String,
+        /// Its experiments.
+        experiments: usize,
+        /// Its experiment × date analyses.
+        experiment_dates: usize,
+    },
+    /// Submitted (or followed).
+    Submitted {
+        /// How the submission went; its final status when followed.
+        submitted: Submitted,
+        /// The failed steps written to the monitoring table once the workflow finished
+        /// (`None`: not followed, or no monitoring table).
+        logged: Option<Result<LoggedFailures, JobError>>,
+    },
+}
+
+/// The config repositories of the pods, as the git URLs they clone (public, private): a
+/// local folder is refused, since a pod cannot read it.
+pub fn pod_repos(specs: &[RepoSpec]) -> Result<(Vec<String>, Vec<String>), JobError> {
+    let of = |private: bool| -> Result<Vec<String>, JobError> {
+        specs
+            .iter()
+            .filter(|s| s.private == private)
+            .map(|s| match (&s.location, s.to_url()) {
+                (_, Some(url)) => Ok(url),
+                (jetstream_repos::Location::Folder(dir), None) => Err(JobError::Input {
+                    what: format!("--config-repos {}", dir.display()),
+                    message: "Argo pods cannot read a local folder; pass git URLs (the pods \
+                              clone them)"
+                        .into(),
+                }),
+                (location, None) => Err(JobError::Input {
+                    what: format!("--config-repos {location:?}"),
+                    message: "no URL a pod can clone".into(),
+                }),
+            })
+            .collect()
+    };
+    Ok((of(false)?, of(true)?))
+}
+
+/// The reference's restrictions on Argo runs: the pods read the config repositories (no
+/// `--config-file`), every metric is computed (no `--metric-slug`), and they clone what they
+/// read (git URLs only).
+pub fn check_argo_options(
+    config_file: bool,
+    metric_slugs: &[String],
+    config_repos: &[RepoSpec],
+) -> Result<(), JobError> {
+    if config_file {
+        return Err(JobError::Input {
+            what: "--config-file".into(),
+            message: "cannot be used with Argo: the containers read the config repositories".into(),
+        });
+    }
+    if !metric_slugs.is_empty() {
+        return Err(JobError::Input {
+            what: "--metric-slug".into(),
+            message: "cannot be used with Argo".into(),
+        });
+    }
+    pod_repos(config_repos).map(drop)
+}
+
+impl Job<'_> {
+    /// Turn `plan` into a workflow ([`Job::workflow_items`], [`Job::workflow_params`]) and
+    /// render it; with `dry_run` return its YAML, else submit it ([`submit_workflow`]; a
+    /// rerun deletes its tables just before the workflow is created), follow it when asked,
+    /// and log its failed steps to the monitoring table ([`Job::log_workflow_failures`]).
+    /// `planner` sees the planning's events (skips, failures), `watcher` the submission's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_plan(
+        &self,
+        parsed: &Parsed,
+        plan: &Plan,
+        options: &SubmitOptions,
+        services: &ArgoServices,
+        planner: &dyn Observer,
+        observer: &dyn Observer,
+        watcher: &dyn WorkflowObserver,
+        report: &mut JobReport,
+    ) -> Result<SubmitOutcome, JobError> {
+        let rerun = options.kind == WorkflowKind::Rerun;
+        let (items, newest_image) = self.workflow_items(
+            plan,
+            &options.image,
+            services.registry.as_deref(),
+            options.explicit_discrete,
+            rerun,
+            planner,
+            report,
+        )?;
+        if items.is_empty() {
+            return Ok(SubmitOutcome::Empty);
+        }
+        let mut params = self.workflow_params(items.clone());
+        params.finish_image = Some(newest_image);
+        let started = Utc::now();
+        if rerun {
+            params.errors_since = Some(started);
+        }
+        params.bucket.clone_from(&options.bucket);
+        params.memory_request_gb = options.memory_request_gb;
+        (params.config_repos, params.private_config_repos) = pod_repos(&options.config_repos)?;
+        let mut manifest = crate::render_workflow(crate::RUN_TEMPLATE, &params)?;
+        if let WorkflowKind::Daily { date, slugs } = &options.kind {
+            label_run(&mut manifest, *date, slugs);
+        }
+        let (experiments, experiment_dates) = (params.experiments.len(), params.experiment_dates());
+        if options.dry_run {
+            return Ok(SubmitOutcome::DryRun {
+                yaml: crate::workflow_yaml(&manifest)?,
+                experiments,
+                experiment_dates,
+            });
+        }
+        let submitted = submit_workflow(
+            &manifest,
+            &options.submission,
+            services.google.clone(),
+            &mut || self.before_submit(plan, &items, rerun, observer, report),
+            &mut |cluster, name, existing| {
+                watcher.submitted(cluster, name, existing, experiments, experiment_dates);
+            },
+            &mut |status| watcher.status(status),
+        )?;
+        // The workflow's exit handler logs its failed steps; so does its follower, in case the
+        // exit handler itself could not run (an image that cannot be pulled). Rows are
+        // written once either way.
+        let logged = match &submitted.status {
+            Some(status) if self.options().log_table.is_some() => Some(self.log_workflow_failures(
+                status,
+                parsed,
+                started,
+                params.errors_since,
+                observer,
+                report,
+            )),
+            _ => None,
+        };
+        Ok(SubmitOutcome::Submitted { submitted, logged })
+    }
 }
 
 /// What [`Job::log_workflow_failures`] did.

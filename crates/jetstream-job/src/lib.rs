@@ -102,6 +102,14 @@ pub enum JobError {
     #[cfg(feature = "argo")]
     #[error(transparent)]
     Cluster(Box<jetstream_argo::ClusterError>),
+    /// The workflow could not be rendered.
+    #[cfg(feature = "argo")]
+    #[error(transparent)]
+    Workflow(#[from] jetstream_argo::ArgoError),
+    /// A cloud service around the cluster (Google's APIs, the image registry) failed.
+    #[cfg(feature = "argo")]
+    #[error(transparent)]
+    Cloud(#[from] jetstream_argo::CloudError),
 }
 
 #[cfg(feature = "argo")]

@@ -129,7 +129,10 @@ fn four_analyses_at_once_give_exactly_the_serial_statistics() {
 struct TwoImages;
 
 impl ImageRegistry for TwoImages {
-    fn images(&self, name: &str) -> Result<Vec<jetstream_job::argo::Image>, String> {
+    fn images(
+        &self,
+        name: &str,
+    ) -> Result<Vec<jetstream_job::argo::Image>, jetstream_job::argo::CloudError> {
         assert_eq!(name, "gcr.io/p/jetstream");
         let image = |digest: &str, uploaded| jetstream_job::argo::Image {
             reference: format!("{name}@sha256:{digest}"),

@@ -73,6 +73,26 @@ impl RepoSpec {
     }
 }
 
+impl RepoSpec {
+    /// The value [`RepoSpec::parse`] reads back as this repository (what an Argo pod is given
+    /// to clone): `URL`, `URL#BRANCH`, or a GitHub tree URL when the configs are in a folder
+    /// of the repository. `None` for a local folder, which only this machine can read.
+    pub fn to_url(&self) -> Option<String> {
+        let Location::Remote { url, branch } = &self.location else {
+            return None;
+        };
+        Some(match (branch, self.subpath.is_empty()) {
+            (_, false) => format!(
+                "{url}/tree/{}/{}",
+                branch.as_deref().unwrap_or("HEAD"),
+                self.subpath
+            ),
+            (Some(b), true) => format!("{url}#{b}"),
+            (None, true) => url.clone(),
+        })
+    }
+}
+
 fn is_url(v: &str) -> bool {
     ["https://", "http://", "ssh://", "git://", "file://"]
         .iter()
@@ -110,6 +130,36 @@ pub(crate) fn cache_name(url: &str, branch: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a pod is given reads back as the same repository, branch and folder.
+    #[test]
+    fn to_url_reads_back_as_the_same_spec() {
+        for value in [
+            "https://github.com/mozilla/metric-hub/tree/main/jetstream",
+            "https://github.com/mozilla/metric-hub/tree/main/jetstream#release",
+            "https://github.com/mozilla/metric-hub",
+            "https://github.com/mozilla/metric-hub#dev",
+            "file:///srv/configs.git#release",
+            "git@github.com:mozilla/private-configs.git",
+            "ssh://git@example.com/configs.git",
+        ] {
+            for private in [false, true] {
+                let spec = RepoSpec::parse(value, private);
+                let url = spec.to_url().expect("a remote has a URL");
+                assert_eq!(RepoSpec::parse(&url, private), spec, "{value} -> {url}");
+            }
+        }
+        assert_eq!(
+            RepoSpec::parse(
+                "https://github.com/mozilla/metric-hub/tree/main/jetstream",
+                false
+            )
+            .to_url()
+            .as_deref(),
+            Some("https://github.com/mozilla/metric-hub/tree/main/jetstream")
+        );
+        assert_eq!(RepoSpec::parse("/srv/configs", false).to_url(), None);
+    }
 
     #[test]
     fn urls_folders_and_github_trees() {
