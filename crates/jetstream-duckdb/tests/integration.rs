@@ -2,6 +2,8 @@
 //! DuckDB's own (database files, Parquet folders, mozfun macros, translation errors), generated
 //! SQL executed, and every SQL snippet of the vendored metric-hub translated and parsed.
 
+// The vendored metric-hub and date helpers, shared with jetstream-sql's tests (one file).
+#[path = "../../jetstream-sql/tests/common.rs"]
 mod common;
 mod conformance;
 mod duckdb;
