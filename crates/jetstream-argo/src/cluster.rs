@@ -508,54 +508,81 @@ impl ArgoCluster {
         }
     }
 
-    /// Run `call` with the timeout and retries.
-    async fn with_retries<T, F, Fut>(&self, action: &str, mut call: F) -> Result<T, CallError>
+    /// Run `call` with the timeout and retries (the backoff of [`Retry`]).
+    async fn with_retries<T, F, Fut>(&self, action: &str, call: F) -> Result<T, CallError>
     where
         F: FnMut(Api<DynamicObject>) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let mut wait = self.retry.initial;
+        use backon::Retryable as _;
+        /// A failed attempt: worth another (with what went wrong), or final.
+        enum Failure {
+            Transient(String),
+            Final(CallError),
+        }
         let attempts = self.retry.attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
+        let call = std::cell::RefCell::new(call);
+        let attempt = std::cell::Cell::new(0u32);
+        let (call, attempt_no) = (&call, &attempt);
+        let once = || async move {
+            attempt_no.set(attempt_no.get() + 1);
             // A client (and, for Google, a token) per attempt: a token that could not be had
             // (the metadata server busy) may come next time.
-            match tokio::time::timeout(self.timeout, self.api()).await {
-                Err(_) => last = format!("no token within {:?}", self.timeout),
-                Ok(Err(e)) => last = e.to_string(),
-                Ok(Ok(api)) => match tokio::time::timeout(self.timeout, call(api)).await {
-                    Ok(Ok(v)) => return Ok(v),
-                    Ok(Err(e)) if transient(&e) => {
-                        last = match &e {
-                            kube::Error::Api(s) => {
-                                format!("{} {}: {}", s.code, s.reason, s.message)
-                            }
-                            other => other.to_string(),
-                        };
-                    }
-                    Ok(Err(kube::Error::Api(status))) => {
-                        return Err(CallError::Refused { status, attempt });
-                    }
-                    Ok(Err(other)) => {
-                        return Err(CallError::Failed(ClusterError::Invalid(format!(
-                            "{action}: {other}"
-                        ))));
-                    }
-                    Err(_) => last = format!("no answer within {:?}", self.timeout),
-                },
+            let api = match tokio::time::timeout(self.timeout, self.api()).await {
+                Err(_) => {
+                    return Err(Failure::Transient(format!(
+                        "no token within {:?}",
+                        self.timeout
+                    )));
+                }
+                Ok(Err(e)) => return Err(Failure::Transient(e.to_string())),
+                Ok(Ok(api)) => api,
+            };
+            let pending = (call.borrow_mut())(api);
+            match tokio::time::timeout(self.timeout, pending).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) if transient(&e) => Err(Failure::Transient(match &e {
+                    kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
+                    other => other.to_string(),
+                })),
+                Ok(Err(kube::Error::Api(status))) => Err(Failure::Final(CallError::Refused {
+                    status,
+                    attempt: attempt_no.get(),
+                })),
+                Ok(Err(other)) => Err(Failure::Final(CallError::Failed(ClusterError::Invalid(
+                    format!("{action}: {other}"),
+                )))),
+                Err(_) => Err(Failure::Transient(format!(
+                    "no answer within {:?}",
+                    self.timeout
+                ))),
             }
-            tracing::warn!(action, attempt, error = %last, "Kubernetes API call failed");
-            if attempt < attempts {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(self.retry.max);
-            }
-        }
-        Err(CallError::Failed(ClusterError::Exhausted {
-            action: action.into(),
-            server: self.server(),
-            attempts,
-            last,
-        }))
+        };
+        let backoff = backon::ExponentialBuilder::new()
+            .with_min_delay(self.retry.initial)
+            .with_max_delay(self.retry.max)
+            .with_max_times(attempts as usize - 1);
+        once.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|f| matches!(f, Failure::Transient(_)))
+            .notify(|f, wait| {
+                if let Failure::Transient(last) = f {
+                    tracing::warn!(action, error = %last, ?wait, "Kubernetes API call failed; retrying");
+                }
+            })
+            .await
+            .map_err(|f| match f {
+                Failure::Final(e) => e,
+                Failure::Transient(last) => {
+                    tracing::warn!(action, error = %last, "Kubernetes API call failed");
+                    CallError::Failed(ClusterError::Exhausted {
+                        action: action.into(),
+                        server: self.server(),
+                        attempts,
+                        last,
+                    })
+                }
+            })
     }
 
     /// Create `manifest` (a rendered Workflow) and return its name.

@@ -499,7 +499,7 @@ impl BigQueryWarehouse {
                     )));
                 }
                 if polls > 0 {
-                    tokio::time::sleep(self.config.retry.backoff(polls - 1)).await;
+                    tokio::time::sleep(self.config.retry.poll_wait(polls - 1)).await;
                 }
                 polls += 1;
             }
@@ -792,7 +792,7 @@ impl BigQueryWarehouse {
                 .retryable(true));
             }
             if polls > 0 {
-                tokio::time::sleep(self.config.retry.backoff(polls - 1)).await;
+                tokio::time::sleep(self.config.retry.poll_wait(polls - 1)).await;
             }
             polls += 1;
             let mut url = format!(

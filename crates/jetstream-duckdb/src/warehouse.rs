@@ -864,13 +864,13 @@ impl Warehouse for DuckDbWarehouse {
             .map_err(|e| query_error(&what, &schema, &e))?;
         // The query runs on a connection of its own: analyses running in parallel write
         // their tables at the same time. Transactions that touch the same catalog entries
-        // conflict (DuckDB's optimistic concurrency) and are tried again.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        // conflict (DuckDB's optimistic concurrency) and are tried again: five attempts, 40 ms
+        // doubling, with jitter so that the writers drift apart.
+        use backon::BlockingRetryable as _;
+        let once = || {
             let worker = self.reader()?;
             let conn = worker.connection();
-            let result = Self::in_transaction(conn, &what, || {
+            Self::in_transaction(conn, &what, || {
                 let create = format!("CREATE OR REPLACE TABLE {target} AS\n{translated}");
                 conn.execute_batch(&create)
                     .map_err(|e| query_error(&what, &create, &e))?;
@@ -880,15 +880,19 @@ impl Warehouse for DuckDbWarehouse {
                     .map_err(|e| query_error(&what, &count, &e))?;
                 Self::upsert_metadata(conn, name, metadata)?;
                 Ok(u64::try_from(n).unwrap_or(0))
-            });
-            match result {
-                Err(e) if attempt < 5 && e.kind() == WarehouseErrorKind::Conflict => {
-                    tracing::debug!(table = %what, attempt, "write conflict: trying again");
-                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
-                }
-                other => return other,
-            }
-        }
+            })
+        };
+        let backoff = backon::ExponentialBuilder::new()
+            .with_min_delay(std::time::Duration::from_millis(40))
+            .with_jitter()
+            .with_max_times(4);
+        once.retry(backoff)
+            .sleep(std::thread::sleep)
+            .when(|e: &WarehouseError| e.kind() == WarehouseErrorKind::Conflict)
+            .notify(|_, wait| {
+                tracing::debug!(table = %what, ?wait, "write conflict: trying again");
+            })
+            .call()
     }
 
     fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError> {

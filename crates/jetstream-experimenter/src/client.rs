@@ -211,39 +211,47 @@ impl Client {
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
-    /// GET with retries; returns the body of a 2xx response.
+    /// GET with retries (exponential backoff on timeouts, connection errors, 429 and 5xx);
+    /// returns the body of a 2xx response.
     async fn get(&self, url: &str, slug: Option<&str>) -> Result<String, FetchError> {
+        use backon::Retryable as _;
         let attempts = self.config.attempts.max(1);
-        let mut delay = self.config.initial_backoff;
-        let mut last = None;
-        for attempt in 1..=attempts {
-            let e = match self.get_once(url).await {
-                Ok((status, body)) if (200..300).contains(&status) => return Ok(body),
-                Ok((404, _)) if slug.is_some() => FetchError::NotFound {
+        let once = || async {
+            match self.get_once(url).await? {
+                (status, body) if (200..300).contains(&status) => Ok(body),
+                (404, _) if slug.is_some() => Err(FetchError::NotFound {
                     slug: slug.unwrap_or_default().to_string(),
                     url: url.to_string(),
-                },
-                Ok((status, body)) => FetchError::Status {
+                }),
+                (status, body) => Err(FetchError::Status {
                     url: url.to_string(),
                     status,
                     body: body.chars().take(200).collect(),
-                },
-                Err(e) => e,
-            };
-            if !e.retryable() {
-                return Err(e);
+                }),
             }
-            tracing::warn!(%url, attempt, error = %e, "Experimenter request failed");
-            last = Some(e);
-            if attempt < attempts {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(self.config.max_backoff);
-            }
-        }
-        Err(FetchError::RetriesExhausted {
-            attempts,
-            last: Box::new(last.unwrap_or(FetchError::Client("no attempt made".into()))),
-        })
+        };
+        let backoff = backon::ExponentialBuilder::new()
+            .with_min_delay(self.config.initial_backoff)
+            .with_max_delay(self.config.max_backoff)
+            .with_max_times(attempts as usize - 1);
+        once.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(FetchError::retryable)
+            .notify(|e, wait| {
+                tracing::warn!(%url, error = %e, ?wait, "Experimenter request failed; retrying");
+            })
+            .await
+            .map_err(|e| {
+                if e.retryable() {
+                    // a failure that may pass, on the last attempt
+                    FetchError::RetriesExhausted {
+                        attempts,
+                        last: Box::new(e),
+                    }
+                } else {
+                    e
+                }
+            })
     }
 
     /// All experiments; recipes that cannot be read are in [`Parsed::rejected`] (and logged).

@@ -29,19 +29,23 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait before retry number `retry` (0-based): exponential with up to 25 % jitter,
-    /// bounded by `max_backoff`.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let base = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retry.min(20)))
-            .min(self.max_backoff);
-        // Jitter from the clock: enough to keep parallel workers apart, no RNG needed.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
-        (base + jitter).min(self.max_backoff.max(base))
+    /// The backoff between attempts: exponential from `initial_backoff`, doubling up to
+    /// `max_backoff`, plus up to as much again of random jitter (parallel workers drift
+    /// apart); `max_attempts - 1` retries.
+    pub fn backoff(&self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::new()
+            .with_min_delay(self.initial_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_jitter()
+            .with_max_times(self.max_attempts.max(1) as usize - 1)
+    }
+
+    /// The wait before poll number `n` (0-based) of a running job: the same exponential
+    /// steps, without jitter, bounded by `max_backoff`.
+    pub fn poll_wait(&self, n: u32) -> Duration {
+        self.initial_backoff
+            .saturating_mul(2u32.saturating_pow(n.min(20)))
+            .min(self.max_backoff.max(self.initial_backoff))
     }
 }
 
@@ -54,8 +58,23 @@ pub enum Attempt<T, E> {
     Retry(E),
 }
 
-/// Run `attempt` until it is done or the attempts run out; each attempt is bounded by the
-/// request timeout (`on_timeout` builds that error). Retries are logged at WARN with `what`.
+/// A failed attempt, and whether it is worth another.
+enum Failure<E> {
+    Final(E),
+    Transient(E),
+}
+
+impl<E> Failure<E> {
+    fn into_inner(self) -> E {
+        match self {
+            Failure::Final(e) | Failure::Transient(e) => e,
+        }
+    }
+}
+
+/// Run `attempt` until it is done or the attempts run out ([`RetryPolicy::backoff`]); each
+/// attempt is bounded by the request timeout (`on_timeout` builds that error). Retries are
+/// logged at WARN with `what`.
 pub async fn retry<T, E, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
@@ -67,24 +86,30 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Attempt<T, E>>,
 {
-    let attempts = policy.max_attempts.max(1);
-    let mut n = 0;
-    loop {
-        n += 1;
-        let outcome = match tokio::time::timeout(policy.request_timeout, attempt()).await {
-            Ok(outcome) => outcome,
-            Err(_) => Attempt::Retry(on_timeout(policy.request_timeout)),
-        };
-        match outcome {
-            Attempt::Done(result) => return result,
-            Attempt::Retry(e) if n >= attempts => return Err(e),
-            Attempt::Retry(e) => {
-                let wait = policy.backoff(n - 1);
-                tracing::warn!(%what, attempt = n, of = attempts, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
-                tokio::time::sleep(wait).await;
+    use backon::Retryable as _;
+    let timeout = policy.request_timeout;
+    let once = || {
+        let next = attempt();
+        let on_timeout = &on_timeout;
+        async move {
+            match tokio::time::timeout(timeout, next).await {
+                Ok(Attempt::Done(Ok(v))) => Ok(v),
+                Ok(Attempt::Done(Err(e))) => Err(Failure::Final(e)),
+                Ok(Attempt::Retry(e)) => Err(Failure::Transient(e)),
+                Err(_) => Err(Failure::Transient(on_timeout(timeout))),
             }
         }
-    }
+    };
+    once.retry(policy.backoff())
+        .sleep(tokio::time::sleep)
+        .when(|f| matches!(f, Failure::Transient(_)))
+        .notify(|f, wait| {
+            if let Failure::Transient(e) = f {
+                tracing::warn!(%what, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
+            }
+        })
+        .await
+        .map_err(Failure::into_inner)
 }
 
 /// An error with its causes, `: `-separated (reqwest puts the useful part in the sources).
@@ -175,18 +200,29 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_bounded() {
+        use backon::BackoffBuilder as _;
         let p = RetryPolicy {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(350),
             request_timeout: Duration::from_secs(1),
         };
-        let b0 = p.backoff(0);
-        assert!(b0 >= Duration::from_millis(100) && b0 <= Duration::from_millis(125));
-        let b1 = p.backoff(1);
-        assert!(b1 >= Duration::from_millis(200) && b1 <= Duration::from_millis(250));
-        assert_eq!(p.backoff(5), Duration::from_millis(350));
-        assert_eq!(p.backoff(u32::MAX), Duration::from_millis(350));
+        assert_eq!(p.poll_wait(0), Duration::from_millis(100));
+        assert_eq!(p.poll_wait(1), Duration::from_millis(200));
+        assert_eq!(p.poll_wait(5), Duration::from_millis(350));
+        assert_eq!(p.poll_wait(u32::MAX), Duration::from_millis(350));
+        // Retries: one wait fewer than attempts, each a step plus at most as much jitter.
+        let waits: Vec<Duration> = p.backoff().build().collect();
+        assert_eq!(waits.len(), 4);
+        for (w, step) in waits.iter().zip([100, 200, 350, 350]) {
+            // (backon computes in f32: a few nanoseconds either way)
+            let (low, high) = (step - 1, 2 * step + 1);
+            let ms = w.as_secs_f64() * 1000.0;
+            assert!(
+                ms >= f64::from(low) && ms <= f64::from(high),
+                "{w:?} for {step} ms"
+            );
+        }
     }
 
     #[test]
