@@ -224,18 +224,40 @@ fn paths_to(
     problems
 }
 
-/// Crates the CLI may depend on directly: the job library (orchestration), the pure crates
-/// whose commands it wraps (`validate-config`, `statistics`) and the simulator.
-pub(crate) const CLI_ALLOWED: &[&str] = &[
-    "jetstream-job",
-    "jetstream-config",
-    "jetstream-stats",
-    "jetstream-simulate",
-];
+/// Crates the CLI may depend on directly: the job library, which re-exports what the commands
+/// print or take (the pure crates' types, the simulator behind its feature).
+pub(crate) const CLI_ALLOWED: &[&str] = &["jetstream-job"];
+
+/// The workspace crates CLI code may name (in `use`s and paths): the job library only. Test
+/// code (`tests.rs`) may also name the test helpers and the crates that prepare warehouses.
+const CLI_NAMES: &[&str] = &["jetstream_job"];
+
+/// `jetstream_*` crate names on a line, as paths name them (not inside a longer identifier).
+fn crate_names(line: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = line;
+    let mut offset = 0;
+    while let Some(i) = rest.find("jetstream_") {
+        let start = offset + i;
+        let before = line[..start].chars().next_back();
+        let end = line[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(line.len(), |n| start + n);
+        let is_path = line[end..].starts_with("::");
+        if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && is_path {
+            names.push(&line[start..end]);
+        }
+        offset = end;
+        rest = &line[end..];
+    }
+    names
+}
 
 /// Calls that are orchestration, not argument parsing or printing: the CLI must leave them to
 /// `jetstream-job`.
 const CLI_FORBIDDEN_CALLS: &[&str] = &[
+    // jobs are assembled by `JobBuilder`, in one place
+    "Job::new(",
     ".write_table(",
     ".write_columns(",
     ".create_table_if_absent(",
@@ -268,7 +290,17 @@ pub(crate) fn check_cli_is_thin(meta: &Value, sources: &[(String, String)]) -> R
         }
     }
     for (path, text) in sources {
+        let test_code = path.ends_with("tests.rs");
         for (n, line) in text.lines().enumerate() {
+            for name in crate_names(line) {
+                if !test_code && !CLI_NAMES.contains(&name) {
+                    problems.push(format!(
+                        "{path}:{}: names `{name}`: the CLI uses jetstream_job (and its \
+                         re-exports) only",
+                        n + 1
+                    ));
+                }
+            }
             for call in CLI_FORBIDDEN_CALLS {
                 if line.contains(call) {
                     problems.push(format!(
@@ -451,14 +483,37 @@ mod tests {
             ("jetstream-cli", "jetstream-warehouse"),
             ("jetstream-cli", "jetstream-job"),
         ]);
-        let src = vec![(
-            "main.rs".to_string(),
-            "fn f(wh: &W) { wh.delete_table(&t).unwrap(); }".to_string(),
-        )];
+        let src = vec![
+            (
+                "main.rs".to_string(),
+                "fn f(wh: &W) { wh.delete_table(&t).unwrap(); }".to_string(),
+            ),
+            (
+                "stats_cmd.rs".to_string(),
+                "use jetstream_job::Row;\nuse jetstream_stats::{Frame, run};\n\
+                 let s = jetstream_config::statistic::parse(x); // jetstream_sim_x is a slug\n"
+                    .to_string(),
+            ),
+            (
+                "tests.rs".to_string(),
+                "use jetstream_test_support::fixtures;".to_string(),
+            ),
+        ];
         let err = check_cli_is_thin(&meta, &src).unwrap_err();
         assert!(err.contains("depends on jetstream-warehouse"), "{err}");
         assert!(err.contains("main.rs:1: `.delete_table(`"), "{err}");
         assert!(!err.contains("depends on jetstream-job"), "{err}");
+        assert!(
+            err.contains("stats_cmd.rs:2: names `jetstream_stats`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("stats_cmd.rs:3: names `jetstream_config`"),
+            "{err}"
+        );
+        assert!(!err.contains("jetstream_job`"), "{err}");
+        assert!(!err.contains("jetstream_sim_x"), "{err}");
+        assert!(!err.contains("tests.rs"), "{err}");
     }
 
     #[test]

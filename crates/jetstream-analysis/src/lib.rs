@@ -22,7 +22,7 @@ use jetstream_config::platform::platform;
 use jetstream_sql::naming;
 use jetstream_sql::query::enrollments_query;
 use jetstream_sql::readiness::timelimits_if_ready;
-use jetstream_warehouse::{TableMetadata, TableName, Warehouse, WarehouseError};
+use jetstream_warehouse::{ExceptionType, TableMetadata, TableName, Warehouse, WarehouseError};
 
 /// Why an experiment is not analysed on a date. The names are the reference's exception
 /// types, as they appear in the `logs` table's `exception_type` (and decide which errors are
@@ -60,18 +60,24 @@ pub enum NotRunnable {
 }
 
 impl NotRunnable {
-    /// The reference's exception type name.
-    pub fn exception_type(&self) -> &'static str {
+    /// The reference's exception type.
+    pub fn exception_type(&self) -> ExceptionType {
         match self {
-            NotRunnable::NoSlugException => "NoSlugException",
-            NotRunnable::ExplicitSkipException(_) => "ExplicitSkipException",
-            NotRunnable::HighPopulationException(_) => "HighPopulationException",
-            NotRunnable::NoEnrollmentPeriodException(_) => "NoEnrollmentPeriodException",
-            NotRunnable::NoStartDateException(_) => "NoStartDateException",
-            NotRunnable::EndedException(..) => "EndedException",
-            NotRunnable::RolloutSkipException(_) => "RolloutSkipException",
-            NotRunnable::UnsupportedApplicationException(..) => "UnsupportedApplicationException",
-            NotRunnable::EnrollmentNotCompleteException(_) => "EnrollmentNotCompleteException",
+            NotRunnable::NoSlugException => ExceptionType::NoSlugException,
+            NotRunnable::ExplicitSkipException(_) => ExceptionType::ExplicitSkipException,
+            NotRunnable::HighPopulationException(_) => ExceptionType::HighPopulationException,
+            NotRunnable::NoEnrollmentPeriodException(_) => {
+                ExceptionType::NoEnrollmentPeriodException
+            }
+            NotRunnable::NoStartDateException(_) => ExceptionType::NoStartDateException,
+            NotRunnable::EndedException(..) => ExceptionType::EndedException,
+            NotRunnable::RolloutSkipException(_) => ExceptionType::RolloutSkipException,
+            NotRunnable::UnsupportedApplicationException(..) => {
+                ExceptionType::UnsupportedApplicationException
+            }
+            NotRunnable::EnrollmentNotCompleteException(_) => {
+                ExceptionType::EnrollmentNotCompleteException
+            }
         }
     }
 }

@@ -19,7 +19,8 @@ use jetstream_sql::query::{QueryContext, identifier, metrics_query, partition_by
 use jetstream_sql::readiness::{Ready, timelimits_if_ready};
 use jetstream_stats::{Context, Frame, Note, NoteLevel, Notes, Row};
 use jetstream_warehouse::{
-    Column, Columns, LogRecord, TableMetadata, TableName, Warehouse, WarehouseError,
+    Column, Columns, ExceptionType, LogLevel, LogRecord, TableMetadata, TableName, Warehouse,
+    WarehouseError,
 };
 use rayon::prelude::*;
 
@@ -200,7 +201,7 @@ pub fn error_record(
     source: &str,
     ctx: LogContext,
     message: String,
-    exception_type: &str,
+    exception_type: ExceptionType,
     func_name: &str,
 ) -> LogRecord {
     LogRecord {
@@ -217,10 +218,10 @@ pub fn error_record(
         analysis_period: ctx.analysis_period,
         exception: format!("{exception_type}: {message}"),
         message,
-        log_level: "ERROR".into(),
+        log_level: LogLevel::Error.as_str().into(),
         filename: "jetstream_analysis::run".into(),
         func_name: func_name.to_string(),
-        exception_type: Some(exception_type.to_string()),
+        exception_type: Some(exception_type.as_str().into()),
     }
 }
 
@@ -425,7 +426,7 @@ struct Task<'s> {
 }
 
 impl Run<'_> {
-    fn log(&mut self, ctx: LogContext, message: String, exception_type: &str, func: &str) {
+    fn log(&mut self, ctx: LogContext, message: String, exception_type: ExceptionType, func: &str) {
         tracing::error!(
             experiment = %self.slug,
             metric = ctx.metric.as_deref().unwrap_or(""),
@@ -462,7 +463,7 @@ impl Run<'_> {
             NoteLevel::Error => self.log(
                 ctx,
                 note.message,
-                "StatisticComputationException",
+                ExceptionType::StatisticComputationException,
                 "calculate_statistics",
             ),
             NoteLevel::Warning => {
@@ -474,11 +475,11 @@ impl Run<'_> {
                         ..ctx
                     },
                     note.message,
-                    "StatisticComputationException",
+                    ExceptionType::StatisticComputationException,
                     "calculate_statistics",
                 );
                 self.warnings.push(LogRecord {
-                    log_level: "WARNING".into(),
+                    log_level: LogLevel::Warning.as_str().into(),
                     ..record
                 });
             }
@@ -542,11 +543,11 @@ impl Run<'_> {
                     ..LogContext::default()
                 },
                 message,
-                "SampleRatioMismatch",
+                ExceptionType::SampleRatioMismatch,
                 "check_sample_ratio",
             );
             self.warnings.push(LogRecord {
-                log_level: "WARNING".into(),
+                log_level: LogLevel::Warning.as_str().into(),
                 ..record
             });
         }
@@ -616,7 +617,7 @@ impl Run<'_> {
                         ..LogContext::default()
                     },
                     format!("Error while saving statistics to {table}: {e}"),
-                    "QueryError",
+                    ExceptionType::QueryError,
                     "save_statistics",
                 );
                 return Ok(None);
@@ -744,7 +745,7 @@ impl Run<'_> {
                                 basis,
                                 &period_window,
                                 &message,
-                                "MissingMetricTable",
+                                ExceptionType::MissingMetricTable,
                             );
                         }
                     }
@@ -758,7 +759,13 @@ impl Run<'_> {
                 Err(failure) if ms.len() > 1 => {
                     let (good, bad) = self.isolate(ms, ready, &enrollments, basis);
                     for (m, message) in bad {
-                        self.metric_failed(m, basis, &period_window, &message, "QueryError");
+                        self.metric_failed(
+                            m,
+                            basis,
+                            &period_window,
+                            &message,
+                            ExceptionType::QueryError,
+                        );
                     }
                     if good.is_empty() {
                         (Ok(0), good)
@@ -805,7 +812,7 @@ impl Run<'_> {
                             ..LogContext::default()
                         },
                         format!("Error while reading metric tables: {message}"),
-                        "QueryError",
+                        ExceptionType::QueryError,
                         "subset_metric_table",
                     );
                 }
@@ -895,7 +902,7 @@ impl Run<'_> {
                             ..ctx
                         },
                         message,
-                        "StatisticComputationException",
+                        ExceptionType::StatisticComputationException,
                         "calculate_statistics",
                     )
                 }
@@ -921,7 +928,7 @@ impl Run<'_> {
         basis: AnalysisBasis,
         period_window: &str,
         message: &str,
-        kind: &str,
+        kind: ExceptionType,
     ) {
         self.log(
             LogContext {
@@ -945,7 +952,7 @@ impl Run<'_> {
         ready: &Ready,
         enrollments: &str,
         basis: AnalysisBasis,
-    ) -> Result<u64, (String, &'static str)> {
+    ) -> Result<u64, (String, ExceptionType)> {
         let query = metrics_query(
             &self.sql,
             metrics,
@@ -955,23 +962,23 @@ impl Run<'_> {
             self.config.experiment.exposure_signal.as_ref(),
             self.options.discrete,
         )
-        .map_err(|e| (e.to_string(), "ValueError"))?;
+        .map_err(|e| (e.to_string(), ExceptionType::ValueError))?;
         self.options
             .write_sql(name, &query)
-            .map_err(|e| (e.to_string(), "OSError"))?;
+            .map_err(|e| (e.to_string(), ExceptionType::OSError))?;
         let merge = self.options.metric_slugs.is_some()
             && self
                 .warehouse
                 .table_exists(name)
-                .map_err(|e| (e.to_string(), "QueryError"))?;
+                .map_err(|e| (e.to_string(), ExceptionType::QueryError))?;
         if merge {
             return self
                 .merge_metrics_table(name, &query, metrics)
-                .map_err(|e| (e.to_string(), "QueryError"));
+                .map_err(|e| (e.to_string(), ExceptionType::QueryError));
         }
         self.warehouse
             .write_table(name, &query, &TableMetadata::now(&self.slug))
-            .map_err(|e| (e.to_string(), "QueryError"))
+            .map_err(|e| (e.to_string(), ExceptionType::QueryError))
     }
 
     /// A `--metric-slug` run: compute `metrics` alone, then replace (or add) their columns in
@@ -1105,7 +1112,7 @@ impl Run<'_> {
                     ..LogContext::default()
                 },
                 format!("Error while publishing the metrics view: {message}"),
-                "QueryError",
+                ExceptionType::QueryError,
                 "publish_view",
             );
         }
@@ -1261,13 +1268,13 @@ impl Run<'_> {
                     format!(
                         "Covariate adjustment table {table} does not exist (or {cov_metric} not found in table), falling back to unadjusted inferences: {message}"
                     ),
-                    "CovariateMissing",
+                    ExceptionType::CovariateMissing,
                     "_create_subset_metric_table_query_covariate",
                 );
                 tracing::warn!(experiment = %self.slug, "{}", record.message);
                 // A warning, not a failure: it goes to the logs table, not to the exit status.
                 self.warnings.push(LogRecord {
-                    log_level: "WARNING".into(),
+                    log_level: LogLevel::Warning.as_str().into(),
                     ..record
                 });
                 None

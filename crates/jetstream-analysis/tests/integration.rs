@@ -39,19 +39,19 @@ fn runnability_in_the_reference_order() {
     e.is_rollout = true;
     let mut c = conf(e);
     assert_eq!(
-        check_runnable(&c, date).map_err(|e| e.exception_type()),
+        check_runnable(&c, date).map_err(|e| e.exception_type().as_str()),
         Err("HighPopulationException")
     );
     c.spec.skip = true;
     assert_eq!(
-        check_runnable(&c, date).map_err(|e| e.exception_type()),
+        check_runnable(&c, date).map_err(|e| e.exception_type().as_str()),
         Err("ExplicitSkipException")
     );
 
     let mut e = desktop();
     e.start_date = None;
     assert_eq!(
-        check_runnable(&conf(e), date).map_err(|e| e.exception_type()),
+        check_runnable(&conf(e), date).map_err(|e| e.exception_type().as_str()),
         Err("NoStartDateException")
     );
 
@@ -68,14 +68,14 @@ fn runnability_in_the_reference_order() {
     let mut e = desktop();
     e.is_rollout = true;
     assert_eq!(
-        check_runnable(&conf(e), date).map_err(|e| e.exception_type()),
+        check_runnable(&conf(e), date).map_err(|e| e.exception_type().as_str()),
         Err("RolloutSkipException")
     );
 
     let mut e = desktop();
     e.app_name = "netscape".into();
     assert_eq!(
-        check_runnable(&conf(e), date).map_err(|e| e.exception_type()),
+        check_runnable(&conf(e), date).map_err(|e| e.exception_type().as_str()),
         Err("UnsupportedApplicationException")
     );
 }
@@ -86,7 +86,7 @@ fn v6_enrollment_must_have_ended_unless_the_config_sets_the_period() {
     e.enrollment_end_date = None;
     let mut c = conf(e);
     assert_eq!(
-        check_enrollment_complete(&c).map_err(|e| e.exception_type()),
+        check_enrollment_complete(&c).map_err(|e| e.exception_type().as_str()),
         Err("EnrollmentNotCompleteException")
     );
     c.spec.enrollment_period = Some(7);

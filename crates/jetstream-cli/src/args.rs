@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
-use jetstream_config::enums::AnalysisPeriod;
+use jetstream_job::AnalysisPeriod;
 use jetstream_job::{
     ConfigRepoSources, ConfigRepos, ExperimentSource, ExperimenterApi, ExperimentsFile,
     ProjectAlias, ProjectAliases, RepoOptions, RunOptions, TableName, WarehouseSpec,

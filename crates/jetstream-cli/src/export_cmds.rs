@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use jetstream_job::{Column, Job, JobOptions, LocalFolder, RunOptions};
+use jetstream_job::{Column, Job, JobBuilder, JobOptions, LogLevel, RunOptions};
 
 use crate::args::{BucketArgs, ConfigArgs, LogArgs, SourceArgs, WarehouseArgs};
 use crate::printer::{Printer, exit_code};
@@ -52,7 +52,6 @@ fn export_job<T>(
     f: impl FnOnce(&Job<'_>, &[String]) -> T,
 ) -> anyhow::Result<T> {
     warehouse.check_log_project(log)?;
-    let wh = warehouse.read_only_spec()?.open()?;
     let options = JobOptions {
         run: RunOptions {
             dataset: dataset.to_string(),
@@ -65,20 +64,17 @@ fn export_job<T>(
         processes: None,
         spool: jetstream_job::spool::spool_dir_for(&warehouse.warehouse),
     };
+    let mut builder = JobBuilder::new(warehouse.read_only_spec()?).options(options);
     // A bucket, when given, takes the place of the output folder.
-    let sink: Box<dyn jetstream_job::OutputSink> = match target.bucket.name() {
-        Some(b) => jetstream_job::open_sink(Some(b), None)?
-            .ok_or_else(|| anyhow::anyhow!("--bucket {b}: no sink"))?,
-        None => Box::new(LocalFolder::new(&target.output_dir)),
+    builder = match target.bucket.name() {
+        Some(b) => builder.sink(Some(b), None),
+        None => builder.sink(None, Some(&target.output_dir)),
     };
-    let current = configs
-        .as_ref()
-        .map(|c| c.current().as_ref().clone())
-        .unwrap_or_default();
-    let mut job = Job::new(wh.as_ref(), current, options)?.with_sink(sink.as_ref());
     if let Some(repos) = configs {
-        job = job.with_history(repos);
+        builder = builder.opened_config_repos(repos);
     }
+    let opened = builder.open()?;
+    let job = opened.job()?;
     Ok(f(&job, &target.experiments.slugs))
 }
 
@@ -288,7 +284,6 @@ pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::
         google,
         &args.workflow,
     )?;
-    let wh = spec.open()?;
     // The recipes give the errors' weekly window (their enrollment ends); without them (the
     // API down), the window starts at the workflow's creation: the rows are logged anyway.
     let slugs: Vec<String> = status
@@ -320,21 +315,21 @@ pub(crate) fn log_failures_cmd(args: LogFailuresArgs, log: &LogArgs) -> anyhow::
         processes: None,
         spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
-    let mut sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
     // The configs say which experiments are private; without them the rows are still written,
     // but no errors object is exported (a private experiment's must not reach the bucket).
-    let configs = match args.configs.open() {
-        Ok(repos) => repos.current().as_ref().clone(),
+    let mut builder = JobBuilder::new(spec).options(options);
+    match args.configs.open() {
+        Ok(repos) => {
+            builder = builder
+                .configs(repos.current().as_ref().clone())
+                .sink(args.bucket.name(), args.output_dir.as_deref());
+        }
         Err(e) => {
             tracing::error!("the configs cannot be read ({e:#}): no errors object is exported");
-            sink = None;
-            jetstream_job::ConfigCollection::new()
         }
-    };
-    let mut job = Job::new(wh.as_ref(), configs, options)?;
-    if let Some(sink) = &sink {
-        job = job.with_sink(sink.as_ref());
     }
+    let opened = builder.open()?;
+    let job = opened.job()?;
     let printer = Printer::new();
     let mut report = jetstream_job::JobReport::default();
     let logged =
@@ -371,13 +366,8 @@ pub(crate) struct QueryArgs {
 
 /// Run a query on the warehouse and print the result as tab-separated values or JSON.
 pub(crate) fn query_cmd(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let wh = args.warehouse.read_only_spec()?.open()?;
-    let job = Job::new(
-        wh.as_ref(),
-        jetstream_job::ConfigCollection::new(),
-        JobOptions::default(),
-    )?;
-    let cols = job.query(&args.sql)?;
+    let opened = JobBuilder::new(args.warehouse.read_only_spec()?).open()?;
+    let cols = opened.job()?.query(&args.sql)?;
     print_columns(&cols, args.format == "json")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -429,7 +419,6 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
         ),
         Some(url) => Some(url.to_string()),
     };
-    let wh = args.warehouse.read_only_spec()?.open()?;
     let options = JobOptions {
         log_table: Some(jetstream_job::TableName::new(
             &log.log_dataset_id,
@@ -439,13 +428,15 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
         spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
         ..JobOptions::default()
     };
-    let job = Job::new(wh.as_ref(), jetstream_job::ConfigCollection::new(), options)?;
-    let rows = job.logged(&args.slugs, Some(since))?;
+    let opened = JobBuilder::new(args.warehouse.read_only_spec()?)
+        .options(options)
+        .open()?;
+    let rows = opened.job()?.logged(&args.slugs, Some(since))?;
     print_columns(&rows, args.format == "json")?;
     let errors = match rows.get("log_level") {
         Some(Column::Text(levels)) => levels
             .iter()
-            .filter(|l| l.as_deref() == Some("ERROR"))
+            .filter(|l| l.as_deref().and_then(LogLevel::parse) == Some(LogLevel::Error))
             .count(),
         _ => 0,
     };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use chrono::{NaiveDate, Utc};
-use jetstream_job::{Job, JobOptions, PreviewOptions, Report, RunOptions, custom_config};
+use jetstream_job::{JobBuilder, JobOptions, PreviewOptions, Report, RunOptions};
 
 use crate::args::{ConfigArgs, LogArgs, SourceArgs, WarehouseArgs, periods};
 use crate::out;
@@ -39,12 +39,6 @@ pub(crate) struct ReportArgs {
 
 pub(crate) fn report_cmd(args: ReportArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
     args.warehouse.check_log_project(log)?;
-    // The warehouse first: a mistyped path fails before anything is fetched.
-    let warehouse = args.warehouse.read_only_spec()?.open()?;
-    let repos = args.configs.open()?;
-    let parsed = args
-        .source
-        .load(std::slice::from_ref(&args.slug), Utc::now().date_naive())?;
     let options = JobOptions {
         run: RunOptions {
             dataset: args.dataset_id.clone(),
@@ -54,12 +48,15 @@ pub(crate) fn report_cmd(args: ReportArgs, log: &LogArgs) -> anyhow::Result<Exit
         processes: None,
         spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
-    let job = Job::new(
-        warehouse.as_ref(),
-        repos.current().as_ref().clone(),
-        options,
-    )?
-    .with_history(repos);
+    // The (read-only) warehouse first: a mistyped path fails before anything is fetched.
+    let opened = JobBuilder::new(args.warehouse.read_only_spec()?)
+        .options(options)
+        .config_repos(args.configs.repos())
+        .open()?;
+    let job = opened.job()?;
+    let parsed = args
+        .source
+        .load(std::slice::from_ref(&args.slug), Utc::now().date_naive())?;
     let report = job.report_for(&parsed, &args.slug)?;
     let path = args
         .output
@@ -174,14 +171,12 @@ pub(crate) fn preview_cmd(args: PreviewArgs, log: &LogArgs) -> anyhow::Result<Ex
         population_sample_size: args.population_sample_size,
         enrollment_period: args.enrollment_period,
     };
-    let repos = args.configs.open()?;
     let parsed = args.source.load(std::slice::from_ref(&args.slug), today)?;
     let found = parsed
         .experiments
         .iter()
         .find(|e| e.normandy_slug == args.slug);
     let experiment = options.experiment(found);
-    let warehouse = args.warehouse.spec()?.open()?;
     let run = RunOptions {
         seed: args.seed,
         sql_output_dir: args.sql_output_dir.clone(),
@@ -190,15 +185,14 @@ pub(crate) fn preview_cmd(args: PreviewArgs, log: &LogArgs) -> anyhow::Result<Ex
     };
     let job_options =
         options.job_options(&args.dataset_id, periods(&args.analysis_periods)?, run)?;
-    let mut job = Job::new(
-        warehouse.as_ref(),
-        repos.current().as_ref().clone(),
-        job_options,
-    )?
-    .with_history(repos);
+    let mut builder = JobBuilder::new(args.warehouse.spec()?)
+        .options(job_options)
+        .config_repos(args.configs.repos());
     if let Some(path) = &args.config_file {
-        job = job.with_custom_config(&args.slug, custom_config(path, &args.slug)?);
+        builder = builder.custom_config(&args.slug, path);
     }
+    let opened = builder.open()?;
+    let job = opened.job()?;
     out!(
         "previewing {} ({}) on {start_date}..{end_date}, enrolled {}..{}{}",
         args.slug,

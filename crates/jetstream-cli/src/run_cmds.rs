@@ -8,11 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use chrono::{NaiveDate, Utc};
 use jetstream_job::argo::{SubmitOptions, SubmitOutcome, WorkflowKind};
+use jetstream_job::simulate::{SimOptions, SimulationRequest, write_simulation};
 use jetstream_job::{
-    ConfigSource as _, ExperimentSource as _, ImageChoice, Job, JobOptions, LocalFolder,
-    OutputSink as _, WarehouseSpec, custom_config,
+    ExperimentSource as _, ImageChoice, Job, JobBuilder, JobOptions, WarehouseSpec,
 };
-use jetstream_simulate::{SimOptions, simulate};
 
 use crate::args::{AnalysisArgs, LogArgs, WarehouseArgs, yesterday};
 use crate::out;
@@ -126,11 +125,10 @@ fn with_job_and<T>(
             rejected: Vec::new(),
         }
     };
-    let repos = args.configs.open()?;
-    let warehouse = if read_only {
-        args.warehouse.read_only_spec()?.open()?
+    let spec = if read_only {
+        args.warehouse.read_only_spec()?
     } else {
-        args.warehouse.spec()?.open()?
+        args.warehouse.spec()?
     };
     let mut run = args.run_options(log)?;
     tweak(&mut run);
@@ -140,21 +138,16 @@ fn with_job_and<T>(
         processes: args.processes,
         spool: jetstream_job::spool::spool_dir_for(&args.warehouse.warehouse),
     };
-    let sink = jetstream_job::open_sink(args.bucket.name(), args.output_dir.as_deref())?;
-    let mut job = Job::new(
-        warehouse.as_ref(),
-        repos.current().as_ref().clone(),
-        options,
-    )?
-    .with_history(repos)
-    .with_parallelism(usize::from(args.parallel))?;
-    if let Some(sink) = &sink {
-        job = job.with_sink(sink.as_ref());
-    }
+    let mut builder = JobBuilder::new(spec)
+        .options(options)
+        .config_repos(args.configs.repos())
+        .sink(args.bucket.name(), args.output_dir.as_deref())
+        .parallel(usize::from(args.parallel));
     if let Some(path) = &args.config_file {
-        job = job.with_custom_config(&args.slugs[0], custom_config(path, &args.slugs[0])?);
+        builder = builder.custom_config(&args.slugs[0], path);
     }
-    Ok(f(&job, &parsed))
+    let opened = builder.open()?;
+    Ok(f(&opened.job()?, &parsed))
 }
 
 pub(crate) fn run_cmd(args: RunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {
@@ -412,61 +405,31 @@ fn sim_options(args: &SimulateArgs) -> anyhow::Result<SimOptions> {
 
 pub(crate) fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let options = sim_options(&args)?;
-    let mut spec = WarehouseSpec::new(if args.format == "parquet" {
-        "duckdb::memory:"
-    } else {
-        &args.warehouse
-    });
-    spec.memory_limit = args.memory_limit.clone();
-    let wh = spec.open_duckdb()?;
-    let mut report = simulate(&wh, &options)?;
-    let mut copies = Vec::new();
-    for k in 1..=args.copies {
-        let from = if k % 2 == 1 {
-            jetstream_simulate::EXPERIMENT_A
-        } else {
-            jetstream_simulate::EXPERIMENT_B
-        };
-        let to = format!("{from}-copy-{k}");
-        jetstream_simulate::clone_experiment(&wh, &mut report, from, &to)?;
-        copies.push((from, to));
-    }
-    for (table, rows) in &report.tables {
-        out!("{table}: {rows} rows");
-    }
-    if let Some(dir) = args.output.as_ref().filter(|_| args.format == "parquet") {
-        for f in jetstream_simulate::export_parquet(&wh, dir)? {
-            out!("wrote {}", f.display());
-        }
-    }
-    let sink = LocalFolder::new(args.experiments_file.parent().unwrap_or(Path::new(".")));
-    let name = args
-        .experiments_file
-        .file_name()
-        .context("--experiments-file names no file")?
-        .to_string_lossy()
-        .into_owned();
-    sink.put(
-        &name,
-        serde_json::to_string_pretty(&jetstream_simulate::recipes(&report))?.as_bytes(),
-    )?;
-    out!("wrote {}", args.experiments_file.display());
     let config_dir = args.config_dir.clone().unwrap_or_else(|| {
         args.experiments_file
             .parent()
             .unwrap_or(Path::new("."))
             .join("jetstream")
     });
-    let configs = LocalFolder::new(&config_dir);
-    let sim_configs = jetstream_simulate::configs();
-    let copied = copies.iter().filter_map(|(from, to)| {
-        let toml = sim_configs.iter().find(|(s, _)| s == from)?.1.clone();
-        Some((to.clone(), toml))
-    });
-    for (slug, toml) in sim_configs.iter().cloned().chain(copied) {
-        let key = format!("{slug}.toml");
-        configs.put(&key, toml.as_bytes())?;
-        out!("wrote {}", config_dir.join(key).display());
+    let written = write_simulation(&SimulationRequest {
+        options: options.clone(),
+        warehouse: args.warehouse.clone(),
+        memory_limit: args.memory_limit.clone(),
+        parquet: args.output.clone().filter(|_| args.format == "parquet"),
+        experiments_file: args.experiments_file.clone(),
+        config_dir,
+        copies: args.copies,
+    })?;
+    let report = &written.report;
+    for (table, rows) in &report.tables {
+        out!("{table}: {rows} rows");
+    }
+    for f in &written.parquet_files {
+        out!("wrote {}", f.display());
+    }
+    out!("wrote {}", written.experiments_file.display());
+    for f in &written.config_files {
+        out!("wrote {}", f.display());
     }
     for e in &report.experiments {
         let counts: Vec<String> = e.enrolled.iter().map(|(b, n)| format!("{b} {n}")).collect();
@@ -552,16 +515,20 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
     let last = sim.start_date + chrono::Duration::days(i64::from(sim.days) - 1);
     simulate_cmd(sim)?;
     let exports = dir.join("exports");
-    let warehouse = WarehouseArgs::with_url(&url).spec()?.open()?;
-    let configs = jetstream_job::ConfigRepoSources::folders(&[dir.join("configs")]);
     let parsed = jetstream_job::ExperimentsFile(recipes).experiments(&[], last)?;
     let options = JobOptions {
         log_table: log.table()?,
         spool: jetstream_job::spool::spool_dir_for(&url),
         ..JobOptions::default()
     };
-    let sink = LocalFolder::new(&exports);
-    let job = Job::new(warehouse.as_ref(), configs.configs()?, options)?.with_sink(&sink);
+    let opened = JobBuilder::new(WarehouseArgs::with_url(&url).spec()?)
+        .options(options)
+        .config_repos(jetstream_job::ConfigRepoSources::folders(&[
+            dir.join("configs")
+        ]))
+        .sink(None, Some(&exports))
+        .open()?;
+    let job = opened.job()?;
     let printer = Printer::new();
     let slugs: Vec<String> = parsed
         .experiments
@@ -797,13 +764,11 @@ fn with_argo_job<T>(
             read_only: argo.dry_run,
             ..spec.clone()
         }
-        .open()?
     } else {
         let mut scratch = WarehouseSpec::new("duckdb::memory:");
         scratch.project = spec.results_project().to_string();
-        scratch.open()?
+        scratch
     };
-    let repos = analysis.configs.open()?;
     let parsed = analysis
         .source
         .load(&analysis.slugs, Utc::now().date_naive())?;
@@ -813,22 +778,16 @@ fn with_argo_job<T>(
         processes: Some(1),
         spool: jetstream_job::spool::spool_dir_for(&analysis.warehouse.warehouse),
     };
-    // The follower exports the errors of the failed steps it logs (as the exit handler does).
-    let sink = if argo.dry_run {
-        None
-    } else {
-        jetstream_job::open_sink(analysis.bucket.name(), analysis.output_dir.as_deref())?
-    };
-    let mut job = Job::new(
-        warehouse.as_ref(),
-        repos.current().as_ref().clone(),
-        options,
-    )?
-    .with_history(repos);
-    if let Some(sink) = &sink {
-        job = job.with_sink(sink.as_ref());
+    let mut builder = JobBuilder::new(warehouse)
+        .options(options)
+        .config_repos(analysis.configs.repos());
+    if !argo.dry_run {
+        // The follower exports the errors of the failed steps it logs (as the exit handler
+        // does).
+        builder = builder.sink(analysis.bucket.name(), analysis.output_dir.as_deref());
     }
-    f(&job, &parsed, &choice)
+    let opened = builder.open()?;
+    f(&opened.job()?, &parsed, &choice)
 }
 
 /// Turn `plan` into a workflow; print it (`--dry-run`) or submit it, follow it, report.

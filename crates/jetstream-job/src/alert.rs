@@ -2,7 +2,7 @@
 //! (counts, the experiments with errors, the first messages), posted as Slack-compatible JSON
 //! (`{"text": …}`) to a webhook. Warnings alone page no one.
 
-use jetstream_warehouse::Columns;
+use jetstream_warehouse::{Columns, LogLevel};
 
 #[cfg(feature = "http")]
 use crate::JobError;
@@ -40,7 +40,7 @@ pub fn alert(rows: &Columns, since: &str) -> Option<Alert> {
         text("message"),
     );
     let errors: Vec<usize> = (0..rows.rows())
-        .filter(|&i| levels[i].as_deref() == Some("ERROR"))
+        .filter(|&i| levels[i].as_deref().and_then(LogLevel::parse) == Some(LogLevel::Error))
         .collect();
     if errors.is_empty() {
         return None;
@@ -135,9 +135,9 @@ pub fn notify(
         request_timeout: timeout,
     };
     let body = serde_json::json!({ "text": alert.text });
-    jetstream_gcp::webhook::post_json(url, &body, &policy).map_err(|e| JobError::Input {
+    jetstream_gcp::webhook::post_json(url, &body, &policy).map_err(|e| JobError::Notify {
         what: "--notify".into(),
-        message: e.to_string(),
+        source: Box::new(e),
     })
 }
 

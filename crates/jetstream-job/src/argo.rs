@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Timelike as _, Utc};
 use jetstream_argo::{ExperimentItem, ImageChoice, ImageRegistry, WorkflowParams};
 use jetstream_experimenter::Parsed;
 use jetstream_repos::RepoSpec;
-use jetstream_warehouse::LogRecord;
+use jetstream_warehouse::{ExceptionType, LogLevel, LogRecord};
 
 pub use jetstream_argo::parse_template as parse_workflow;
 pub use jetstream_argo::{
@@ -124,7 +124,7 @@ impl Job<'_> {
                 r.images(name)?
             }
             (ImageChoice::Latest(name) | ImageChoice::PerExperiment(name), None) => {
-                return Err(JobError::Input {
+                return Err(JobError::Image {
                     what: format!("the images of {name}"),
                     message: "no registry to choose an image from: pass --image-version".into(),
                 });
@@ -132,7 +132,7 @@ impl Job<'_> {
         };
         let newest = choice
             .resolve(&images, None)
-            .map_err(|message| JobError::Input {
+            .map_err(|message| JobError::Image {
                 what: "the image of the workflow's exit handler".into(),
                 message,
             })?;
@@ -150,7 +150,7 @@ impl Job<'_> {
             };
             let image = choice
                 .resolve(&images, first)
-                .map_err(|message| JobError::Input {
+                .map_err(|message| JobError::Image {
                     what: format!("the image of {slug}"),
                     message,
                 })?;
@@ -195,8 +195,8 @@ pub fn needs_history(choice: &ImageChoice, explicit_discrete: Option<bool>) -> b
 pub fn image_name(image: &str) -> Result<String, JobError> {
     let last = image.rsplit('/').next().unwrap_or_default();
     if image.is_empty() || last.contains([':', '@']) {
-        return Err(JobError::Input {
-            what: format!("--image {image:?}"),
+        return Err(JobError::Option {
+            option: format!("--image {image:?}"),
             message: "expected a name without tag or digest (give those with --image-version)"
                 .into(),
         });
@@ -310,6 +310,18 @@ pub const EXIT_HANDLER_TEMPLATE: &str = "log-failures";
 /// node name as `func_name`, the key that keeps a second writing from doubling them).
 pub const FAILURE_ROW_FILENAME: &str = "jetstream_job::argo";
 
+/// The `exception_type` of a failed step's row.
+fn failure_type(kind: jetstream_argo::FailureKind) -> ExceptionType {
+    use jetstream_argo::FailureKind as K;
+    match kind {
+        K::PodOOMKilled => ExceptionType::PodOOMKilled,
+        K::PodEvicted => ExceptionType::PodEvicted,
+        K::ImagePullFailed => ExceptionType::ImagePullFailed,
+        K::DeadlineExceeded => ExceptionType::DeadlineExceeded,
+        K::StepFailed => ExceptionType::StepFailed,
+    }
+}
+
 /// The monitoring rows of a finished workflow: one ERROR row per step that failed for good
 /// (no later attempt succeeded), its `exception_type` what Argo's message of the last attempt
 /// tells ([`jetstream_argo::FailureKind`]: `PodOOMKilled`, `PodEvicted`, `ImagePullFailed`,
@@ -321,25 +333,28 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
         .naive_utc()
         .with_nanosecond(0)
         .unwrap_or_default();
-    let record =
-        |experiment: Option<String>, kind: &str, level: &str, key: &str, message: String| {
-            LogRecord {
-                timestamp: now,
-                source: source.to_string(),
-                experiment,
-                metric: None,
-                statistic: None,
-                analysis_basis: None,
-                segment: None,
-                analysis_period: None,
-                exception: format!("{kind}: {message}"),
-                message,
-                log_level: level.into(),
-                filename: FAILURE_ROW_FILENAME.into(),
-                func_name: key.to_string(),
-                exception_type: Some(kind.to_string()),
-            }
-        };
+    let record = |experiment: Option<String>,
+                  kind: ExceptionType,
+                  level: LogLevel,
+                  key: &str,
+                  message: String| {
+        LogRecord {
+            timestamp: now,
+            source: source.to_string(),
+            experiment,
+            metric: None,
+            statistic: None,
+            analysis_basis: None,
+            segment: None,
+            analysis_period: None,
+            exception: format!("{kind}: {message}"),
+            message,
+            log_level: level.as_str().into(),
+            filename: FAILURE_ROW_FILENAME.into(),
+            func_name: key.to_string(),
+            exception_type: Some(kind.as_str().into()),
+        }
+    };
     let mut rows = Vec::new();
     // The exit handler does not report itself: while it is retried, its earlier attempt
     // looks failed for good.
@@ -371,8 +386,8 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
         );
         rows.push(record(
             slug,
-            step.kind().as_str(),
-            "ERROR",
+            failure_type(step.kind()),
+            LogLevel::Error,
             &step.name,
             message,
         ));
@@ -380,8 +395,8 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
     if let Some(why) = &status.steps_unknown {
         rows.push(record(
             None,
-            "WorkflowStatusUnknown",
-            "WARNING",
+            ExceptionType::WorkflowStatusUnknown,
+            LogLevel::Warning,
             &status.name,
             format!(
                 "workflow {} {}: its steps could not be read ({why})",
@@ -392,8 +407,8 @@ pub fn failure_records(status: &WorkflowStatus, source: &str) -> Vec<LogRecord> 
         let kind = jetstream_argo::FailureKind::of_message(&status.message);
         rows.push(record(
             None,
-            kind.as_str(),
-            "ERROR",
+            failure_type(kind),
+            LogLevel::Error,
             &status.name,
             format!(
                 "workflow {} {}: {}",
@@ -522,14 +537,14 @@ pub fn pod_repos(specs: &[RepoSpec]) -> Result<(Vec<String>, Vec<String>), JobEr
             .filter(|s| s.private == private)
             .map(|s| match (&s.location, s.to_url()) {
                 (_, Some(url)) => Ok(url),
-                (jetstream_repos::Location::Folder(dir), None) => Err(JobError::Input {
-                    what: format!("--config-repos {}", dir.display()),
+                (jetstream_repos::Location::Folder(dir), None) => Err(JobError::Option {
+                    option: format!("--config-repos {}", dir.display()),
                     message: "Argo pods cannot read a local folder; pass git URLs (the pods \
                               clone them)"
                         .into(),
                 }),
-                (location, None) => Err(JobError::Input {
-                    what: format!("--config-repos {location:?}"),
+                (location, None) => Err(JobError::Option {
+                    option: format!("--config-repos {location:?}"),
                     message: "no URL a pod can clone".into(),
                 }),
             })
@@ -547,14 +562,14 @@ pub fn check_argo_options(
     config_repos: &[RepoSpec],
 ) -> Result<(), JobError> {
     if config_file {
-        return Err(JobError::Input {
-            what: "--config-file".into(),
+        return Err(JobError::Option {
+            option: "--config-file".into(),
             message: "cannot be used with Argo: the containers read the config repositories".into(),
         });
     }
     if !metric_slugs.is_empty() {
-        return Err(JobError::Input {
-            what: "--metric-slug".into(),
+        return Err(JobError::Option {
+            option: "--metric-slug".into(),
             message: "cannot be used with Argo".into(),
         });
     }
@@ -669,8 +684,8 @@ impl Job<'_> {
         report: &mut JobReport,
     ) -> Result<LoggedFailures, JobError> {
         let Some(logs) = &self.options().log_table else {
-            return Err(JobError::Input {
-                what: "the monitoring table".into(),
+            return Err(JobError::Option {
+                option: "the monitoring table".into(),
                 message: "none is configured (--log-to-bigquery / --log-table-id): the \
                           failed steps cannot be logged"
                     .into(),

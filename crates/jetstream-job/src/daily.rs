@@ -19,6 +19,7 @@ use jetstream_config::resolve::{AnalysisConfiguration, DataSource, Metric};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::daily_selection;
 use jetstream_output::export::ExportPolicy;
+use jetstream_warehouse::{ExceptionType, LogLevel};
 
 use crate::job::{Job, JobReport, Observer, failed};
 
@@ -220,7 +221,13 @@ impl Job<'_> {
                             Err(e) => {
                                 let message = e.to_string();
                                 failed(report, observer, &slug, Some(day), &message);
-                                self.log(&slug, &message, "ConfigError", "ERROR", report);
+                                self.log(
+                                    &slug,
+                                    &message,
+                                    ExceptionType::ConfigError,
+                                    LogLevel::Error,
+                                    report,
+                                );
                                 None
                             }
                         };
@@ -347,7 +354,13 @@ impl Job<'_> {
                 started.elapsed().as_secs()
             );
             failed(report, observer, &slug, Some(day), &message);
-            self.log(&slug, &message, "UpstreamDataMissing", "ERROR", report);
+            self.log(
+                &slug,
+                &message,
+                ExceptionType::UpstreamDataMissing,
+                LogLevel::Error,
+                report,
+            );
         }
     }
 

@@ -23,7 +23,7 @@ impl Job<'_> {
     /// the job's threads (the reference plans up to 8 at once).
     pub fn dry_run(&self, config: &AnalysisConfiguration) -> Result<Vec<QueryCheck>, JobError> {
         let options = self.run_options_for(config)?;
-        let planned = planned_queries(config, &options).map_err(|e| JobError::Input {
+        let planned = planned_queries(config, &options).map_err(|e| JobError::Config {
             what: format!("the queries of {}", config.experiment.normandy_slug()),
             message: e.to_string(),
         })?;

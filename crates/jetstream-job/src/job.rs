@@ -19,7 +19,9 @@ use jetstream_output::OutputSink;
 use jetstream_output::export::{ExportPolicy, export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
-use jetstream_warehouse::{Columns, LogRecord, QueryUsage, TableMetadata, TableName, Warehouse};
+use jetstream_warehouse::{
+    Columns, ExceptionType, LogLevel, LogRecord, QueryUsage, TableMetadata, TableName, Warehouse,
+};
 
 use crate::{ConfigHistory, JobError};
 
@@ -262,7 +264,7 @@ impl<'a> Job<'a> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(base + parallel.max(1) - 1)
             .build()
-            .map_err(|e| JobError::Input {
+            .map_err(|e| JobError::Runtime {
                 what: "statistics threads".into(),
                 message: e.to_string(),
             })
@@ -351,7 +353,7 @@ impl<'a> Job<'a> {
             Some((s, spec)) if s == slug => Some(spec),
             _ => configs.spec_for_experiment(slug),
         };
-        resolve_experiment(experiment, spec, configs).map_err(|e| JobError::Input {
+        resolve_experiment(experiment, spec, configs).map_err(|e| JobError::Config {
             what: format!("the config of {slug}"),
             message: e.to_string(),
         })
@@ -402,8 +404,8 @@ impl<'a> Job<'a> {
         &self,
         slug: &str,
         message: &str,
-        kind: &str,
-        level: &str,
+        kind: ExceptionType,
+        level: LogLevel,
         report: &mut JobReport,
     ) {
         if self.options.log_table.is_none() {
@@ -419,7 +421,7 @@ impl<'a> Job<'a> {
             kind,
             "run",
         );
-        record.log_level = level.to_string();
+        record.log_level = level.as_str().into();
         match self.pending_logs.lock() {
             Ok(mut pending) => pending.push(record),
             Err(_) => {
@@ -510,7 +512,13 @@ impl<'a> Job<'a> {
             report.skipped += 1;
             report.mark(slug, Outcome::Skipped);
             let message = format!("unreadable recipe: {reason}");
-            self.log(slug, &message, "InvalidRecipe", "ERROR", report);
+            self.log(
+                slug,
+                &message,
+                ExceptionType::InvalidRecipe,
+                LogLevel::Error,
+                report,
+            );
         }
         let (decisions, unknown) =
             daily_selection(&parsed.experiments, date, slugs, |e| self.overrides(e));
@@ -534,7 +542,13 @@ impl<'a> Job<'a> {
                 Err(e) => {
                     let message = e.to_string();
                     failed(report, observer, &slug, None, &message);
-                    self.log(&slug, &message, "ConfigError", "ERROR", report);
+                    self.log(
+                        &slug,
+                        &message,
+                        ExceptionType::ConfigError,
+                        LogLevel::Error,
+                        report,
+                    );
                 }
             }
         }
@@ -572,7 +586,13 @@ impl<'a> Job<'a> {
                             )
                         };
                         failed(report, observer, slug, None, &message);
-                        self.log(slug, &message, "SlugConflict", "ERROR", report);
+                        self.log(
+                            slug,
+                            &message,
+                            ExceptionType::SlugConflict,
+                            LogLevel::Error,
+                            report,
+                        );
                         false
                     }
                     _ => true,
@@ -664,7 +684,7 @@ impl<'a> Job<'a> {
     fn dataset_for(&self, slug: &str, spec: &ExperimentSpec) -> Result<String, JobError> {
         let what = || format!("the config of {slug}");
         let dataset = if spec.is_private {
-            spec.dataset_id.clone().ok_or_else(|| JobError::Input {
+            spec.dataset_id.clone().ok_or_else(|| JobError::Config {
                 what: what(),
                 message: "a private experiment needs `dataset_id` in its [experiment] section"
                     .into(),
@@ -678,7 +698,7 @@ impl<'a> Job<'a> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(JobError::Input {
+            return Err(JobError::Config {
                 what: if spec.is_private {
                     format!("{}: experiment.dataset_id", what())
                 } else {
@@ -809,13 +829,25 @@ impl<'a> Job<'a> {
                 tracing::info!(experiment = %slug, %date, "skipped: {why}");
                 let reason = why.to_string();
                 skipped(report, observer, &slug, Some(date), &reason);
-                self.log(&slug, &reason, why.exception_type(), "WARNING", report);
+                self.log(
+                    &slug,
+                    &reason,
+                    why.exception_type(),
+                    LogLevel::Warning,
+                    report,
+                );
                 DateOutcome::default()
             }
             Err(e) => {
                 let message = e.to_string();
                 failed(report, observer, &slug, Some(date), &message);
-                self.log(&slug, &message, "AnalysisException", "ERROR", report);
+                self.log(
+                    &slug,
+                    &message,
+                    ExceptionType::AnalysisException,
+                    LogLevel::Error,
+                    report,
+                );
                 DateOutcome::default()
             }
         }
@@ -852,52 +884,40 @@ impl<'a> Job<'a> {
             }
             return;
         }
-        let state = std::sync::Mutex::new(Queue {
-            tasks: (0..plan.len()).map(Task::Head).collect(),
-            running: 0,
+        // The analyses run on their own pool of `parallel` threads (each holds its thread
+        // while it waits on the warehouse; the statistics go to the job's pool). A task that
+        // makes later dates ready spawns them into the same scope, first in first out.
+        let workers = match rayon::ThreadPoolBuilder::new()
+            .num_threads(self.parallel.min(work))
+            .thread_name(|i| format!("jetstream-analysis-{i}"))
+            .build()
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                tracing::warn!("no analysis threads ({e}): the analyses run one by one");
+                for (config, dates) in plan {
+                    self.analyse_dates(config, dates, only_missing, observer, report);
+                }
+                return;
+            }
+        };
+        let reports = std::sync::Mutex::new(Vec::new());
+        let ctx = TaskContext {
+            job: self,
+            plan,
+            only_missing,
+            observer,
+            reports: &reports,
+        };
+        workers.scope_fifo(|scope| {
+            for i in 0..plan.len() {
+                let ctx = &ctx;
+                scope.spawn_fifo(move |scope| ctx.run(scope, Task::Head(i)));
+            }
         });
-        let ready = std::sync::Condvar::new();
-        let workers = self.parallel.min(work);
-        let reports: Vec<JobReport> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut local = JobReport::default();
-                        while let Some(task) = Queue::take(&state, &ready) {
-                            // Whatever happens below, the task is marked done (the other
-                            // workers would otherwise wait for it forever).
-                            let mut done = Done {
-                                state: &state,
-                                ready: &ready,
-                                more: Vec::new(),
-                            };
-                            let slug = plan[task.index()].0.experiment.normandy_slug();
-                            let run =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    self.run_task(plan, task, only_missing, observer, &mut local)
-                                }));
-                            match run {
-                                Ok(more) => done.more = more,
-                                Err(_) => {
-                                    local.fail(slug);
-                                    tracing::error!(experiment = %slug, "the analysis panicked");
-                                }
-                            }
-                        }
-                        local
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| JobReport {
-                        failures: 1,
-                        ..JobReport::default()
-                    })
-                })
-                .collect()
-        });
+        let reports = reports
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in reports {
             report.merge(r);
         }
@@ -1722,49 +1742,45 @@ impl Task {
     }
 }
 
-/// The work queue of [`Job::analyse_all`]: tasks waiting, and tasks running (which may add
-/// more); the work is over when both are empty.
-struct Queue {
-    tasks: std::collections::VecDeque<Task>,
-    running: usize,
+/// What the tasks of [`Job::analyse_all`] share.
+struct TaskContext<'j, 'a, 'p> {
+    job: &'j Job<'a>,
+    plan: &'p [(&'p AnalysisConfiguration, Vec<NaiveDate>)],
+    only_missing: bool,
+    observer: &'p dyn Observer,
+    reports: &'p std::sync::Mutex<Vec<JobReport>>,
 }
 
-impl Queue {
-    fn take(state: &std::sync::Mutex<Queue>, ready: &std::sync::Condvar) -> Option<Task> {
-        let mut q = state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        loop {
-            if let Some(task) = q.tasks.pop_front() {
-                q.running += 1;
-                return Some(task);
+impl TaskContext<'_, '_, '_> {
+    /// Run `task`, keep its report, and spawn the tasks it makes ready. A panic fails the
+    /// experiment; the other tasks go on.
+    fn run<'s>(&'s self, scope: &rayon::ScopeFifo<'s>, task: Task) {
+        let mut local = JobReport::default();
+        let slug = self.plan[task.index()].0.experiment.normandy_slug();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.job.run_task(
+                self.plan,
+                task,
+                self.only_missing,
+                self.observer,
+                &mut local,
+            )
+        }));
+        match run {
+            Ok(more) => {
+                for t in more {
+                    scope.spawn_fifo(move |scope| self.run(scope, t));
+                }
             }
-            if q.running == 0 {
-                return None;
+            Err(_) => {
+                local.fail(slug);
+                tracing::error!(experiment = %slug, "the analysis panicked");
             }
-            q = ready
-                .wait(q)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-    }
-}
-
-/// Marks a task of [`Queue`] done when dropped, with the tasks it made ready.
-struct Done<'q> {
-    state: &'q std::sync::Mutex<Queue>,
-    ready: &'q std::sync::Condvar,
-    more: Vec<Task>,
-}
-
-impl Drop for Done<'_> {
-    fn drop(&mut self) {
-        let mut q = self
-            .state
+        self.reports
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        q.tasks.extend(std::mem::take(&mut self.more));
-        q.running -= 1;
-        self.ready.notify_all();
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(local);
     }
 }
 

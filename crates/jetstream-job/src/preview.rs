@@ -193,8 +193,8 @@ impl Job<'_> {
         let dataset = self.dataset_of(&config)?;
         let logs = options.log_table(&dataset)?;
         if self.options().log_table.as_ref() != Some(&logs) {
-            return Err(JobError::Input {
-                what: "preview".into(),
+            return Err(JobError::Option {
+                option: "preview".into(),
                 message: format!(
                     "the job's logs table must be the preview's own {}.{} (it is deleted first)",
                     logs.dataset, logs.table
@@ -229,8 +229,8 @@ impl Job<'_> {
                 options.start_date - Duration::days(1),
                 options.population_sample_size,
             )
-            .map_err(|err| JobError::Input {
-                what: "--generate-population".into(),
+            .map_err(|err| JobError::Option {
+                option: "--generate-population".into(),
                 message: err.to_string(),
             })?;
             config.experiment.enrollment_query = Some(query);

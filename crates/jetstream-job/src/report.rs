@@ -145,9 +145,9 @@ impl Job<'_> {
 /// an interrupted write never leaves half a page.
 pub fn write_report(report: &Report, path: &Path) -> Result<(), JobError> {
     let html = jetstream_report::render(report);
-    let fail = |e: std::io::Error| JobError::Input {
-        what: path.display().to_string(),
-        message: format!("cannot write the report: {e}"),
+    let fail = |e: std::io::Error| JobError::Io {
+        what: format!("writing the report {}", path.display()),
+        source: e,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;

@@ -35,13 +35,13 @@ impl ExperimentSource for ExperimentsFile {
             path,
             jetstream_experimenter::MAX_PAYLOAD_BYTES,
         )
-        .map_err(|e| JobError::Input {
-            what: path.display().to_string(),
-            message: e.to_string(),
+        .map_err(|e| JobError::Io {
+            what: format!("reading {}", path.display()),
+            source: e,
         })?;
-        jetstream_experimenter::parse_payload(&text, today).map_err(|e| JobError::Input {
+        jetstream_experimenter::parse_payload(&text, today).map_err(|e| JobError::Fetch {
             what: path.display().to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         })
     }
 }
@@ -66,9 +66,9 @@ impl ExperimenterApi {
 #[cfg(feature = "http")]
 impl ExperimentSource for ExperimenterApi {
     fn experiments(&self, slugs: &[String], today: NaiveDate) -> Result<Parsed, JobError> {
-        fetch_blocking(self.0.clone(), slugs, today).map_err(|e| JobError::Input {
+        fetch_blocking(self.0.clone(), slugs, today).map_err(|e| JobError::Fetch {
             what: format!("Experimenter at {}", self.0.base_url),
-            message: e.to_string(),
+            source: Box::new(e),
         })
     }
 }
@@ -128,9 +128,9 @@ impl ConfigRepoSources {
 
     /// Clone or fetch what needs it, read the histories, load the current configs.
     pub fn open(&self) -> Result<ConfigRepos, JobError> {
-        ConfigRepos::open(&self.specs(), &self.options).map_err(|e| JobError::Input {
+        ConfigRepos::open(&self.specs(), &self.options).map_err(|e| JobError::Repo {
             what: "config repositories".into(),
-            message: e.to_string(),
+            source: e,
         })
     }
 }
@@ -156,9 +156,9 @@ pub trait ConfigHistory: Send + Sync {
 
 impl ConfigHistory for ConfigRepos {
     fn as_of(&self, t: DateTime<Utc>) -> Result<Option<Arc<ConfigCollection>>, JobError> {
-        let at = ConfigRepos::as_of(self, t).map_err(|e| JobError::Input {
+        let at = ConfigRepos::as_of(self, t).map_err(|e| JobError::Repo {
             what: format!("configs as of {t}"),
-            message: e.to_string(),
+            source: e,
         })?;
         Ok((!Arc::ptr_eq(&at, &self.current())).then_some(at))
     }
@@ -166,15 +166,26 @@ impl ConfigHistory for ConfigRepos {
 
 /// A custom experiment config file (`--config-file`), parsed as the config of `slug`.
 pub fn custom_config(path: &Path, slug: &str) -> Result<AnalysisSpec, JobError> {
-    let input = |message: String| JobError::Input {
-        what: path.display().to_string(),
-        message,
-    };
+    read_custom_config(path, slug)?.map_err(|errors| JobError::Config {
+        what: "--config-file".into(),
+        message: errors.join("; "),
+    })
+}
+
+/// A custom experiment config file: an error if it cannot be read, else the config or its
+/// errors (each naming the file).
+pub(crate) fn read_custom_config(
+    path: &Path,
+    slug: &str,
+) -> Result<Result<AnalysisSpec, Vec<String>>, JobError> {
     let text = jetstream_config::collection::read_text_bounded(
         path,
         jetstream_config::collection::MAX_CONFIG_FILE_BYTES,
     )
-    .map_err(|e| input(e.to_string()))?;
+    .map_err(|e| JobError::Io {
+        what: format!("reading {}", path.display()),
+        source: e,
+    })?;
     let report = parse_file(
         &text,
         FileKind::Experiment {
@@ -182,11 +193,14 @@ pub fn custom_config(path: &Path, slug: &str) -> Result<AnalysisSpec, JobError> 
         },
         path,
     );
-    if let Some(e) = report.errors.first() {
-        return Err(input(e.to_string()));
+    if !report.errors.is_empty() {
+        return Ok(Err(report.errors.iter().map(ToString::to_string).collect()));
     }
-    match report.parsed {
+    Ok(match report.parsed {
         Some(ParsedFile::Experiment(Some(spec))) => Ok(spec),
-        _ => Err(input("not a jetstream experiment config".into())),
-    }
+        _ => Err(vec![format!(
+            "{}: not a jetstream experiment config",
+            path.display()
+        )]),
+    })
 }

@@ -109,8 +109,8 @@ impl Registry {
             ),
             None => opens,
         };
-        Err(JobError::Input {
-            what: format!("warehouse {url:?}"),
+        Err(JobError::Option {
+            option: format!("warehouse {url:?}"),
             message,
         })
     }
@@ -199,8 +199,8 @@ mod duckdb_backend {
         /// simulator writes into it); [`WarehouseSpec::open`] restricts it (feature `duckdb`).
         pub fn open_duckdb(&self) -> Result<DuckDbWarehouse, JobError> {
             let Some(path) = self.url.strip_prefix("duckdb:") else {
-                return Err(JobError::Input {
-                    what: format!("warehouse {:?}", self.url),
+                return Err(JobError::Option {
+                    option: format!("warehouse {:?}", self.url),
                     message: "expected duckdb:PATH, duckdb::memory: or bigquery:PROJECT".into(),
                 });
             };
@@ -211,20 +211,20 @@ mod duckdb_backend {
             } else {
                 DuckDbWarehouse::open(Path::new(path), &self.project)
             };
-            let wh = opened.map_err(|e| JobError::Input {
+            let wh = opened.map_err(|e| JobError::Open {
                 what: format!("warehouse {}", self.url),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
             if let Some(limit) = &self.memory_limit {
-                wh.set_memory_limit(limit).map_err(|e| JobError::Input {
+                wh.set_memory_limit(limit).map_err(|e| JobError::Open {
                     what: format!("memory limit {limit:?}"),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })?;
             }
             if let Some(dir) = &self.data {
-                let tables = wh.attach_parquet_dir(dir).map_err(|e| JobError::Input {
+                let tables = wh.attach_parquet_dir(dir).map_err(|e| JobError::Open {
                     what: format!("data folder {}", dir.display()),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })?;
                 tracing::info!(count = tables.len(), dir = %dir.display(), "parquet tables exposed");
             }
@@ -234,9 +234,9 @@ mod duckdb_backend {
                 ("moz-fx-data-shared-prod", "mozdata"),
                 ("mozdata", "moz-fx-data-shared-prod"),
             ] {
-                wh.mirror_catalog(from, to).map_err(|e| JobError::Input {
+                wh.mirror_catalog(from, to).map_err(|e| JobError::Open {
                     what: format!("linking {from} tables under {to}"),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })?;
             }
             Ok(wh)
@@ -247,8 +247,8 @@ mod duckdb_backend {
     /// files, and locked ([`DuckDbWarehouse::restrict_file_access`]).
     pub(super) fn open(spec: &WarehouseSpec, _rest: &str) -> Result<Box<dyn Warehouse>, JobError> {
         if !spec.aliases.is_empty() {
-            return Err(JobError::Input {
-                what: "--project-alias".into(),
+            return Err(JobError::Option {
+                option: "--project-alias".into(),
                 message: "project aliases apply to BigQuery; on DuckDB, lay the Parquet data out \
                           under the project folder the queries name"
                     .into(),
@@ -257,9 +257,9 @@ mod duckdb_backend {
         let wh = spec.open_duckdb()?;
         let folders: Vec<PathBuf> = spec.data.iter().cloned().collect();
         wh.restrict_file_access(&folders)
-            .map_err(|e| JobError::Input {
+            .map_err(|e| JobError::Open {
                 what: format!("warehouse {}", spec.url),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         Ok(Box::new(wh))
     }
@@ -288,8 +288,8 @@ mod bigquery_backend {
             project
         };
         if spec.data.is_some() || spec.memory_limit.is_some() {
-            return Err(JobError::Input {
-                what: format!("warehouse {}", spec.url),
+            return Err(JobError::Option {
+                option: format!("warehouse {}", spec.url),
                 message: "--data and --memory-limit are DuckDB's; BigQuery reads its own tables"
                     .into(),
             });
@@ -298,9 +298,9 @@ mod bigquery_backend {
         config.aliases = spec.aliases.clone();
         config.maximum_bytes_billed = spec.maximum_bytes_billed;
         let endpoint = config.endpoint.clone();
-        let wh = BigQueryWarehouse::with_config(config).map_err(|e| JobError::Input {
+        let wh = BigQueryWarehouse::with_config(config).map_err(|e| JobError::Open {
             what: format!("warehouse {}", spec.url),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         match endpoint {
             Some(e) => {
@@ -318,21 +318,21 @@ pub fn open_sink(
     output_dir: Option<&Path>,
 ) -> Result<Option<Box<dyn OutputSink>>, JobError> {
     match (bucket, output_dir) {
-        (Some(b), Some(d)) => Err(JobError::Input {
-            what: format!("--bucket {b} and --output-dir {}", d.display()),
+        (Some(b), Some(d)) => Err(JobError::Option {
+            option: format!("--bucket {b} and --output-dir {}", d.display()),
             message: "give one place for the JSON exports".into(),
         }),
         #[cfg(feature = "gcs")]
         (Some(b), None) => {
-            let sink = jetstream_gcs::GcsBucket::from_env(b).map_err(|e| JobError::Input {
+            let sink = jetstream_gcs::GcsBucket::from_env(b).map_err(|e| JobError::Open {
                 what: format!("--bucket {b}"),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
             Ok(Some(Box::new(sink)))
         }
         #[cfg(not(feature = "gcs"))]
-        (Some(b), None) => Err(JobError::Input {
-            what: format!("--bucket {b}"),
+        (Some(b), None) => Err(JobError::Option {
+            option: format!("--bucket {b}"),
             message: "this build has no GCS sink (feature `gcs` of jetstream-job); use \
                       --output-dir"
                 .into(),

@@ -1,7 +1,8 @@
 //! Result rows shaped like the reference's statistics table.
 
 /// `comparison` of a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Comparison {
     /// `focus - reference`.
     Difference,
@@ -19,8 +20,10 @@ impl Comparison {
     }
 }
 
-/// One row of a statistics table (`StatisticResult`, schema version 4).
-#[derive(Debug, Clone, PartialEq)]
+/// One row of a statistics table (`StatisticResult`, schema version 4). Serialized with the
+/// reference's keys in its order (NULL as `null`); the table and its export add
+/// `window_index`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// Metric slug (`identity` for counts).
     pub metric: String,

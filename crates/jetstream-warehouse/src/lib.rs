@@ -129,6 +129,8 @@ impl TableMetadata {
 
 mod error;
 pub use error::{BoxError, WarehouseError, WarehouseErrorKind};
+mod log_kinds;
+pub use log_kinds::{ExceptionType, LogLevel};
 
 /// One row of the monitoring `logs` table (the reference's `BigQueryLogHandler` schema): an
 /// error or warning of an analysis with its context.
