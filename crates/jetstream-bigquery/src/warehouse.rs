@@ -114,6 +114,14 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
+    /// An attempt that got no answer within the request deadline `d`.
+    fn timed_out(d: Duration) -> Self {
+        ApiError {
+            status: None,
+            message: format!("no answer within {d:?}"),
+        }
+    }
+
     fn not_found(&self) -> bool {
         self.status == Some(404)
     }
@@ -323,26 +331,18 @@ impl BigQueryWarehouse {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, BQError>>,
     {
-        retry(
-            &self.config.retry,
-            what,
-            |d| ApiError {
-                status: None,
-                message: format!("no answer within {d:?}"),
-            },
-            || {
-                let fut = f();
-                async move {
-                    match fut.await {
-                        Ok(v) => Attempt::Done(Ok(v)),
-                        Err(e) => match classify(&e) {
-                            (true, err) => Attempt::Retry(err),
-                            (false, err) => Attempt::Done(Err(err)),
-                        },
-                    }
+        retry(&self.config.retry, what, ApiError::timed_out, || {
+            let fut = f();
+            async move {
+                match fut.await {
+                    Ok(v) => Attempt::Done(Ok(v)),
+                    Err(e) => match classify(&e) {
+                        (true, err) => Attempt::Retry(err),
+                        (false, err) => Attempt::Done(Err(err)),
+                    },
                 }
-            },
-        )
+            }
+        })
         .await
     }
 
@@ -354,82 +354,74 @@ impl BigQueryWarehouse {
         url: &str,
         body: Option<(String, Vec<u8>)>,
     ) -> Result<Value, ApiError> {
-        retry(
-            &self.config.retry,
-            what,
-            |d| ApiError {
-                status: None,
-                message: format!("no answer within {d:?}"),
-            },
-            || {
-                let body = body.clone();
-                let method = method.clone();
-                async move {
-                    let token = match self.credentials.token().await {
-                        Ok(t) => t,
-                        Err(e) => {
-                            return Attempt::Done(Err(ApiError {
-                                status: None,
-                                message: e.to_string(),
-                            }));
-                        }
-                    };
-                    let mut request = self.http.request(method, url);
-                    if let Some(token) = token {
-                        request = request.bearer_auth(token);
+        retry(&self.config.retry, what, ApiError::timed_out, || {
+            let body = body.clone();
+            let method = method.clone();
+            async move {
+                let token = match self.credentials.token().await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return Attempt::Done(Err(ApiError {
+                            status: None,
+                            message: e.to_string(),
+                        }));
                     }
-                    if let Some((content_type, bytes)) = body {
-                        request = request
-                            .header(reqwest::header::CONTENT_TYPE, content_type)
-                            .body(bytes);
-                    }
-                    let response = match request.send().await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            return Attempt::Retry(ApiError {
-                                status: None,
-                                message: e.to_string(),
-                            });
-                        }
-                    };
-                    let status = response.status();
-                    let text = response.text().await.unwrap_or_default();
-                    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    if status.is_success() {
-                        return Attempt::Done(Ok(value));
-                    }
-                    let reasons: Vec<String> = value["error"]["errors"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|e| e["reason"].as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let message = value["error"]["message"]
-                        .as_str()
-                        .map_or_else(|| text.chars().take(300).collect(), str::to_string);
-                    let why = if reasons.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", reasons.join(", "))
-                    };
-                    let err = ApiError {
-                        status: Some(i64::from(status.as_u16())),
-                        message: format!("HTTP {}{why}: {message}", status.as_u16()),
-                    };
-                    if retryable_status(status.as_u16())
-                        || reasons
-                            .iter()
-                            .any(|r| RETRYABLE_REASONS.contains(&r.as_str()))
-                    {
-                        Attempt::Retry(err)
-                    } else {
-                        Attempt::Done(Err(err))
-                    }
+                };
+                let mut request = self.http.request(method, url);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
                 }
-            },
-        )
+                if let Some((content_type, bytes)) = body {
+                    request = request
+                        .header(reqwest::header::CONTENT_TYPE, content_type)
+                        .body(bytes);
+                }
+                let response = match request.send().await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Attempt::Retry(ApiError {
+                            status: None,
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if status.is_success() {
+                    return Attempt::Done(Ok(value));
+                }
+                let reasons: Vec<String> = value["error"]["errors"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let message = value["error"]["message"]
+                    .as_str()
+                    .map_or_else(|| text.chars().take(300).collect(), str::to_string);
+                let why = if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", reasons.join(", "))
+                };
+                let err = ApiError {
+                    status: Some(i64::from(status.as_u16())),
+                    message: format!("HTTP {}{why}: {message}", status.as_u16()),
+                };
+                if retryable_status(status.as_u16())
+                    || reasons
+                        .iter()
+                        .any(|r| RETRYABLE_REASONS.contains(&r.as_str()))
+                {
+                    Attempt::Retry(err)
+                } else {
+                    Attempt::Done(Err(err))
+                }
+            }
+        })
         .await
     }
 

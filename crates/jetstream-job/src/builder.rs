@@ -228,3 +228,60 @@ impl OpenedJob {
         self.sink.as_deref()
     }
 }
+
+#[cfg(all(test, feature = "duckdb"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_warehouse_opens_first_a_writable_one_after_the_configs() {
+        let dir = jetstream_test_support::scratch("builder");
+        let repos = ConfigRepoSources::folders(&[dir.path().join("no-such-repo")]);
+        let db = dir.path().join("results.duckdb");
+        let mut spec = WarehouseSpec::new(&format!("duckdb:{}", db.display()));
+
+        // Read-only: a mistyped database fails before any repository is read.
+        spec.read_only = true;
+        let e = JobBuilder::new(spec.clone())
+            .config_repos(repos.clone())
+            .open()
+            .expect_err("no such database");
+        assert!(!matches!(e, JobError::Repo { .. }), "{e}");
+        assert!(e.to_string().contains("results.duckdb"), "{e}");
+
+        // Writable: the configs first, and nothing is created when they fail.
+        spec.read_only = false;
+        let e = JobBuilder::new(spec.clone())
+            .config_repos(repos)
+            .open()
+            .expect_err("no such repository");
+        assert!(matches!(e, JobError::Repo { .. }), "{e}");
+        assert!(
+            !db.exists(),
+            "the database was created before the configs were known"
+        );
+
+        // A bad custom config comes before everything, naming the option and the file.
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[experiment]\nenrollment_period = \"long\"\n").expect("write");
+        let e = JobBuilder::new(spec)
+            .custom_config("my-slug", &bad)
+            .open()
+            .expect_err("invalid config");
+        assert!(matches!(e, JobError::Config { .. }), "{e}");
+        assert!(e.to_string().starts_with("--config-file: "), "{e}");
+        assert!(e.to_string().contains("bad.toml"), "{e}");
+        assert!(!db.exists());
+
+        // Opened: the job has the configs, the sink and the parallelism asked for.
+        let opened = JobBuilder::new(WarehouseSpec::new("duckdb::memory:"))
+            .configs(ConfigCollection::new())
+            .sink(None, Some(&dir.path().join("exports")))
+            .parallel(3)
+            .open()
+            .expect("opened");
+        assert!(opened.sink().is_some());
+        let job = opened.job().expect("job");
+        assert!(job.sink().is_some());
+    }
+}

@@ -19,7 +19,7 @@ use jetstream_config::resolve::{AnalysisConfiguration, DataSource, Metric};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::daily_selection;
 use jetstream_output::export::ExportPolicy;
-use jetstream_warehouse::{ExceptionType, LogLevel};
+use jetstream_warehouse::ExceptionType;
 
 use crate::job::{Job, JobReport, Observer, failed};
 
@@ -220,13 +220,13 @@ impl Job<'_> {
                             }
                             Err(e) => {
                                 let message = e.to_string();
-                                failed(report, observer, &slug, Some(day), &message);
-                                self.log(
+                                self.fail_logged(
+                                    report,
+                                    observer,
                                     &slug,
+                                    Some(day),
                                     &message,
                                     ExceptionType::ConfigError,
-                                    LogLevel::Error,
-                                    report,
                                 );
                                 None
                             }
@@ -353,13 +353,13 @@ impl Job<'_> {
                 missing.join(", "),
                 started.elapsed().as_secs()
             );
-            failed(report, observer, &slug, Some(day), &message);
-            self.log(
+            self.fail_logged(
+                report,
+                observer,
                 &slug,
+                Some(day),
                 &message,
                 ExceptionType::UpstreamDataMissing,
-                LogLevel::Error,
-                report,
             );
         }
     }

@@ -400,6 +400,21 @@ impl<'a> Job<'a> {
     }
 
     /// Buffer one row for the monitoring table (when configured); see `flush_logs`.
+    /// An experiment (or one of its dates) failed: counted, shown to the observer, and
+    /// logged as an ERROR row of `kind`.
+    pub(crate) fn fail_logged(
+        &self,
+        report: &mut JobReport,
+        observer: &dyn Observer,
+        slug: &str,
+        date: Option<NaiveDate>,
+        message: &str,
+        kind: ExceptionType,
+    ) {
+        failed(report, observer, slug, date, message);
+        self.log(slug, message, kind, LogLevel::Error, report);
+    }
+
     pub(crate) fn log(
         &self,
         slug: &str,
@@ -541,13 +556,13 @@ impl<'a> Job<'a> {
                 Ok(config) => configs.push(config),
                 Err(e) => {
                     let message = e.to_string();
-                    failed(report, observer, &slug, None, &message);
-                    self.log(
+                    self.fail_logged(
+                        report,
+                        observer,
                         &slug,
+                        None,
                         &message,
                         ExceptionType::ConfigError,
-                        LogLevel::Error,
-                        report,
                     );
                 }
             }
@@ -585,13 +600,13 @@ impl<'a> Job<'a> {
                                 slugs.join(", ")
                             )
                         };
-                        failed(report, observer, slug, None, &message);
-                        self.log(
+                        self.fail_logged(
+                            report,
+                            observer,
                             slug,
+                            None,
                             &message,
                             ExceptionType::SlugConflict,
-                            LogLevel::Error,
-                            report,
                         );
                         false
                     }
@@ -840,13 +855,13 @@ impl<'a> Job<'a> {
             }
             Err(e) => {
                 let message = e.to_string();
-                failed(report, observer, &slug, Some(date), &message);
-                self.log(
+                self.fail_logged(
+                    report,
+                    observer,
                     &slug,
+                    Some(date),
                     &message,
                     ExceptionType::AnalysisException,
-                    LogLevel::Error,
-                    report,
                 );
                 DateOutcome::default()
             }
