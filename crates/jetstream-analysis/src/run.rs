@@ -411,6 +411,10 @@ struct BasisData {
 /// A pre-period covariate column (`<metric>_pre`) aligned with a [`BasisData`]'s rows.
 type CovariateColumn = Arc<(String, Vec<f64>)>;
 
+/// A metrics table written (or found), its metrics' names and its data source (when
+/// discrete).
+type MetricTable = (TableName, Vec<String>, Option<String>);
+
 /// A statistic's rows and the problems of single passes.
 type Computed = (Vec<Row>, Vec<Note>);
 
@@ -674,34 +678,35 @@ impl Run<'_> {
         basis: AnalysisBasis,
         summaries: &[&Summary],
     ) -> Result<Vec<Row>, AnalysisError> {
-        let window = ready.window_index;
-        let period_window = format!("{}_{window}", period.as_str());
-        // Metrics with SQL: the summaries' own, plus the upstream metrics of derived ones.
-        let mut metrics: Vec<&Metric> = Vec::new();
-        for s in summaries {
-            let upstream: Vec<&Metric> = match &s.metric.depends_on {
-                Some(deps) => deps.iter().map(|m| m.as_ref()).collect(),
-                None => vec![s.metric.as_ref()],
-            };
-            for m in upstream {
-                if m.select_expression.is_some() && !metrics.iter().any(|x| x.name == m.name) {
-                    metrics.push(m);
-                }
-            }
+        let period_window = format!("{}_{}", period.as_str(), ready.window_index);
+        let groups = metric_groups(summaries, self.options.discrete);
+        let tables = self.materialise(period, ready, basis, &groups, &period_window)?;
+        self.publish_metrics_view(period, basis, &tables);
+        if tables.is_empty() {
+            return Ok(Vec::new());
         }
-        let groups: Vec<(Option<String>, Vec<&Metric>)> = if self.options.discrete {
-            partition_by_data_source(&metrics)
-                .into_iter()
-                .map(|(ds, ms)| (Some(ds.name.clone()), ms))
-                .collect()
-        } else if metrics.is_empty() {
-            Vec::new()
-        } else {
-            vec![(None, metrics.clone())]
+        let Some(data) = self.pull_for(&tables, summaries, period, basis) else {
+            return Ok(Vec::new());
         };
+        let mut rows = self.compute_all(period, ready, basis, summaries, &data, &period_window);
+        rows.extend(self.count_segments(summaries, &data, basis));
+        Ok(rows)
+    }
+
+    /// Materialise: one metrics table per group (per data source when discrete), each metric
+    /// that fails on its own isolated and logged; with `statistics_only`, the tables already
+    /// there. Returns the tables written (or found), with their metrics and data source.
+    fn materialise(
+        &mut self,
+        period: AnalysisPeriod,
+        ready: &Ready,
+        basis: AnalysisBasis,
+        groups: &[(Option<String>, Vec<&Metric>)],
+        period_window: &str,
+    ) -> Result<Vec<MetricTable>, AnalysisError> {
+        let window = ready.window_index;
         let enrollments = self.qualified(&self.table(&naming::enrollments_table(&self.slug))?);
-        let conf = &self.config.experiment;
-        let mut tables: Vec<(TableName, Vec<String>, Option<String>)> = Vec::new();
+        let mut tables: Vec<MetricTable> = Vec::new();
         self.progress.begin(
             &format!(
                 "{} {} {} metric tables",
@@ -711,7 +716,7 @@ impl Run<'_> {
             ),
             groups.len() as u64,
         );
-        for (ds, ms) in &groups {
+        for (ds, ms) in groups {
             let name = self.table(&naming::metrics_table(
                 &self.slug,
                 basis,
@@ -743,7 +748,7 @@ impl Run<'_> {
                             self.metric_failed(
                                 m,
                                 basis,
-                                &period_window,
+                                period_window,
                                 &message,
                                 ExceptionType::MissingMetricTable,
                             );
@@ -762,7 +767,7 @@ impl Run<'_> {
                         self.metric_failed(
                             m,
                             basis,
-                            &period_window,
+                            period_window,
                             &message,
                             ExceptionType::QueryError,
                         );
@@ -789,18 +794,26 @@ impl Run<'_> {
                 )),
                 Err((message, kind)) => {
                     for m in &ms {
-                        self.metric_failed(m, basis, &period_window, &message, kind);
+                        self.metric_failed(m, basis, period_window, &message, kind);
                     }
                 }
             }
         }
-        self.publish_metrics_view(period, basis, &tables);
-        if tables.is_empty() {
-            return Ok(Vec::new());
-        }
+        Ok(tables)
+    }
+
+    /// Pull: the metric tables' columns (with client ids when a covariate needs them); a
+    /// failure is logged for every summary and gives nothing.
+    fn pull_for(
+        &mut self,
+        tables: &[MetricTable],
+        summaries: &[&Summary],
+        period: AnalysisPeriod,
+        basis: AnalysisBasis,
+    ) -> Option<BasisData> {
         let needs_ids = summaries.iter().any(|s| covariate_of(s, period).is_some());
-        let data = match self.pull(&tables, needs_ids) {
-            Ok(d) => d,
+        match self.pull(tables, needs_ids) {
+            Ok(d) => Some(d),
             Err(message) => {
                 for s in summaries {
                     self.log(
@@ -816,9 +829,46 @@ impl Run<'_> {
                         "subset_metric_table",
                     );
                 }
-                return Ok(Vec::new());
+                None
             }
-        };
+        }
+    }
+
+    /// The segments of the analysis: `all`, then the config's.
+    fn segment_names(&self) -> Vec<String> {
+        let mut segments = vec!["all".to_string()];
+        segments.extend(
+            self.config
+                .experiment
+                .segments
+                .iter()
+                .map(|s| s.name.clone()),
+        );
+        segments
+    }
+
+    /// The configured branch slugs.
+    fn branch_slugs(&self) -> Vec<String> {
+        self.config
+            .experiment
+            .experiment
+            .branches
+            .iter()
+            .map(|b| b.slug.clone())
+            .collect()
+    }
+
+    /// Compute: each summary × segment on the statistics threads (covariates pulled once
+    /// each), its notes and failures logged.
+    fn compute_all(
+        &mut self,
+        period: AnalysisPeriod,
+        ready: &Ready,
+        basis: AnalysisBasis,
+        summaries: &[&Summary],
+        data: &BasisData,
+        period_window: &str,
+    ) -> Vec<Row> {
         // Covariates: one pull of each pre-period table column, joined on (analysis_id, branch).
         let mut covariates: HashMap<(String, String), Option<CovariateColumn>> = HashMap::new();
         for s in summaries {
@@ -829,15 +879,14 @@ impl Run<'_> {
             if covariates.contains_key(&key) {
                 continue;
             }
-            let column = self.covariate(&data, s, cov_period, &cov_metric, basis, period);
+            let column = self.covariate(data, s, cov_period, &cov_metric, basis, period);
             covariates.insert(key, column);
         }
-        let mut segments = vec!["all".to_string()];
-        segments.extend(conf.segments.iter().map(|s| s.name.clone()));
+        let segments = self.segment_names();
         let mut tasks = Vec::new();
         for segment in &segments {
             for s in summaries {
-                if !metric_available(s, &data) {
+                if !metric_available(s, data) {
                     continue; // its metric table failed, already logged
                 }
                 let covariate = covariate_of(s, period)
@@ -859,20 +908,20 @@ impl Run<'_> {
             ),
             tasks.len() as u64,
         );
-        let branches: Vec<String> = conf
+        let branches = self.branch_slugs();
+        let reference = self
+            .config
             .experiment
-            .branches
-            .iter()
-            .map(|b| b.slug.clone())
-            .collect();
-        let reference = conf.reference_branch().unwrap_or("control").to_string();
+            .reference_branch()
+            .unwrap_or("control")
+            .to_string();
         let base_ctx = Context {
             analysis_basis: basis.as_str().into(),
-            reference_branch: reference.clone(),
+            reference_branch: reference,
             experiment_branches: (!branches.is_empty()).then(|| branches.clone()),
             preenrollment_period: period.is_preenrollment(),
             seed: self.options.seed,
-            stream_key: period_window.clone(),
+            stream_key: period_window.to_string(),
             ..Context::new("")
         };
         let progress = self.progress;
@@ -880,7 +929,7 @@ impl Run<'_> {
         let results: Vec<Result<Computed, Failure>> = tasks
             .par_iter()
             .map(|task| {
-                let out = compute(task, &data, basis, length, &base_ctx);
+                let out = compute(task, data, basis, length, &base_ctx);
                 progress.advance(1);
                 out
             })
@@ -908,17 +957,28 @@ impl Run<'_> {
                 }
             }
         }
-        // Counts per segment, from the rows of the last summary (the reference's quirk), plus
-        // zero counts for configured branches without rows.
-        for segment in &segments {
-            let Some(last) = summaries.iter().rev().find(|s| metric_available(s, &data)) else {
-                continue;
-            };
-            let mask = subset_mask(last, segment, &data, basis);
-            let counts = count_rows(&data, &mask, &branches, segment, basis);
-            rows.extend(counts);
+        rows
+    }
+
+    /// Count: the clients per branch and segment, from the rows of the last summary whose
+    /// metric is available (the reference's quirk), plus zero counts for configured branches
+    /// without rows.
+    fn count_segments(
+        &self,
+        summaries: &[&Summary],
+        data: &BasisData,
+        basis: AnalysisBasis,
+    ) -> Vec<Row> {
+        let Some(last) = summaries.iter().rev().find(|s| metric_available(s, data)) else {
+            return Vec::new();
+        };
+        let branches = self.branch_slugs();
+        let mut rows = Vec::new();
+        for segment in &self.segment_names() {
+            let mask = subset_mask(last, segment, data, basis);
+            rows.extend(count_rows(data, &mask, &branches, segment, basis));
         }
-        Ok(rows)
+        rows
     }
 
     /// Log a metric whose data-source query failed (`analysis_period` = `<period>_<window>`).
@@ -1072,7 +1132,7 @@ impl Run<'_> {
         &mut self,
         period: AnalysisPeriod,
         basis: AnalysisBasis,
-        tables: &[(TableName, Vec<String>, Option<String>)],
+        tables: &[MetricTable],
     ) {
         let normalized = naming::bq_normalize_name(&self.slug);
         let result = self
@@ -1119,11 +1179,7 @@ impl Run<'_> {
     }
 
     /// One query over the (period, basis) metric tables, joined on the client.
-    fn pull(
-        &self,
-        tables: &[(TableName, Vec<String>, Option<String>)],
-        with_ids: bool,
-    ) -> Result<BasisData, String> {
+    fn pull(&self, tables: &[MetricTable], with_ids: bool) -> Result<BasisData, String> {
         let segments: Vec<&str> = self
             .config
             .experiment
@@ -1303,6 +1359,36 @@ fn with_upstream(config: &AnalysisConfiguration, slugs: &[String]) -> Vec<String
         }
     }
     out
+}
+
+/// Plan: the metrics with SQL of `summaries` (their own, and the upstream metrics of derived
+/// ones, each once, in order), in one group, or one group per data source when `discrete`.
+fn metric_groups<'m>(
+    summaries: &[&'m Summary],
+    discrete: bool,
+) -> Vec<(Option<String>, Vec<&'m Metric>)> {
+    let mut metrics: Vec<&Metric> = Vec::new();
+    for s in summaries {
+        let upstream: Vec<&Metric> = match &s.metric.depends_on {
+            Some(deps) => deps.iter().map(|m| m.as_ref()).collect(),
+            None => vec![s.metric.as_ref()],
+        };
+        for m in upstream {
+            if m.select_expression.is_some() && !metrics.iter().any(|x| x.name == m.name) {
+                metrics.push(m);
+            }
+        }
+    }
+    if discrete {
+        partition_by_data_source(&metrics)
+            .into_iter()
+            .map(|(ds, ms)| (Some(ds.name.clone()), ms))
+            .collect()
+    } else if metrics.is_empty() {
+        Vec::new()
+    } else {
+        vec![(None, metrics)]
+    }
 }
 
 /// `(period, metric)` of a summary's covariate, when it applies in `period`.
@@ -1646,4 +1732,93 @@ pub fn branch_counts(
         enrolled: per_branch(&ints("enrolled")),
         exposed: per_branch(&ints("exposed")),
     })
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::*;
+    use jetstream_config::resolve::DataSource;
+
+    fn source(name: &str) -> DataSource {
+        DataSource {
+            name: name.into(),
+            from_expression: format!("db.{name}"),
+            experiments_column_type: None,
+            client_id_column: "client_id".into(),
+            submission_date_column: "submission_date".into(),
+            default_dataset: None,
+            build_id_column: "build_id".into(),
+            friendly_name: None,
+            description: None,
+            joins: Vec::new(),
+            columns_as_dimensions: false,
+            analysis_units: Vec::new(),
+            group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
+        }
+    }
+
+    fn metric(name: &str, ds: Option<&str>, depends_on: Option<Vec<Arc<Metric>>>) -> Arc<Metric> {
+        Arc::new(Metric {
+            name: name.into(),
+            data_source: ds.map(source),
+            select_expression: ds.map(|_| format!("SUM({name})")),
+            friendly_name: None,
+            description: None,
+            bigger_is_better: true,
+            analysis_bases: vec![AnalysisBasis::Enrollments],
+            metric_type: "scalar".into(),
+            category: None,
+            depends_on,
+            owner: None,
+            deprecated: false,
+            level: None,
+            analysis_units: Vec::new(),
+        })
+    }
+
+    fn summary(metric: Arc<Metric>) -> Summary {
+        Summary {
+            metric,
+            statistic: Statistic::Count,
+            pre_treatments: Vec::new(),
+        }
+    }
+
+    /// The plan phase: the metrics with SQL, upstream metrics of derived ones once each, in
+    /// order; one group, or one per data source when discrete.
+    #[test]
+    fn metric_groups_take_upstream_metrics_once_and_split_by_data_source() {
+        let a = metric("a", Some("main"), None);
+        let b = metric("b", Some("events"), None);
+        let ratio = metric("ratio", None, Some(vec![a.clone(), b.clone()]));
+        let c = metric("c", Some("main"), None);
+        let summaries = [
+            summary(a),
+            summary(ratio.clone()),
+            summary(ratio),
+            summary(c),
+        ];
+        let refs: Vec<&Summary> = summaries.iter().collect();
+        let names = |g: &(Option<String>, Vec<&Metric>)| -> (Option<String>, Vec<String>) {
+            (g.0.clone(), g.1.iter().map(|m| m.name.clone()).collect())
+        };
+        let one: Vec<_> = metric_groups(&refs, false).iter().map(names).collect();
+        assert_eq!(
+            one,
+            [(None, vec!["a".into(), "b".into(), "c".into()])],
+            "the derived metric brings b, once; it has no SQL of its own"
+        );
+        let split: Vec<_> = metric_groups(&refs, true).iter().map(names).collect();
+        assert_eq!(
+            split,
+            [
+                (Some("main".into()), vec!["a".into(), "c".into()]),
+                (Some("events".into()), vec!["b".into()]),
+            ]
+        );
+        assert!(metric_groups(&[], false).is_empty());
+        assert!(metric_groups(&[], true).is_empty());
+    }
 }
