@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use jetstream_job::{Column, Job, JobBuilder, JobOptions, LogLevel, RunOptions};
+use jetstream_job::{Column, Job, JobBuilder, JobOptions, RunOptions};
 
 use crate::args::{BucketArgs, ConfigArgs, LogArgs, SourceArgs, WarehouseArgs};
 use crate::printer::{Printer, exit_code};
@@ -433,13 +433,7 @@ pub(crate) fn errors_cmd(args: ErrorsArgs, log: &LogArgs) -> anyhow::Result<Exit
         .open()?;
     let rows = opened.job()?.logged(&args.slugs, Some(since))?;
     print_columns(&rows, args.format == "json")?;
-    let errors = match rows.get("log_level") {
-        Some(Column::Text(levels)) => levels
-            .iter()
-            .filter(|l| l.as_deref().and_then(LogLevel::parse) == Some(LogLevel::Error))
-            .count(),
-        _ => 0,
-    };
+    let errors = jetstream_job::alert::error_rows(&rows).len();
     crate::err!(
         "{errors} errors, {} warnings since {since}",
         rows.rows().saturating_sub(errors)

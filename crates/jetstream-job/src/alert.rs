@@ -23,6 +23,19 @@ pub struct Alert {
     pub text: String,
 }
 
+/// The indices of the ERROR rows of `rows` (monitoring rows with a `log_level` column).
+pub fn error_rows(rows: &Columns) -> Vec<usize> {
+    match rows.get("log_level").and_then(|c| c.as_text()) {
+        Some(levels) => levels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.as_deref().and_then(LogLevel::parse) == Some(LogLevel::Error))
+            .map(|(i, _)| i)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 /// The alert for `rows` (as [`crate::Job::logged`] returns them: newest first, with
 /// `log_level`, `experiment`, `exception_type` and `message`) logged since `since`; `None`
 /// when no row is an ERROR.
@@ -33,15 +46,9 @@ pub fn alert(rows: &Columns, since: &str) -> Option<Alert> {
             .map(<[Option<String>]>::to_vec)
             .unwrap_or_else(|| vec![None; rows.rows()])
     };
-    let (levels, experiments, kinds, messages) = (
-        text("log_level"),
-        text("experiment"),
-        text("exception_type"),
-        text("message"),
-    );
-    let errors: Vec<usize> = (0..rows.rows())
-        .filter(|&i| levels[i].as_deref().and_then(LogLevel::parse) == Some(LogLevel::Error))
-        .collect();
+    let (experiments, kinds, messages) =
+        (text("experiment"), text("exception_type"), text("message"));
+    let errors = error_rows(rows);
     if errors.is_empty() {
         return None;
     }

@@ -28,19 +28,25 @@ pub trait ExperimentSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ExperimentsFile(pub PathBuf);
 
-impl ExperimentSource for ExperimentsFile {
-    fn experiments(&self, _slugs: &[String], today: NaiveDate) -> Result<Parsed, JobError> {
-        let path = &self.0;
-        let text = jetstream_config::collection::read_text_bounded(
-            path,
+impl ExperimentsFile {
+    /// The file's text, refused beyond [`jetstream_experimenter::MAX_PAYLOAD_BYTES`] before
+    /// it is read.
+    pub fn text(&self) -> Result<String, JobError> {
+        jetstream_config::collection::read_text_bounded(
+            &self.0,
             jetstream_experimenter::MAX_PAYLOAD_BYTES,
         )
         .map_err(|e| JobError::Io {
-            what: format!("reading {}", path.display()),
+            what: format!("reading {}", self.0.display()),
             source: e,
-        })?;
-        jetstream_experimenter::parse_payload(&text, today).map_err(|e| JobError::Fetch {
-            what: path.display().to_string(),
+        })
+    }
+}
+
+impl ExperimentSource for ExperimentsFile {
+    fn experiments(&self, _slugs: &[String], today: NaiveDate) -> Result<Parsed, JobError> {
+        jetstream_experimenter::parse_payload(&self.text()?, today).map_err(|e| JobError::Fetch {
+            what: self.0.display().to_string(),
             source: Box::new(e),
         })
     }

@@ -148,7 +148,8 @@ pub fn statistics_from_csv(request: &StatisticsRequest<'_>) -> Result<Vec<Row>, 
 
 /// A CSV reading error, naming the file and, when csv knows them, the line and the column.
 fn csv_error(file: &Path, header: Option<&csv::StringRecord>, e: csv::Error) -> JobError {
-    match e.kind() {
+    let text = e.to_string();
+    match e.into_kind() {
         csv::ErrorKind::Utf8 { pos, err } => {
             let column = match header.and_then(|h| h.get(err.field())) {
                 Some(name) => format!("column {name:?}"),
@@ -162,14 +163,11 @@ fn csv_error(file: &Path, header: Option<&csv::StringRecord>, e: csv::Error) -> 
                 },
             )
         }
-        csv::ErrorKind::Io(_) => match e.into_kind() {
-            csv::ErrorKind::Io(source) => JobError::Io {
-                what: format!("reading {}", file.display()),
-                source,
-            },
-            _ => unreachable!("matched as an I/O error above"),
+        csv::ErrorKind::Io(source) => JobError::Io {
+            what: format!("reading {}", file.display()),
+            source,
         },
-        _ => data(file, e.to_string()),
+        _ => data(file, text),
     }
 }
 

@@ -405,11 +405,7 @@ pub enum Resolution {
 /// (an unreadable file, a missing recipe); an invalid config is [`Resolution::Invalid`].
 pub fn resolve_config(request: &ResolveRequest<'_>) -> Result<Resolution, JobError> {
     let path = request.recipes;
-    let text = jetstream_config::collection::read_text_bounded(path, crate::MAX_PAYLOAD_BYTES)
-        .map_err(|e| JobError::Io {
-            what: format!("reading {}", path.display()),
-            source: e,
-        })?;
+    let text = crate::ExperimentsFile(path.to_path_buf()).text()?;
     let experiments = crate::parse_recipes(&text, request.date).map_err(|e| JobError::Fetch {
         what: path.display().to_string(),
         source: Box::new(e),
