@@ -12,7 +12,7 @@ pub use plan::{PlannedQuery, planned_queries};
 
 pub use run::{
     BranchCounts, LogContext, NoProgress, PeriodResult, Progress, RunOptions, RunReport,
-    branch_counts, error_record, missing_windows, ready_windows, run_analysis, statistics_columns,
+    branch_counts, error_record, missing_windows, ready_windows, run_analysis,
 };
 
 use chrono::NaiveDate;

@@ -646,8 +646,7 @@ impl Run<'_> {
         recomputed: &[&str],
     ) -> Result<u64, WarehouseError> {
         let meta = TableMetadata::now(&self.slug);
-        let columns =
-            statistics_columns(rows).map_err(|e| WarehouseError::invalid_columns(e.to_string()))?;
+        let columns = jetstream_output::statistics_columns(rows)?;
         if self.options.metric_slugs.is_none() || !self.warehouse.table_exists(table)? {
             return self.warehouse.write_columns(table, &columns, &meta);
         }
@@ -1573,6 +1572,7 @@ fn count_rows(
                 upper: None,
                 segment: segment.to_string(),
                 analysis_basis: basis.as_str().into(),
+                window_index: None,
             }
         })
         .collect()
@@ -1647,35 +1647,6 @@ fn basis_data(
         metrics: metric_values,
         analysis_ids,
     })
-}
-
-/// Statistics rows as the columns of a statistics table (schema version 4).
-pub fn statistics_columns(rows: &[Row]) -> Result<Columns, AnalysisError> {
-    let text = |f: &dyn Fn(&Row) -> Option<String>| Column::Text(rows.iter().map(f).collect());
-    let float = |f: &dyn Fn(&Row) -> Option<f64>| Column::Float(rows.iter().map(f).collect());
-    Ok(Columns::from_pairs(vec![
-        ("metric".into(), text(&|r| Some(r.metric.clone()))),
-        ("statistic".into(), text(&|r| Some(r.statistic.clone()))),
-        ("parameter".into(), text(&|r| r.parameter.clone())),
-        ("branch".into(), text(&|r| Some(r.branch.clone()))),
-        (
-            "comparison".into(),
-            text(&|r| r.comparison.map(|c| c.as_str().to_string())),
-        ),
-        (
-            "comparison_to_branch".into(),
-            text(&|r| r.comparison_to_branch.clone()),
-        ),
-        ("ci_width".into(), float(&|r| r.ci_width)),
-        ("point".into(), float(&|r| r.point)),
-        ("lower".into(), float(&|r| r.lower)),
-        ("upper".into(), float(&|r| r.upper)),
-        ("segment".into(), text(&|r| Some(r.segment.clone()))),
-        (
-            "analysis_basis".into(),
-            text(&|r| Some(r.analysis_basis.clone())),
-        ),
-    ])?)
 }
 
 /// Clients per branch of an enrollments table, aligned with `branches` (a branch without

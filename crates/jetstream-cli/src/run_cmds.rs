@@ -559,30 +559,16 @@ pub(crate) fn demo_cmd(args: DemoArgs, log: &LogArgs) -> anyhow::Result<ExitCode
         let page = dir.join("reports").join(format!("{slug}.html"));
         jetstream_job::write_report(&job.report(&config)?, &page)?;
         pages.push(page);
-        let cols = job.headline(&config)?;
-        let text = |n: &str| {
-            cols.get(n)
-                .and_then(|c| c.as_text())
-                .unwrap_or_default()
-                .to_vec()
-        };
-        let num = |n: &str| {
-            cols.get(n)
-                .and_then(jetstream_job::Column::to_f64)
-                .unwrap_or_default()
-        };
-        let (metrics, branches) = (text("metric"), text("branch"));
-        let (point, lower, upper) = (num("point"), num("lower"), num("upper"));
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:+.1}%", v * 100.0));
-        for i in 0..metrics.len() {
+        for row in job.headline(&config)? {
             out!(
                 "{:<30} {:<16} {:<12} {:>9} {:>9} {:>9}",
                 slug,
-                metrics[i].as_deref().unwrap_or("-"),
-                branches[i].as_deref().unwrap_or("-"),
-                pct(point.get(i).copied().flatten()),
-                pct(lower.get(i).copied().flatten()),
-                pct(upper.get(i).copied().flatten())
+                row.metric,
+                row.branch,
+                pct(row.point),
+                pct(row.lower),
+                pct(row.upper)
             );
         }
     }

@@ -19,6 +19,7 @@ use jetstream_output::OutputSink;
 use jetstream_output::export::{ExportPolicy, export_errors, export_statistics};
 use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
+use jetstream_stats::Row;
 use jetstream_warehouse::{
     Columns, ExceptionType, LogLevel, LogRecord, QueryUsage, TableMetadata, TableName, Warehouse,
 };
@@ -1583,20 +1584,23 @@ impl<'a> Job<'a> {
     }
 
     /// The headline rows of an experiment: the overall relative uplift of each metric's mean
-    /// against `control`, all clients, enrollments basis (`metric, branch, point, lower,
-    /// upper`).
-    pub fn headline(&self, config: &AnalysisConfiguration) -> Result<Columns, JobError> {
+    /// against `control`, all clients, enrollments basis, by metric and branch.
+    pub fn headline(&self, config: &AnalysisConfiguration) -> Result<Vec<Row>, JobError> {
         let slug = config.experiment.normandy_slug();
         let view = naming::statistics_view(slug, AnalysisPeriod::Overall);
         let sql = format!(
-            "SELECT metric, branch, point, lower, upper FROM `{}.{}.{view}`
+            "SELECT {} FROM `{}.{}.{view}`
              WHERE statistic = 'mean' AND comparison = 'relative_uplift' AND segment = 'all'
                AND analysis_basis = 'enrollments' AND comparison_to_branch = 'control'
              ORDER BY metric, branch",
+            Row::FIELDS.join(", "),
             self.warehouse.project(),
             self.dataset_of(config)?
         );
-        self.query(&sql)
+        Ok(jetstream_output::statistics_rows(
+            &view,
+            &self.query(&sql)?,
+        )?)
     }
 }
 

@@ -7,19 +7,13 @@ use chrono::Utc;
 use jetstream_config::enums::AnalysisPeriod;
 use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_output::metadata::python_title;
-use jetstream_report::{
-    BranchCounts, BranchInfo, LogEntry, MetricInfo, PeriodStatistics, Report, StatRow,
-};
+use jetstream_report::{BranchCounts, BranchInfo, LogEntry, MetricInfo, PeriodStatistics, Report};
 use jetstream_sql::naming;
 use jetstream_warehouse::{Column, Columns, TableName};
 
 use jetstream_experimenter::Parsed;
 
 use crate::{Job, JobError};
-
-/// The columns of a statistics view the report reads.
-const STATISTICS_COLUMNS: &str = "metric, statistic, parameter, branch, comparison, \
-     comparison_to_branch, ci_width, point, lower, upper, segment, analysis_basis, window_index";
 
 impl Job<'_> {
     /// Gather the report of a resolved experiment: its dates and branches, its enrollment
@@ -117,18 +111,17 @@ impl Job<'_> {
                         return Ok(None);
                     }
                     let sql = format!(
-                        "SELECT {STATISTICS_COLUMNS} FROM `{}.{}.{}`",
+                        "SELECT {} FROM `{}.{}.{}`",
+                        jetstream_stats::Row::FIELDS.join(", "),
                         self.warehouse().project(),
                         name.dataset,
                         name.table
                     );
-                    Ok(Some(self.warehouse().query_columns(&sql)?))
+                    let columns = self.warehouse().query_columns(&sql)?;
+                    Ok(Some(jetstream_output::statistics_rows(&view, &columns)?))
                 });
             match rows {
-                Ok(Some(columns)) => report.statistics.push(PeriodStatistics {
-                    period,
-                    rows: stat_rows(&columns),
-                }),
+                Ok(Some(rows)) => report.statistics.push(PeriodStatistics { period, rows }),
                 Ok(None) => {}
                 Err(e) => report.problems.push(format!("{view}: {e}")),
             }
@@ -191,36 +184,6 @@ fn text(columns: &Columns, name: &str, row: usize) -> Option<String> {
         Column::Text(v) => v.get(row).cloned().flatten(),
         other => Some(other.display(row)).filter(|v| v != "NULL"),
     }
-}
-
-fn float(columns: &Columns, name: &str, row: usize) -> Option<f64> {
-    match columns.get(name)? {
-        Column::Float(v) => v.get(row).copied().flatten(),
-        Column::Int(v) => v.get(row).copied().flatten().map(|i| i as f64),
-        Column::Text(v) => v.get(row).cloned().flatten()?.parse().ok(),
-        _ => None,
-    }
-}
-
-fn stat_rows(columns: &Columns) -> Vec<StatRow> {
-    (0..columns.rows())
-        .map(|i| StatRow {
-            metric: text(columns, "metric", i).unwrap_or_default(),
-            statistic: text(columns, "statistic", i).unwrap_or_default(),
-            parameter: text(columns, "parameter", i),
-            branch: text(columns, "branch", i).unwrap_or_default(),
-            comparison: text(columns, "comparison", i),
-            comparison_to_branch: text(columns, "comparison_to_branch", i),
-            ci_width: float(columns, "ci_width", i),
-            point: float(columns, "point", i),
-            lower: float(columns, "lower", i),
-            upper: float(columns, "upper", i),
-            segment: text(columns, "segment", i).unwrap_or_else(|| "all".into()),
-            analysis_basis: text(columns, "analysis_basis", i)
-                .unwrap_or_else(|| "enrollments".into()),
-            window_index: float(columns, "window_index", i).map(|w| w as i64),
-        })
-        .collect()
 }
 
 fn log_entries(columns: &Columns) -> Vec<LogEntry> {

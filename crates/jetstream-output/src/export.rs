@@ -10,27 +10,7 @@ use jetstream_sql::query::string_literal;
 use jetstream_warehouse::{Column, Columns, TableName, Warehouse};
 use serde_json::{Map, Number, Value};
 
-use crate::{OutputError, OutputSink};
-
-/// Keys of an exported statistics row, in the reference's order.
-pub const STATISTICS_FIELDS: [&str; 13] = [
-    "metric",
-    "statistic",
-    "parameter",
-    "branch",
-    "comparison",
-    "comparison_to_branch",
-    "ci_width",
-    "point",
-    "lower",
-    "upper",
-    "segment",
-    "analysis_basis",
-    "window_index",
-];
-
-/// Keys every row must have (the schema's `required`).
-const REQUIRED: [&str; 3] = ["metric", "statistic", "branch"];
+use crate::{OutputError, OutputSink, statistics_rows};
 
 fn format_err(what: &str, message: String) -> OutputError {
     OutputError::Format {
@@ -39,63 +19,53 @@ fn format_err(what: &str, message: String) -> OutputError {
     }
 }
 
-/// One cell as JSON; `None` for NULL (and for non-finite numbers, which JSON cannot hold).
-fn cell(
-    what: &str,
-    field: &str,
-    column: &Column,
-    row: usize,
-) -> Result<Option<Value>, OutputError> {
+/// One cell of a logs row as JSON (NULL, and non-finite numbers, as `null`).
+fn cell(column: &Column, row: usize) -> Value {
     let number = |x: f64| Number::from_f64(x).map(Value::Number);
-    Ok(match (field, column) {
-        ("window_index", Column::Int(v)) => v[row].map(|i| Value::String(i.to_string())),
-        ("window_index", Column::Text(v)) => v[row].clone().map(Value::String),
-        ("window_index", Column::Float(v)) => v[row].map(|x| Value::String(format!("{x}"))),
-        (_, Column::Float(v)) => v[row].and_then(number),
-        (_, Column::Int(v)) => v[row].map(|i| Value::Number(i.into())),
-        (_, Column::Bool(v)) => v[row].map(Value::Bool),
-        ("parameter", Column::Text(v)) => match v[row].as_deref() {
-            None => None,
-            Some(s) => Some(
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(number)
-                    .ok_or_else(|| format_err(what, format!("parameter {s:?} is not a number")))?,
-            ),
-        },
-        (_, Column::Text(v)) => v[row].clone().map(Value::String),
-        (_, Column::Date(v)) => v[row].map(|d| Value::String(d.to_string())),
-        (_, Column::Timestamp(v)) => v[row].map(|t| Value::String(iso_utc(t))),
-    })
+    match column {
+        Column::Float(v) => v[row].and_then(number),
+        Column::Int(v) => v[row].map(|i| Value::Number(i.into())),
+        Column::Bool(v) => v[row].map(Value::Bool),
+        Column::Text(v) => v[row].clone().map(Value::String),
+        Column::Date(v) => v[row].map(|d| Value::String(d.to_string())),
+        Column::Timestamp(v) => v[row].map(|t| Value::String(iso_utc(t))),
+    }
+    .unwrap_or(Value::Null)
 }
 
-/// The JSON array of a statistics view's rows (compact, as the reference writes it).
+/// The JSON array of a statistics view's rows (compact, as the reference writes it): each
+/// row's serde form ([`jetstream_stats::Row`], keys in the reference's order) with the three
+/// changes the export schema asks for — NULL (and non-finite) fields left out, `parameter` as a
+/// number, `window_index` as a string (BigQuery's INT64 export).
 pub fn statistics_json(what: &str, columns: &Columns) -> Result<String, OutputError> {
-    for required in REQUIRED {
-        if columns.get(required).is_none() {
-            return Err(format_err(what, format!("no column {required:?}")));
-        }
-    }
-    let present: Vec<(&str, &Column)> = STATISTICS_FIELDS
-        .iter()
-        .filter_map(|f| columns.get(f).map(|c| (*f, c)))
-        .collect();
-    let mut rows = Vec::with_capacity(columns.rows());
-    for row in 0..columns.rows() {
+    let err = |message: String| format_err(what, message);
+    let rows = statistics_rows(what, columns)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let Value::Object(fields) = serde_json::to_value(row).map_err(|e| err(e.to_string()))?
+        else {
+            unreachable!("a Row serializes as an object");
+        };
         let mut object = Map::new();
-        for (field, column) in &present {
-            if let Some(value) = cell(what, field, column, row)? {
-                object.insert((*field).to_string(), value);
-            }
+        for (key, value) in fields {
+            let value = match (key.as_str(), value) {
+                (_, Value::Null) => continue,
+                ("parameter", Value::String(s)) => {
+                    let n = s
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(Number::from_f64)
+                        .ok_or_else(|| err(format!("row {i}: parameter {s:?} is not a number")))?;
+                    Value::Number(n)
+                }
+                ("window_index", Value::Number(n)) => Value::String(n.to_string()),
+                (_, value) => value,
+            };
+            object.insert(key, value);
         }
-        for required in REQUIRED {
-            if !object.contains_key(required) {
-                return Err(format_err(what, format!("row {row} has NULL {required}")));
-            }
-        }
-        rows.push(Value::Object(object));
+        out.push(Value::Object(object));
     }
-    serde_json::to_string(&rows).map_err(|e| format_err(what, e.to_string()))
+    serde_json::to_string(&out).map_err(|e| err(e.to_string()))
 }
 
 /// Dataset and table names reach SQL inside backticks: only plain names are accepted.
@@ -375,7 +345,7 @@ pub fn export_errors(
         let mut object = Map::new();
         for field in ERROR_FIELDS {
             let value = match columns.get(field) {
-                Some(column) => cell(&what, field, column, row)?.unwrap_or(Value::Null),
+                Some(column) => cell(column, row),
                 None => Value::Null,
             };
             object.insert(field.to_string(), value);

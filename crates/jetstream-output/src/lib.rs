@@ -13,8 +13,10 @@ pub mod conformance;
 pub mod export;
 mod local;
 pub mod metadata;
+pub mod rows;
 
 pub use local::LocalFolder;
+pub use rows::{statistics_columns, statistics_rows};
 
 use chrono::{DateTime, Utc};
 

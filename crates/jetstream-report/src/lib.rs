@@ -20,6 +20,7 @@ mod render;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use jetstream_config::enums::AnalysisPeriod;
+use jetstream_stats::Row;
 
 pub use render::render;
 
@@ -95,38 +96,7 @@ pub struct PeriodStatistics {
     /// The analysis period.
     pub period: AnalysisPeriod,
     /// Its rows (every window, basis and segment).
-    pub rows: Vec<StatRow>,
-}
-
-/// One row of a statistics view.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatRow {
-    /// Metric slug.
-    pub metric: String,
-    /// Statistic (`mean`, `binomial`, `deciles`, `kernel_density_estimate`, ...).
-    pub statistic: String,
-    /// The x-value of a distribution row.
-    pub parameter: Option<String>,
-    /// Branch.
-    pub branch: String,
-    /// `difference`, `relative_uplift`, or `None` for a branch's own value.
-    pub comparison: Option<String>,
-    /// The branch a comparison is made against.
-    pub comparison_to_branch: Option<String>,
-    /// Interval width (0.95).
-    pub ci_width: Option<f64>,
-    /// Point estimate.
-    pub point: Option<f64>,
-    /// Lower bound.
-    pub lower: Option<f64>,
-    /// Upper bound.
-    pub upper: Option<f64>,
-    /// Segment (`all` for every client).
-    pub segment: String,
-    /// `enrollments` or `exposures`.
-    pub analysis_basis: String,
-    /// The window (1 for overall).
-    pub window_index: Option<i64>,
+    pub rows: Vec<Row>,
 }
 
 /// One logged error or warning.

@@ -9,7 +9,9 @@ use jetstream_stats::srm::{SampleRatioTest, sample_ratio_test};
 use crate::format;
 use crate::html::esc;
 use crate::plot::{self, Curve, Interval, Series, Tone};
-use crate::{MetricInfo, Report, StatRow};
+use jetstream_stats::{Comparison, Row};
+
+use crate::{MetricInfo, Report};
 
 const STYLE: &str = include_str!("style.css");
 
@@ -48,7 +50,7 @@ struct Page<'a> {
     reference: String,
     branches: Vec<String>,
     /// Rows by (period, basis, segment, metric).
-    index: HashMap<Key, Vec<&'a StatRow>>,
+    index: HashMap<Key, Vec<&'a Row>>,
     /// The (basis, segment) pairs with rows.
     pairs: BTreeSet<(String, String)>,
     metrics: Vec<MetricInfo>,
@@ -56,7 +58,7 @@ struct Page<'a> {
 
 impl<'a> Page<'a> {
     fn new(report: &'a Report) -> Self {
-        let mut index: HashMap<Key, Vec<&'a StatRow>> = HashMap::new();
+        let mut index: HashMap<Key, Vec<&'a Row>> = HashMap::new();
         let mut pairs = BTreeSet::new();
         let mut seen_branches = BTreeSet::new();
         let mut seen_metrics = BTreeSet::new();
@@ -145,13 +147,7 @@ impl<'a> Page<'a> {
         self.branches.iter().filter(|b| **b != self.reference)
     }
 
-    fn rows(
-        &self,
-        period: AnalysisPeriod,
-        basis: &str,
-        segment: &str,
-        metric: &str,
-    ) -> &[&'a StatRow] {
+    fn rows(&self, period: AnalysisPeriod, basis: &str, segment: &str, metric: &str) -> &[&'a Row] {
         self.index
             .get(&(period, key(basis, segment, metric)))
             .map_or(&[], Vec::as_slice)
@@ -190,12 +186,7 @@ impl<'a> Page<'a> {
 }
 
 /// A branch's rows of one statistic: `(branch, value, relative difference, absolute difference)`.
-type BranchRows<'a> = (
-    String,
-    Option<&'a StatRow>,
-    Option<&'a StatRow>,
-    Option<&'a StatRow>,
-);
+type BranchRows<'a> = (String, Option<&'a Row>, Option<&'a Row>, Option<&'a Row>);
 
 /// The statistic of one metric in one window, per branch.
 struct Statistic<'a> {
@@ -211,7 +202,7 @@ impl Statistic<'_> {
 
 /// The summary statistics (rows without a parameter) of `rows`, in order of appearance, each
 /// with every branch's value, relative and absolute difference to the reference.
-fn summaries<'a>(page: &Page<'_>, rows: &[&'a StatRow]) -> Vec<Statistic<'a>> {
+fn summaries<'a>(page: &Page<'_>, rows: &[&'a Row]) -> Vec<Statistic<'a>> {
     let mut names: Vec<&'a str> = Vec::new();
     for r in rows.iter().filter(|r| r.parameter.is_none()) {
         if !names.contains(&r.statistic.as_str()) {
@@ -221,12 +212,12 @@ fn summaries<'a>(page: &Page<'_>, rows: &[&'a StatRow]) -> Vec<Statistic<'a>> {
     names
         .into_iter()
         .map(|name| {
-            let find = |branch: &str, comparison: Option<&str>| {
+            let find = |branch: &str, comparison: Option<Comparison>| {
                 rows.iter().copied().find(|r| {
                     r.parameter.is_none()
                         && r.statistic == name
                         && r.branch == branch
-                        && r.comparison.as_deref() == comparison
+                        && r.comparison == comparison
                         && (comparison.is_none()
                             || r.comparison_to_branch.as_deref() == Some(page.reference.as_str()))
                 })
@@ -238,8 +229,8 @@ fn summaries<'a>(page: &Page<'_>, rows: &[&'a StatRow]) -> Vec<Statistic<'a>> {
                     let v = (
                         b.clone(),
                         find(b, None),
-                        find(b, Some("relative_uplift")),
-                        find(b, Some("difference")),
+                        find(b, Some(Comparison::RelativeUplift)),
+                        find(b, Some(Comparison::Difference)),
                     );
                     (v.1.is_some() || v.2.is_some() || v.3.is_some()).then_some(v)
                 })
@@ -250,7 +241,7 @@ fn summaries<'a>(page: &Page<'_>, rows: &[&'a StatRow]) -> Vec<Statistic<'a>> {
 }
 
 /// How a comparison reads: its interval above or below zero, turned by `bigger_is_better`.
-fn tone(row: Option<&StatRow>, bigger_is_better: bool) -> Tone {
+fn tone(row: Option<&Row>, bigger_is_better: bool) -> Tone {
     let Some(r) = row else { return Tone::Neutral };
     match (r.lower, r.upper) {
         (Some(lo), _) if lo > 0.0 => {
@@ -302,7 +293,7 @@ fn headline_label(period: AnalysisPeriod, window: i64) -> String {
 }
 
 /// `(95% interval)` when the rows have intervals.
-fn ci_label(rows: &[&StatRow]) -> String {
+fn ci_label(rows: &[&Row]) -> String {
     if !rows.iter().any(|r| r.lower.is_some() || r.upper.is_some()) {
         return String::new();
     }
@@ -615,7 +606,7 @@ fn headline_rows<'a>(
     basis: &str,
     segment: &str,
     metric: &str,
-) -> Vec<&'a StatRow> {
+) -> Vec<&'a Row> {
     page.rows(period, basis, segment, metric)
         .iter()
         .copied()
@@ -693,7 +684,7 @@ fn summary_table(
     if stats.is_empty() {
         return;
     }
-    let all_rows: Vec<&StatRow> = stats
+    let all_rows: Vec<&Row> = stats
         .iter()
         .flat_map(|s| s.values.iter().flat_map(|v| [v.1, v.2, v.3]))
         .flatten()
@@ -712,7 +703,7 @@ fn summary_table(
         );
         for (branch, value, rel, abs) in &s.values {
             let t = tone(rel.or(*abs), bigger_is_better);
-            let cell = |row: Option<&StatRow>, f: fn(Option<f64>) -> String| match row {
+            let cell = |row: Option<&Row>, f: fn(Option<f64>) -> String| match row {
                 Some(r) => format!(
                     "{}<span class=\"ci\">{}</span>",
                     f(r.point),
@@ -881,7 +872,7 @@ fn time_course_figure(
     m: &MetricInfo,
     statistic: &str,
 ) {
-    let rows: Vec<&StatRow> = page
+    let rows: Vec<&Row> = page
         .rows(period, basis, segment, &m.slug)
         .iter()
         .copied()
@@ -892,7 +883,7 @@ fn time_course_figure(
         return;
     }
     let relative = rows.iter().any(|r| {
-        r.comparison.as_deref() == Some("relative_uplift")
+        r.comparison == Some(Comparison::RelativeUplift)
             && r.comparison_to_branch.as_deref() == Some(page.reference.as_str())
     });
     let series: Vec<Series> = page
@@ -905,7 +896,7 @@ fn time_course_figure(
                 .filter(|r| {
                     r.branch == *b
                         && if relative {
-                            r.comparison.as_deref() == Some("relative_uplift")
+                            r.comparison == Some(Comparison::RelativeUplift)
                                 && r.comparison_to_branch.as_deref()
                                     == Some(page.reference.as_str())
                         } else {
@@ -949,7 +940,7 @@ fn time_course_figure(
 }
 
 /// One plot per distribution statistic (rows with a parameter) of the headline window.
-fn distribution_figures(out: &mut String, page: &Page<'_>, rows: &[&StatRow], m: &MetricInfo) {
+fn distribution_figures(out: &mut String, page: &Page<'_>, rows: &[&Row], m: &MetricInfo) {
     let mut names: Vec<&str> = Vec::new();
     for r in rows
         .iter()

@@ -1,24 +1,24 @@
 use chrono::NaiveDate;
 use jetstream_config::enums::AnalysisPeriod;
 
-use crate::{
-    BranchCounts, BranchInfo, LogEntry, MetricInfo, PeriodStatistics, Report, StatRow, render,
-};
+use jetstream_stats::{Comparison, Row};
+
+use crate::{BranchCounts, BranchInfo, LogEntry, MetricInfo, PeriodStatistics, Report, render};
 
 fn row(
     metric: &str,
     statistic: &str,
     branch: &str,
-    comparison: Option<&str>,
+    comparison: Option<Comparison>,
     window: i64,
     v: (f64, f64, f64),
-) -> StatRow {
-    StatRow {
+) -> Row {
+    Row {
         metric: metric.into(),
         statistic: statistic.into(),
         parameter: None,
         branch: branch.into(),
-        comparison: comparison.map(Into::into),
+        comparison,
         comparison_to_branch: comparison.map(|_| "control".into()),
         ci_width: Some(0.95),
         point: Some(v.0),
@@ -32,7 +32,7 @@ fn row(
 
 /// A metric's branch values and comparisons in one window: `uplift` is the treatment's
 /// relative difference (point, lower, upper).
-fn metric_rows(metric: &str, window: i64, uplift: (f64, f64, f64)) -> Vec<StatRow> {
+fn metric_rows(metric: &str, window: i64, uplift: (f64, f64, f64)) -> Vec<Row> {
     vec![
         row(metric, "mean", "control", None, window, (10.0, 9.5, 10.5)),
         row(
@@ -47,7 +47,7 @@ fn metric_rows(metric: &str, window: i64, uplift: (f64, f64, f64)) -> Vec<StatRo
             metric,
             "mean",
             "treatment",
-            Some("relative_uplift"),
+            Some(Comparison::RelativeUplift),
             window,
             uplift,
         ),
@@ -55,7 +55,7 @@ fn metric_rows(metric: &str, window: i64, uplift: (f64, f64, f64)) -> Vec<StatRo
             metric,
             "mean",
             "treatment",
-            Some("difference"),
+            Some(Comparison::Difference),
             window,
             (uplift.0 * 10.0, uplift.1 * 10.0, uplift.2 * 10.0),
         ),
@@ -73,7 +73,7 @@ fn report() -> Report {
     for (branch, shift) in [("control", 0.0), ("treatment", 0.5)] {
         for k in 0..20 {
             let x = f64::from(k) / 2.0;
-            overall.push(StatRow {
+            overall.push(Row {
                 parameter: Some(format!("{x:.1}")),
                 ..row(
                     "active_hours",

@@ -151,6 +151,7 @@ impl Row {
             upper: None,
             segment: ctx.segment.clone(),
             analysis_basis: ctx.analysis_basis.clone(),
+            window_index: None,
         }
     }
 }

@@ -94,6 +94,7 @@ fn row(ctx: &Context, statistic: &str, branch: &str, parameter: String, point: f
         upper: None,
         segment: ctx.segment.clone(),
         analysis_basis: ctx.analysis_basis.clone(),
+        window_index: None,
     }
 }
 

@@ -20,9 +20,10 @@ impl Comparison {
     }
 }
 
-/// One row of a statistics table (`StatisticResult`, schema version 4). Serialized with the
-/// reference's keys in its order (NULL as `null`); the table and its export add
-/// `window_index`.
+/// One row of a statistics table or view (`StatisticResult`, schema version 4): the one
+/// statistics-row type of every crate that computes, stores, exports or reports them.
+/// Serialized with the reference's keys in its order ([`Row::FIELDS`]; NULL as `null`,
+/// `window_index` left out when unset).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// Metric slug (`identity` for counts).
@@ -49,6 +50,33 @@ pub struct Row {
     pub segment: String,
     /// `enrollments` or `exposures`.
     pub analysis_basis: String,
+    /// The window of a row read from a statistics view (1 for overall); `None` while computed,
+    /// and in a window's own table, which holds one window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_index: Option<i64>,
+}
+
+impl Row {
+    /// The keys of a row, in the reference's order: the columns of a statistics view and the
+    /// keys of its export. A statistics table has all but the last.
+    pub const FIELDS: [&'static str; 13] = [
+        "metric",
+        "statistic",
+        "parameter",
+        "branch",
+        "comparison",
+        "comparison_to_branch",
+        "ci_width",
+        "point",
+        "lower",
+        "upper",
+        "segment",
+        "analysis_basis",
+        "window_index",
+    ];
+
+    /// The keys every row has a value for (the export schema's `required`).
+    pub const REQUIRED: [&'static str; 3] = ["metric", "statistic", "branch"];
 }
 
 /// NaN and ±inf become NULL.
