@@ -42,10 +42,11 @@ fn run(step: &str, mut cmd: Command) -> anyhow::Result<()> {
 }
 
 /// The `jetstream-job` feature sets checked alone: no backend at all (what is gated on `http`
-/// and on each backend), and the cloud backends without DuckDB. None includes DuckDB: checked
+/// and on each backend), the cloud backends without DuckDB, and the S3/Azure sinks (`aws`,
+/// `azure`: object_store's clients, off in the binary). None includes DuckDB: checked
 /// alone, its dependencies unify other features than in the workspace, and the C++ build would
 /// run a second time (15–20 minutes on CI, measured on a cold run).
-const JOB_FEATURE_SETS: [&str; 2] = ["", "bigquery,gcs,argo,http"];
+const JOB_FEATURE_SETS: [&str; 3] = ["", "bigquery,gcs,argo,http", "aws,azure"];
 
 fn test() -> anyhow::Result<()> {
     let mut fmt = cargo();

@@ -66,6 +66,11 @@ pub(crate) const OWNERS: &[(&str, &[&str], &str)] = &[
         "the SQL translation lives in jetstream-duckdb",
     ),
     (
+        "object_store",
+        &["jetstream-gcs"],
+        "the object-store sinks live in jetstream-gcs (behind jetstream-job's `gcs`)",
+    ),
+    (
         "kube",
         &["jetstream-argo"],
         "Kubernetes is jetstream-argo's",

@@ -380,7 +380,9 @@ impl ConfigArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct BucketArgs {
     /// GCS bucket of the JSON exports (`none` or `null`: no bucket). Application Default
-    /// Credentials, or the emulator named by `STORAGE_EMULATOR_HOST`.
+    /// Credentials, or the emulator named by `STORAGE_EMULATOR_HOST`. A URL names any
+    /// object store the build has: `gs://NAME`, `memory://`, and with jetstream-job's features
+    /// `aws`/`azure` `s3://BUCKET[/PREFIX]`, `az://CONTAINER[/PREFIX]`.
     #[arg(long, value_name = "NAME")]
     pub(crate) bucket: Option<String>,
 }

@@ -10,6 +10,10 @@
 //! request is retried on 408, 429, 5xx, transport errors and timeouts ([`RetryPolicy`]);
 //! other answers fail at once with the status and the server's message. Tokens are sent as a
 //! bearer header and never logged.
+//!
+//! Module `store`: [`ObjectStoreSink`], any `object_store` store as a sink (in memory; S3 and
+//! Azure behind features `aws` and `azure`), and [`sink_from_url`] (`gs://`, `memory://`,
+//! `s3://`, `az://`).
 
 use chrono::{DateTime, Utc};
 use jetstream_output::{OutputError, OutputSink, check_key};
@@ -18,6 +22,9 @@ use url::Url;
 
 use jetstream_gcp::retry::{describe, status_message};
 pub use jetstream_gcp::{Credentials, RetryPolicy};
+pub use store::{ObjectStoreSink, sink_from_url};
+
+mod store;
 
 /// The public GCS endpoint.
 const GCS_ENDPOINT: &str = "https://storage.googleapis.com";

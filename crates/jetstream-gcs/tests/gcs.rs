@@ -29,6 +29,17 @@ fn quick_retries() -> RetryPolicy {
     }
 }
 
+/// The in-memory object store: the sink conformance suite, always run.
+mod memory {
+    use super::*;
+
+    fn fresh() -> Box<dyn OutputSink> {
+        Box::new(jetstream_gcs::ObjectStoreSink::memory().expect("memory store"))
+    }
+
+    jetstream_output::sink_conformance!(fresh);
+}
+
 mod emulator {
     use super::*;
 

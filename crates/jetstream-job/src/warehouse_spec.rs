@@ -324,11 +324,18 @@ pub fn open_sink(
         }),
         #[cfg(feature = "gcs")]
         (Some(b), None) => {
-            let sink = jetstream_gcs::GcsBucket::from_env(b).map_err(|e| JobError::Open {
+            // A bucket name is a GCS bucket; a URL (`gs://`, `s3://`, `az://` as the build
+            // allows) names any object store.
+            let sink: Box<dyn OutputSink> = if b.contains("://") {
+                jetstream_gcs::sink_from_url(b)
+            } else {
+                jetstream_gcs::GcsBucket::from_env(b).map(|s| Box::new(s) as _)
+            }
+            .map_err(|e| JobError::Open {
                 what: format!("--bucket {b}"),
                 source: Box::new(e),
             })?;
-            Ok(Some(Box::new(sink)))
+            Ok(Some(sink))
         }
         #[cfg(not(feature = "gcs"))]
         (Some(b), None) => Err(JobError::Option {
