@@ -129,23 +129,10 @@ fn rbac_documents_parse() {
 }
 
 /// A snapshot of a rendered workflow (2 experiments × 2 dates): any change to the template
-/// or the rendering shows in review. Regenerate with `UPDATE_GOLDEN=1`.
+/// or the rendering shows in review (expect-test). Regenerate with `UPDATE_EXPECT=1`.
 #[test]
 fn rendered_workflow_snapshot() {
     let manifest = render(RUN_TEMPLATE, &params(2, 2)).expect("render");
     let yaml = jetstream_argo::to_yaml(&manifest).expect("yaml");
-    let file = format!(
-        "{}/tests/snapshots/run-2x2.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(std::path::Path::new(&file).parent().unwrap()).unwrap();
-        std::fs::write(&file, &yaml).unwrap();
-    }
-    let expected = std::fs::read_to_string(&file)
-        .unwrap_or_else(|_| panic!("missing snapshot {file} (write it with UPDATE_GOLDEN=1)"));
-    assert_eq!(
-        yaml, expected,
-        "the rendered workflow changed: review, then UPDATE_GOLDEN=1"
-    );
+    expect_test::expect_file!["snapshots/run-2x2.yaml"].assert_eq(&yaml);
 }

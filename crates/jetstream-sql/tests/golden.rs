@@ -1,8 +1,8 @@
 //! Generated BigQuery SQL of representative real configs, compared with reviewed golden files
-//! (`tests/golden/*.sql`; regenerate with `UPDATE_GOLDEN=1`), and parsed by sqlparser's
+//! (`tests/golden/*.sql`, compared by expect-test; regenerate with `UPDATE_EXPECT=1`), and parsed by sqlparser's
 //! BigQuery dialect.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::{configs, d};
 use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
@@ -27,25 +27,9 @@ fn resolve(slug: &str, app: &str, outcomes: &[&str]) -> AnalysisConfiguration {
 }
 
 fn golden(name: &str, sql: &str) {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.sql"));
-    // Only an explicit UPDATE_GOLDEN=1 writes: a missing file is a failure, never a pass.
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, sql).expect("write golden");
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden file {} (review the query and write it with UPDATE_GOLDEN=1)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        sql,
-        expected,
-        "{name}: generated SQL differs from {}",
-        path.display()
-    );
+    // expect-test: a difference (a missing file reads as empty) fails with a diff; only an
+    // explicit UPDATE_EXPECT=1 writes the file.
+    expect_test::expect_file![format!("golden/{name}.sql")].assert_eq(sql);
     parse_bigquery(name, sql);
 }
 
@@ -347,7 +331,7 @@ fn hostile_values_cannot_change_the_sql_of_real_templates() {
 
 #[test]
 fn a_missing_golden_file_fails_and_is_not_written() {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
         return; // regenerating on purpose: this check does not apply
     }
     let name = format!("missing_on_purpose_{}", std::process::id());
