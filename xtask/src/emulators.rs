@@ -669,24 +669,25 @@ mod tests {
     }
 
     /// An "emulator" whose process group also holds a grandchild, which writes its pid to a
-    /// file; returns it and the grandchild's pid.
-    fn sleeper(name: &'static str) -> (Emulator, String) {
-        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let pid_file = dir.join("pid");
-        let _ = std::fs::remove_file(&pid_file);
+    /// file; returns it, the grandchild's pid and the scratch folder (removed when dropped).
+    fn sleeper(name: &'static str) -> (Emulator, String, tempfile::TempDir) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("xtask-{name}-"))
+            .tempdir()
+            .unwrap();
+        let pid_file = dir.path().join("pid");
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#"sleep 1000 & echo $! > "$1"; wait"#)
             .arg("sh")
             .arg(&pid_file);
-        let emulator = Emulator::spawn(name, cmd, dir.join("log")).unwrap();
+        let emulator = Emulator::spawn(name, cmd, dir.path().join("log")).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Ok(pid) = std::fs::read_to_string(&pid_file)
                 && !pid.trim().is_empty()
             {
-                return (emulator, pid.trim().to_string());
+                return (emulator, pid.trim().to_string(), dir);
             }
             assert!(Instant::now() < deadline, "the sleeper did not start");
             std::thread::sleep(Duration::from_millis(20));
@@ -695,7 +696,7 @@ mod tests {
 
     #[test]
     fn dropping_an_emulator_ends_its_whole_process_group() {
-        let (emulator, grandchild) = sleeper("drop");
+        let (emulator, grandchild, _dir) = sleeper("drop");
         let leader = emulator.child.id().to_string();
         drop(emulator);
         assert!(ends(&leader), "the group leader survived");
@@ -705,7 +706,7 @@ mod tests {
     #[test]
     fn the_watcher_ends_the_group_when_its_pipe_closes() {
         // As if this process had died without dropping the guard: its end of the pipe closes.
-        let (mut emulator, grandchild) = sleeper("watcher");
+        let (mut emulator, grandchild, _dir) = sleeper("watcher");
         let watcher = emulator.watcher.as_mut().unwrap();
         drop(watcher.stdin.take());
         let status = emulator.child.wait().unwrap();
@@ -715,11 +716,13 @@ mod tests {
 
     #[test]
     fn an_emulator_exiting_during_start_up_fails_with_its_log_tail() {
-        let dir = std::env::temp_dir().join(format!("xtask-early-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-early-")
+            .tempdir()
+            .unwrap();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo first; echo 'boom: no spatial'; exit 3"]);
-        let mut emulator = Emulator::spawn("early", cmd, dir.join("early.log")).unwrap();
+        let mut emulator = Emulator::spawn("early", cmd, dir.path().join("early.log")).unwrap();
         let port = free_ports(1).unwrap()[0];
         let err = emulator
             .wait_ready(port, "/", Instant::now())

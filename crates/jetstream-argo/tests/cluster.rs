@@ -22,7 +22,7 @@ const WORKFLOWS: &str = "/apis/argoproj.io/v1alpha1/namespaces/argo/workflows";
 /// and a scratch folder for its kubeconfig.
 struct Fake {
     server: FakeServer,
-    dir: tempfile::TempDir,
+    dir: jetstream_test_support::Scratch,
 }
 
 impl Fake {

@@ -54,12 +54,14 @@ fn stats_data() -> String {
         .to_string()
 }
 
-fn tmp(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-cli-test-{}", std::process::id()));
+/// `text` written to `jetstream/<name>` in a scratch folder (removed when the first item is
+/// dropped), and its path.
+fn tmp(name: &str, text: &str) -> (jetstream_test_support::Scratch, PathBuf) {
+    let dir = jetstream_test_support::scratch("cli-test");
     std::fs::create_dir_all(dir.join("jetstream")).expect("mkdir");
     let p = dir.join("jetstream").join(name);
     std::fs::write(&p, text).expect("write");
-    p
+    (dir, p)
 }
 
 #[test]
@@ -105,7 +107,7 @@ fn validate_config_exit_codes_and_messages() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("resolves for platform firefox_desktop"));
 
-    let bad = tmp(
+    let (_scratch, bad) = tmp(
         "bad.toml",
         "[metrics]\nweekly = [\"active_hours\"]\n[metrics.active_hours.statistics.bootstrap_mean]\ndrop_highest = \"lots\"\n",
     );
@@ -211,7 +213,7 @@ fn experiments_command_lists_verdicts() {
          "startDate": "2025-01-01", "endDate": "2025-02-01", "enrollmentEndDate": "2025-01-07", "proposedEnrollment": 7},
         {"slug": "broken", "branches": []}
     ]);
-    let file = tmp("recipes.json", &recipes.to_string());
+    let (_scratch, file) = tmp("recipes.json", &recipes.to_string());
     let out = jetstream(&[
         "experiments",
         "--experiments-file",
@@ -266,8 +268,7 @@ fn experiments_command_lists_verdicts() {
 fn exports_read_a_duckdb_warehouse_and_write_the_output_folder() {
     use jetstream_duckdb::DuckDbWarehouse;
     use jetstream_warehouse::{LogRecord, TableMetadata, TableName, Warehouse};
-    let dir = std::env::temp_dir().join(format!("jetstream-cli-export-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = jetstream_test_support::scratch("cli-export");
     let db = dir.join("jetstream.duckdb");
     {
         let wh = DuckDbWarehouse::open(&db, "moz-fx-data-experiments").expect("open");
@@ -357,13 +358,11 @@ fn exports_read_a_duckdb_warehouse_and_write_the_output_folder() {
         stderr.contains("bigquery:PROJECT"),
         "names what is accepted: {stderr}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
 fn ensure_enrollments_reads_a_parquet_data_folder_and_keeps_the_table() {
-    let dir = std::env::temp_dir().join(format!("jetstream-cli-enroll-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = jetstream_test_support::scratch("cli-enroll");
     let events = dir.join("data/moz-fx-data-shared-prod/telemetry");
     std::fs::create_dir_all(&events).expect("dirs");
     // Telemetry exported by another tool: Parquet written through a separate connection.
@@ -437,5 +436,4 @@ fn ensure_enrollments_reads_a_parquet_data_folder_and_keeps_the_table() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not-there: not found"));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -224,9 +224,7 @@ fn depends_on_cycle_is_an_error_not_a_crash() {
 /// Validate `text` as the experiment config `{slug}.toml` against every platform.
 fn validate_everywhere(slug: &str, text: &str) -> jetstream_config::validate::Validation {
     use jetstream_config::validate::{ValidateOptions, validate_file};
-    let dir =
-        std::env::temp_dir().join(format!("jetstream-config-negative-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = jetstream_test_support::scratch("config-negative");
     let path = dir.join(format!("{slug}.toml"));
     std::fs::write(&path, text).expect("write config");
     let opts = ValidateOptions {

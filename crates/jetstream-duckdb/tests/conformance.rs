@@ -17,17 +17,12 @@ mod in_memory {
 mod file {
     use super::*;
 
-    /// A fresh database file per case (cases run in parallel).
-    fn fresh() -> Box<dyn Warehouse> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "jetstream-conformance-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        Box::new(DuckDbWarehouse::open(&dir.join("w.duckdb"), PROJECT).expect("open"))
+    /// A fresh database file per case (cases run in parallel), in a scratch folder removed
+    /// after the case.
+    fn fresh() -> (Box<dyn Warehouse>, jetstream_test_support::Scratch) {
+        let dir = jetstream_test_support::scratch("conformance");
+        let warehouse = DuckDbWarehouse::open(&dir.join("w.duckdb"), PROJECT).expect("open");
+        (Box::new(warehouse), dir)
     }
 
     jetstream_warehouse::warehouse_conformance!(fresh);

@@ -1,17 +1,10 @@
-use std::path::PathBuf;
-
 use chrono::{TimeZone, Utc};
 use jetstream_duckdb::DuckDbWarehouse;
 use jetstream_warehouse::{Column, TableMetadata, TableName, Warehouse};
 
 const PROJECT: &str = "moz-fx-data-experiments";
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-wh-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use jetstream_test_support::scratch;
 
 fn name(table: &str) -> TableName {
     TableName::new("mozanalysis", table).expect("name")
@@ -41,7 +34,6 @@ fn a_file_database_persists_across_opens() {
         .query_columns("SELECT answer FROM mozanalysis.statistics_slug_overall_1")
         .expect("read");
     assert_eq!(cols.get("answer"), Some(&Column::Int(vec![Some(42)])));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -91,7 +83,6 @@ fn parquet_folders_appear_under_the_names_the_sql_uses() {
         .query_columns("SELECT COUNT(*) AS n FROM `moz-fx-data-shared-prod.telemetry.events`")
         .expect("parts");
     assert_eq!(events.get("n"), Some(&Column::Int(vec![Some(2)])));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]

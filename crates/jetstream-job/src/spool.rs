@@ -321,8 +321,7 @@ mod tests {
 
     #[test]
     fn batches_round_trip_and_other_tables_are_apart() {
-        let dir = std::env::temp_dir().join(format!("jetstream-spool-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = jetstream_test_support::scratch("spool");
         let logs = TableName::new("monitoring", "logs").unwrap();
         let other = TableName::new("tmp", "logs_x").unwrap();
         let spool = LogSpool::new(&dir, "p", &logs);
@@ -335,6 +334,5 @@ mod tests {
         assert_eq!(pending.len(), 2);
         let rows: Vec<LogRecord> = pending.into_iter().flat_map(|(_, r)| r).collect();
         assert_eq!(rows, vec![record(1), record(2), record(3)]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

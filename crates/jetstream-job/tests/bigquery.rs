@@ -263,7 +263,6 @@ fn the_daily_job_on_bigquery_and_gcs_equals_the_duckdb_run() {
         tables.len(),
         usage.queries,
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 fn validate(name: &str, value: &Value) -> Result<(), String> {

@@ -113,8 +113,6 @@ fn a_missed_date_is_caught_up_equal_to_an_uninterrupted_run_and_only_once() {
         assert_eq!(last_updated(&gap, &t), stamp, "{t} untouched");
     }
     assert_eq!(statistics_tables(&gap), statistics_tables(&full));
-    std::fs::remove_dir_all(dir).expect("cleanup");
-    std::fs::remove_dir_all(dir2).expect("cleanup");
 }
 
 #[test]
@@ -176,5 +174,4 @@ fn a_date_without_telemetry_is_not_analysed_and_is_logged() {
             .all(|m| m.contains("no data for 2026-01-29 in sim_") && m.contains("(no rows)")),
         "{missing:?}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

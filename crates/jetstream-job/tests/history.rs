@@ -108,7 +108,6 @@ fn a_definition_changed_after_the_first_analysis_waits_for_a_rerun() {
     let resolved = job.resolve(experiment).expect("resolves");
     let text = format!("{:?}", resolved.metrics);
     assert!(text.contains("SUM(active_hours_sum), 0) * 2"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -213,7 +212,6 @@ fn rerun_config_changed_picks_exactly_the_experiments_whose_configs_changed() {
     // Ended experiments do not follow defaults or outcomes (their results stay as analysed).
     let later = job_at(&wh, &dir).config_changes(&parsed, d("2026-03-01"));
     assert!(later.changed.is_empty(), "{:?}", later.changed);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -267,5 +265,4 @@ fn a_sample_ratio_mismatch_is_a_warning_row_once_per_enrollments_table() {
         again.get("n"),
         Some(&Column::Int(vec![Some(experiments.len() as i64)]))
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

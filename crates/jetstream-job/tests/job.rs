@@ -1,7 +1,7 @@
 //! The daily job over the embedded warehouse and simulated telemetry: the daily run, reruns,
 //! config repositories in order, private experiments.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
@@ -14,9 +14,9 @@ pub(crate) fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
 }
 
-pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-job-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A scratch folder (removed when dropped) with an empty `jetstream/` config folder.
+pub(crate) fn scratch(name: &str) -> jetstream_test_support::Scratch {
+    let dir = jetstream_test_support::scratch(name);
     std::fs::create_dir_all(dir.join("jetstream")).expect("mkdir");
     dir
 }
@@ -114,7 +114,6 @@ fn the_daily_run_analyses_every_experiment_of_the_date_and_exports() {
     // An unknown slug is a failure of that slug only.
     let report = job.run_daily(&parsed, d("2026-01-28"), &["nope".into()], &events);
     assert_eq!(report.experiments.get("nope"), Some(&Outcome::Failed));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -158,7 +157,6 @@ fn a_rerun_deletes_then_analyses_every_date_of_the_reference_rule() {
         deleted.starts_with("deleted jetstream-sim-two-branches "),
         "{deleted}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -208,9 +206,6 @@ fn later_config_repositories_override_earlier_ones_and_private_ones_are_marked()
         .configs()
         .expect_err("not a folder");
     assert!(err.to_string().contains("missing"), "{err}");
-    for dir in [first, second, private] {
-        std::fs::remove_dir_all(dir).expect("cleanup");
-    }
 }
 
 #[test]
@@ -264,7 +259,6 @@ fn a_private_experiment_writes_to_its_own_dataset_only() {
         )
         .expect("exists")
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -310,7 +304,6 @@ fn every_generated_query_is_kept_and_glean_ids_reach_the_sql() {
     assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
     let enrollments = read("enrollments_jetstream_sim_two_branches.sql");
     assert!(enrollments.contains("events_stream"), "{enrollments}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// Every table and view of a dataset with its rows (and metadata), in a canonical order.
@@ -509,7 +502,6 @@ fn rerunning_one_experiment_leaves_the_others_identical_and_recreates_enrollment
         before,
         "the old enrollments survive a failed replacement"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -548,7 +540,6 @@ fn slugs_that_share_table_names_are_a_conflict_not_a_merge() {
             .is_empty(),
         "nothing written for either"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -572,7 +563,6 @@ fn log_rows_that_cannot_be_written_make_the_job_fail() {
         "lost log records are a failure: {report:?}"
     );
     assert_eq!(report.experiments.get(&slug), Some(&Outcome::Failed));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// Experiments `x`, `x-v2` and `x-2024`, analysed for real (their enrollments are the
@@ -648,7 +638,6 @@ fn rerunning_x_leaves_x_v2_and_x_2024_identical() {
     );
     assert_eq!(exports("x_v2"), v2);
     assert_eq!(exports("x_2024"), y2024);
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -681,5 +670,4 @@ fn a_dataset_name_that_could_change_the_sql_is_refused() {
         lines.contains("experiment.dataset_id") && lines.contains("not a dataset name"),
         "{lines}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

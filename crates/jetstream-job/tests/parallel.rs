@@ -122,7 +122,6 @@ fn four_analyses_at_once_give_exactly_the_serial_statistics() {
             );
         }
     }
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// A registry with two images: one uploaded a day ago, one in an hour.
@@ -253,5 +252,4 @@ fn workflow_items_pin_images_and_reruns_delete_before_submitting() {
         wh.list_tables("mozanalysis", "").expect("list").len(),
         after.len()
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -3,14 +3,12 @@
 use chrono::{DateTime, Utc};
 use jetstream_output::{LocalFolder, OutputError, OutputSink};
 
-/// A local folder removed when the case ends.
-struct Scratch(LocalFolder);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(self.0.root());
-    }
-}
+/// A local folder (absent until the first put) in a scratch folder removed when the case
+/// ends.
+struct Scratch(
+    LocalFolder,
+    #[allow(dead_code)] jetstream_test_support::Scratch,
+);
 
 impl OutputSink for Scratch {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), OutputError> {
@@ -32,15 +30,8 @@ impl OutputSink for Scratch {
 
 /// A fresh, absent folder per case (cases run in parallel); created by the first put.
 fn fresh() -> Box<dyn OutputSink> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jetstream-sink-conformance-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    Box::new(Scratch(LocalFolder::new(dir)))
+    let scratch = jetstream_test_support::scratch("sink-conformance");
+    Box::new(Scratch(LocalFolder::new(scratch.join("out")), scratch))
 }
 
 jetstream_output::sink_conformance!(fresh);

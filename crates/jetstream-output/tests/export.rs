@@ -231,7 +231,8 @@ fn window_tables_of_unknown_age_are_exported_again() {
 #[test]
 fn a_hostile_dataset_name_is_refused() {
     let wh = DuckDbWarehouse::in_memory("p").expect("warehouse");
-    let sink = LocalFolder::new(scratch("hostile"));
+    let scratch = scratch("hostile");
+    let sink = LocalFolder::new(scratch.path());
     let err = export_statistics(
         &wh,
         &sink,
@@ -248,7 +249,8 @@ fn a_view_without_required_columns_is_an_error_naming_it() {
     let wh = DuckDbWarehouse::in_memory("p").expect("warehouse");
     let view = TableName::new("ds", "statistics_s_overall").expect("name");
     wh.create_view(&view, "SELECT 'm' AS metric").expect("view");
-    let sink = LocalFolder::new(scratch("missing"));
+    let scratch = scratch("missing");
+    let sink = LocalFolder::new(scratch.path());
     let err = export_statistics(
         &wh,
         &sink,

@@ -1,12 +1,6 @@
-use std::path::PathBuf;
-
 use jetstream_output::{LocalFolder, OutputError, OutputSink};
 
-pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-out-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+pub(crate) use jetstream_test_support::scratch;
 
 #[test]
 fn put_creates_folders_and_replaces_whole_files() {
@@ -59,7 +53,8 @@ fn a_failed_put_keeps_the_previous_file_and_names_the_path() {
 
 #[test]
 fn keys_must_be_plain_relative_paths() {
-    let sink = LocalFolder::new(scratch("keys"));
+    let scratch = scratch("keys");
+    let sink = LocalFolder::new(scratch.path());
     for bad in ["", "/etc/passwd", "../x.json", "a/../../x", "a//b", "a\\b"] {
         assert!(
             matches!(sink.put(bad, b""), Err(OutputError::InvalidKey(_))),

@@ -1,6 +1,6 @@
 //! Config repositories against real git repositories made in temporary folders.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -8,12 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use jetstream_repos::{ConfigRepos, RepoError, RepoOptions, RepoSpec};
 use jetstream_test_support::git_at as git;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-repos-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
+use jetstream_test_support::scratch;
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
@@ -43,7 +38,7 @@ fn metric(select: &str) -> String {
 
 /// A metric-hub-like repository: T1 first version, T2 a definition change, T3 an experiment
 /// config change.
-fn history_repo(name: &str) -> PathBuf {
+fn history_repo(name: &str) -> jetstream_test_support::Scratch {
     let dir = scratch(name);
     git(&dir, &["init", "-q", "-b", "main"], None);
     write(
@@ -130,7 +125,6 @@ fn a_checkout_has_file_times_from_history_and_versions_as_of_a_time() {
         &repos.as_of(ts(T3 + 5)).unwrap(),
         &now
     ));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -147,7 +141,6 @@ fn uncommitted_changes_of_a_checkout_count_now_with_their_file_time() {
     assert!(now.spec_for_experiment("exp-b").is_some());
     let t = now.experiment_modified("exp-b").expect("a time");
     assert!(t > ts(T3), "{t}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -170,7 +163,6 @@ fn a_subfolder_of_a_checkout_reads_only_that_folder() {
             .enrollment_period,
         Some(7)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -289,7 +281,6 @@ fn a_plain_folder_loads_as_before_with_file_times() {
     )
     .expect_err("missing folder");
     assert!(missing.to_string().contains("nope"), "{missing}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -569,7 +560,7 @@ fn clones_are_retried_when_the_remote_is_out_of_reach() {
     let port = Daemon::free_port();
     // The server comes up only after the first attempt was refused.
     let later = {
-        let base = base.clone();
+        let base = base.to_path_buf();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(400));
             Daemon::start(&base, port)

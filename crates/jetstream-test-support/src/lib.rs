@@ -66,12 +66,47 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-/// A temporary folder whose name starts with `jetstream-<prefix>`, removed when dropped.
-pub fn scratch(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("jetstream-{prefix}-"))
-        .tempdir()
-        .unwrap_or_else(|e| panic!("a scratch folder for {prefix}: {e}"))
+/// A temporary folder whose name starts with `jetstream-<prefix>-` (unique, so tests and
+/// concurrent runs never share one), removed with its content when dropped. It derefs to its
+/// [`Path`], so `dir.join(..)` and `&dir` as a `&Path` read as with a `PathBuf`.
+pub fn scratch(prefix: &str) -> Scratch {
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&format!("jetstream-{prefix}-"))
+            .tempdir()
+            .unwrap_or_else(|e| panic!("a scratch folder for {prefix}: {e}")),
+    )
+}
+
+/// A folder of [`scratch`], removed when dropped.
+#[derive(Debug)]
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.path().as_os_str()
+    }
 }
 
 /// Run `git args` in `dir` with a fixed identity, at `time` (seconds since the epoch) when

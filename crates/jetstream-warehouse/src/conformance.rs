@@ -642,8 +642,8 @@ macro_rules! warehouse_conformance {
         #[test]
         $($attr)*
         fn $case() {
-            let warehouse: Box<dyn $crate::Warehouse> = ($make)();
-            $crate::conformance::$case(warehouse.as_ref());
+            let made = ($make)();
+            $crate::conformance::$case($crate::conformance::Made::warehouse(&made));
         }
     };
     (@cases $attrs:tt $make:expr; $($case:ident),*) => {
@@ -656,6 +656,26 @@ macro_rules! warehouse_conformance {
             views_and_delete, window_views, joined_window_views, listing, append_logs,
             typed_reads_and_nulls, touch_keeps_rows, dry_runs_plan_without_running);
     };
+}
+
+/// What the `$make` of [`warehouse_conformance!`] returns: a `Box<dyn Warehouse>`, or a pair
+/// of one and what must outlive it (a scratch folder holding its database file), dropped after
+/// it.
+pub trait Made {
+    /// The warehouse under test.
+    fn warehouse(&self) -> &dyn Warehouse;
+}
+
+impl Made for Box<dyn Warehouse> {
+    fn warehouse(&self) -> &dyn Warehouse {
+        self.as_ref()
+    }
+}
+
+impl<G> Made for (Box<dyn Warehouse>, G) {
+    fn warehouse(&self) -> &dyn Warehouse {
+        self.0.as_ref()
+    }
 }
 
 /// A warehouse around another that records the tables written and can refuse log rows: the

@@ -203,7 +203,7 @@ impl Cluster {
 }
 
 /// A simulated warehouse, its recipes and configs.
-pub(super) fn simulated(name: &str) -> (std::path::PathBuf, String, String) {
+pub(super) fn simulated(name: &str) -> (jetstream_test_support::Scratch, String, String) {
     let dir = scratch(name);
     let db = format!("duckdb:{}", dir.join("db.duckdb").display());
     let recipes = dir.join("experiments.json");
@@ -222,7 +222,8 @@ pub(super) fn simulated(name: &str) -> (std::path::PathBuf, String, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     super::git_configs(&dir);
-    (dir.clone(), db, recipes.display().to_string())
+    let recipes = recipes.display().to_string();
+    (dir, db, recipes)
 }
 
 fn run_argo(dir: &std::path::Path, kubeconfig: &std::path::Path, extra: &[&str]) -> Output {
@@ -307,7 +308,6 @@ fn run_argo_submits_follows_and_reports_a_failed_step() {
         experiments.contains("\"--discrete-metrics\""),
         "{experiments}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -334,7 +334,6 @@ fn run_argo_exits_zero_when_every_step_succeeded_and_can_return_at_once() {
     assert!(out.status.success());
     assert_eq!(cluster.gets(), 1, "not followed");
     assert_eq!(cluster.created.lock().unwrap().len(), 2);
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -377,7 +376,6 @@ fn rerun_argo_dry_run_lists_every_date_and_deletes_nothing() {
     let local = super::jetstream(&["rerun", "--dry-run", "--experiment-slug", "x"]);
     assert_eq!(local.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&local.stderr).contains("--argo"));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -402,7 +400,6 @@ fn a_second_submission_of_the_same_day_follows_the_first() {
         "{stdout}"
     );
     assert_eq!(cluster.posts(), 0, "no second workflow");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// Labels by date *and* selection: a run for some slugs never follows the day's full run, nor
@@ -463,7 +460,6 @@ fn daily_and_targeted_runs_of_a_date_never_follow_each_other() {
         "{stdout}"
     );
     assert_eq!(cluster.posts(), 3, "the same selection follows");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// The other direction: the daily run is running; a targeted run of that date starts its own.
@@ -485,7 +481,6 @@ fn a_targeted_run_does_not_follow_the_daily_run() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("submitted workflow"), "{stdout}");
     assert_eq!(cluster.posts(), 1);
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// On merge, a config repository's CI reruns what changed on the cluster: exactly the changed
@@ -595,5 +590,4 @@ fn rerun_config_changed_on_argo_submits_exactly_the_changed_experiment() {
         0,
         "the rerun's tables were deleted before submitting"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

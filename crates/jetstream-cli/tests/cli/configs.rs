@@ -125,7 +125,6 @@ fn rerun_config_changed_lists_reruns_and_skips_exactly_the_changed_experiment() 
     let (marked, _) = success(run(common("rerun-skip"), &[]));
     assert!(marked.contains("jetstream-sim-two-branches: "), "{marked}");
     assert_eq!(dry(&[]).0, "");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -166,7 +165,6 @@ fn a_git_url_is_cloned_into_the_cache_and_used_offline_with_a_warning() {
         err.contains("could not update config repository") && err.contains(&url),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -256,7 +254,6 @@ fn validate_config_dry_run_plans_every_query_with_exit_codes() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -375,5 +372,4 @@ fn errors_lists_the_logged_failures_newest_first_and_exits_for_an_alert() {
     // Another experiment's rows only: none.
     let other = errors(&faulty, &["--experiment-slug", "jetstream-sim-fenix"]);
     assert_eq!(other.status.code(), Some(0), "{:?}", text(&other));
-    let _ = std::fs::remove_dir_all(dir);
 }

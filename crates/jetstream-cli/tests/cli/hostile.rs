@@ -166,7 +166,6 @@ fn an_interrupted_rerun_never_shrinks_the_published_results() {
     let out = jetstream_in(&dir, &run, &[]);
     assert!(!texts(&out).0.contains("completing the rerun"));
     assert_eq!(exported_rows(&exports), before);
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// A config's SQL cannot read a local file (nor attach, write or install anything): its
@@ -244,7 +243,6 @@ fn config_sql_cannot_read_local_files() {
     );
     assert_ne!(out.status.code(), Some(0));
     assert!(!texts(&out).0.contains("TOPSECRET42"));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// A mistyped warehouse path is an error naming it for every command that only reads — never
@@ -290,7 +288,6 @@ fn read_only_commands_refuse_a_missing_warehouse_and_create_nothing() {
     }
     assert!(!dir.join("mistyped").exists(), "nothing created");
     assert!(!Path::new(&report).exists(), "no empty report");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// On a read-only mount, the commands that only read work.
@@ -385,7 +382,6 @@ fn read_only_commands_work_on_a_read_only_file_system() {
         .output()
         .unwrap();
     assert!(!write.status.success());
-    std::fs::remove_dir_all(dir).expect("cleanup");
     std::fs::remove_dir_all(elsewhere).expect("cleanup");
 }
 
@@ -459,7 +455,6 @@ fn duplicate_long_and_odd_recipes_are_refused_with_reasons() {
         );
     }
     assert!(stdout.contains("evil\\u{1b}[31m\\nFORGED LINE"), "{stdout}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// A template that loops for ever stops on its fuel: its experiment fails naming the file,
@@ -511,7 +506,6 @@ fn a_looping_template_fails_its_experiment_only() {
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("jetstream-sim-fenix.toml"), "{stdout}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// Numeric options and input sizes have bounds, checked before anything runs.
@@ -578,7 +572,6 @@ fn options_and_inputs_are_bounded_before_anything_runs() {
         stderr.contains("629145600 bytes") && stderr.contains("at most"),
         "{stderr}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// Log rows the monitoring table refuses (here: DuckDB out of memory) go to the spool:
@@ -614,7 +607,6 @@ fn refused_log_rows_wait_in_the_spool_and_are_delivered() {
     assert!(walk(&spool).is_empty(), "delivered");
     let rows = query(&db, "SELECT COUNT(*) AS n FROM monitoring.logs");
     assert!(rows[0]["n"].as_i64().unwrap() > 0, "{rows}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -672,5 +664,4 @@ fn redirected_logs_have_no_colours_and_failures_have_reasons() {
         "the reason is printed: {stderr}"
     );
     assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -279,12 +279,11 @@ fn an_oom_killed_pod_is_one_error_row_then_one_alert() {
         "{stderr}"
     );
     assert!(!stderr.contains("s3cr3t"), "{stderr}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
 fn warnings_alone_or_no_rows_send_no_alert() {
-    let (dir, db, _) = simulated("ops-clean");
+    let (_dir, db, _) = simulated("ops-clean");
     let hook = FakeServer::new();
     hook.mount(Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)));
     let url = format!("{}/hook", hook.uri());
@@ -293,7 +292,6 @@ fn warnings_alone_or_no_rows_send_no_alert() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("nothing sent"), "{stderr}");
     assert!(hook.requests().is_empty());
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// A date whose telemetry has not landed: after the deadline, exit 1, one UpstreamDataMissing
@@ -365,7 +363,6 @@ fn a_date_without_telemetry_waits_then_fails_with_nothing_written() {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mozanalysis'",
     );
     assert_eq!(tables, json!([]), "no result table");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// The placeholders of a container command filled as Argo fills them.
@@ -539,5 +536,4 @@ fn the_workflow_exports_statistics_metadata_and_errors_of_every_experiment() {
             "{slug}: {out}"
         );
     }
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

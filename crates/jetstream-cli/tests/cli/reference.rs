@@ -192,7 +192,6 @@ fn the_run_yaml_containers_run_as_the_reference_does() {
         keys.contains(&"statistics/statistics_jetstream_sim_two_branches_overall.json".to_string()),
         "{keys:?}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -222,7 +221,6 @@ fn config_repositories_that_cannot_be_cloned_are_named() {
             && err.contains("no cached copy"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The library example (`cargo run -p jetstream-job --example daily`), built with the
@@ -390,7 +388,6 @@ fn the_library_example_equals_run_on_simulated_and_parquet_data() {
         statistics_rows(&db_a),
         "Parquet or tables: the same results"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -427,5 +424,4 @@ fn demo_stops_when_it_cannot_remove_its_old_database() {
         err.contains("removing") && err.contains("jetstream.duckdb"),
         "{err}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -214,7 +214,7 @@ fn the_config_repository_workflow_runs_with_the_release_archive() {
         values.insert(k.to_string(), v.to_string());
     }
     let mut runner = Runner {
-        root: root.clone(),
+        root: root.to_path_buf(),
         env: [
             ("HOME", home.display().to_string()),
             ("RUNNER_TEMP", temp.display().to_string()),

@@ -90,7 +90,7 @@ fn ink(png: &Path) -> (u32, u32, f64, usize) {
 
 /// 2,000 simulated clients (and `extra` simulate options) in a scratch folder `name`: the
 /// folder, the `duckdb:` warehouse and the recipes file.
-fn simulated(name: &str, extra: &[&str]) -> (PathBuf, String, PathBuf) {
+fn simulated(name: &str, extra: &[&str]) -> (jetstream_test_support::Scratch, String, PathBuf) {
     let dir = scratch(name);
     let db = format!("duckdb:{}", dir.join("db.duckdb").display());
     let recipes = dir.join("experiments.json");

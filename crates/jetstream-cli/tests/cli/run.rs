@@ -1,18 +1,11 @@
 //! `simulate`, `run`, `rerun` and the JSON exports, end to end through the binary.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 
 use super::{fixtures, jetstream};
 use crate::schema::read_valid;
 
-pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetstream-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
+pub(crate) use jetstream_test_support::scratch;
 
 fn ok(args: &[&str]) -> String {
     super::reference::ok(jetstream(args), &format!("jetstream {args:?}"))
@@ -163,7 +156,6 @@ fn simulate_rerun_and_exports_validate_against_the_nimbus_schemas() {
         ["enrollments_jetstream_sim_two_branches"],
         "{out}"
     );
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// Telemetry exported by another tool, read with `--data`, analysed with `--config-file`, with
@@ -294,7 +286,6 @@ experiments_column_type = "simple"
     assert_eq!(value("hours", "sum", "treatment"), 4.0);
     assert_eq!(value("identity", "count", "control"), 2.0);
     assert_eq!(value("identity", "count", "treatment"), 2.0);
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 /// The real firefox_desktop and fenix defaults (metric-hub) on the simulator's tables: every
@@ -402,7 +393,6 @@ fn the_desktop_and_fenix_default_metrics_run_on_simulated_telemetry() {
     ]);
     // the 8 daily defaults plus identity
     assert_eq!(daily.lines().nth(1), Some("9"), "{daily}");
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -484,5 +474,4 @@ fn run_argo_dry_run_prints_the_workflow_of_the_selected_experiments_only() {
     let out = jetstream(&["run-argo", "--dry-run", "--metric-slug", "m"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--metric-slug"));
-    std::fs::remove_dir_all(dir).expect("cleanup");
 }
