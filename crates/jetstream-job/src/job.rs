@@ -16,8 +16,6 @@ use jetstream_config::spec::{AnalysisSpec, ExperimentSpec};
 use jetstream_experimenter::Parsed;
 use jetstream_experimenter::select::{ConfigOverrides, Decision, daily_selection, with_slug};
 use jetstream_output::OutputSink;
-use jetstream_output::export::{ExportPolicy, export_errors, export_statistics};
-use jetstream_output::metadata::export_metadata;
 use jetstream_sql::naming;
 use jetstream_stats::Row;
 use jetstream_warehouse::{
@@ -194,7 +192,7 @@ impl JobReport {
         }
     }
 
-    fn mark(&mut self, slug: &str, outcome: Outcome) {
+    pub(crate) fn mark(&mut self, slug: &str, outcome: Outcome) {
         let entry = self.experiments.entry(slug.to_string()).or_insert(outcome);
         // Ok beats Skipped (analysed on some date); Failed beats both.
         *entry = match (*entry, outcome) {
@@ -204,7 +202,7 @@ impl JobReport {
         };
     }
 
-    fn fail(&mut self, slug: &str) {
+    pub(crate) fn fail(&mut self, slug: &str) {
         self.failures += 1;
         self.mark(slug, Outcome::Failed);
     }
@@ -214,12 +212,12 @@ impl JobReport {
 /// analyse experiments × dates, export, rerun. The CLI, an Argo pod and other tools all run
 /// this same code.
 pub struct Job<'a> {
-    warehouse: &'a dyn Warehouse,
-    sink: Option<&'a dyn OutputSink>,
-    configs: ConfigCollection,
+    pub(crate) warehouse: &'a dyn Warehouse,
+    pub(crate) sink: Option<&'a dyn OutputSink>,
+    pub(crate) configs: ConfigCollection,
     history: Option<Arc<dyn ConfigHistory>>,
     custom: Option<(String, AnalysisSpec)>,
-    options: JobOptions,
+    pub(crate) options: JobOptions,
     pool: rayon::ThreadPool,
     /// Analyses (experiment × date) at once.
     parallel: usize,
@@ -994,146 +992,6 @@ impl<'a> Job<'a> {
         more
     }
 
-    /// The JSON exports (statistics, metadata, errors) of `configs`, when a sink is set.
-    pub fn export(
-        &self,
-        configs: &[AnalysisConfiguration],
-        started: DateTime<Utc>,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) {
-        self.export_since(configs, started, None, observer, report);
-    }
-
-    /// [`Job::export`], leaving the log rows before `errors_since` out of the errors exports
-    /// (a rerun's start: none of the rows of the results it replaced).
-    pub fn export_since(
-        &self,
-        configs: &[AnalysisConfiguration],
-        started: DateTime<Utc>,
-        errors_since: Option<DateTime<Utc>>,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) {
-        self.export_with(
-            configs,
-            started,
-            errors_since,
-            ExportPolicy::default(),
-            observer,
-            report,
-        );
-    }
-
-    /// [`Job::export_since`] with a statistics export `policy` (a completed rerun may publish
-    /// fewer windows).
-    pub(crate) fn export_with(
-        &self,
-        configs: &[AnalysisConfiguration],
-        started: DateTime<Utc>,
-        errors_since: Option<DateTime<Utc>>,
-        policy: ExportPolicy,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) {
-        let Some(sink) = self.sink else { return };
-        for config in configs {
-            let slug = config.experiment.normandy_slug();
-            if config.experiment.spec.is_private {
-                // Private results stay in their own dataset: nothing of theirs goes to the
-                // shared output (the reference does not export private metadata either).
-                observer.event(&Event::Skipped {
-                    slug,
-                    date: None,
-                    reason: "private experiment: no JSON export to the shared output",
-                });
-                continue;
-            }
-            match self.dataset_of(config) {
-                Ok(dataset) => {
-                    let exported = export_statistics(self.warehouse, sink, &dataset, slug, policy);
-                    self.statistics_exported(sink, slug, exported, observer, report);
-                }
-                Err(e) => {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "statistics",
-                        message: e.to_string(),
-                    });
-                }
-            }
-            let mut fail = |what: &'static str, message: String| {
-                report.fail(slug);
-                observer.event(&Event::ExportFailed {
-                    slug,
-                    what,
-                    message,
-                });
-            };
-            match export_metadata(config, &self.configs, sink, Some(started)) {
-                Ok(Some(k)) => observer.event(&Event::Exported {
-                    slug,
-                    location: sink.location(&k),
-                    errors: None,
-                }),
-                Ok(None) => {}
-                Err(e) => fail("metadata", e.to_string()),
-            }
-            self.export_errors_of(
-                sink,
-                slug,
-                started,
-                config.experiment.experiment.enrollment_end_date,
-                errors_since,
-                observer,
-                report,
-            );
-        }
-    }
-
-    /// Export the logged errors of `slug` (when a monitoring table is configured): rows since
-    /// the weekly analysis start of `started` (the reference's window), none before
-    /// `errors_since`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn export_errors_of(
-        &self,
-        sink: &dyn OutputSink,
-        slug: &str,
-        started: DateTime<Utc>,
-        enrollment_end: Option<NaiveDate>,
-        errors_since: Option<DateTime<Utc>>,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) {
-        let Some(logs) = &self.options.log_table else {
-            return;
-        };
-        match export_errors(
-            self.warehouse,
-            sink,
-            logs,
-            slug,
-            started.naive_utc(),
-            enrollment_end,
-            errors_since.map(|t| t.naive_utc()),
-        ) {
-            Ok((k, n)) => observer.event(&Event::Exported {
-                slug,
-                location: sink.location(&k),
-                errors: Some(n),
-            }),
-            Err(e) => {
-                report.fail(slug);
-                observer.event(&Event::ExportFailed {
-                    slug,
-                    what: "errors",
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
-
     /// The daily run: every experiment live on `date` (or ended the day before), or only
     /// `slugs`, analysed on `date`, then exported. [`Job::run_daily_with`] adds catch-up
     /// dates and the data check.
@@ -1151,171 +1009,6 @@ impl<'a> Job<'a> {
             &crate::DailyOptions::default(),
             observer,
         )
-    }
-
-    /// Every date a rerun analyses `config` on, up to `until` (the reference's rule: from the
-    /// start date to the day after the end date, at most `until`).
-    pub fn rerun_dates(config: &AnalysisConfiguration, until: NaiveDate) -> Vec<NaiveDate> {
-        let conf = &config.experiment;
-        match conf.start_date() {
-            Some(start) => {
-                jetstream_experimenter::select::analysis_dates(start, conf.end_date(), until)
-            }
-            None => Vec::new(),
-        }
-    }
-
-    /// Rerun `slugs`: delete their result tables (of the selected periods; the enrollments
-    /// too when recreating them), then analyse every date up to `until`, then export.
-    pub fn rerun(
-        &self,
-        parsed: &Parsed,
-        slugs: &[String],
-        until: NaiveDate,
-        observer: &dyn Observer,
-    ) -> JobReport {
-        let started = Utc::now();
-        let mut report = JobReport::default();
-        self.deliver_spool(&mut report);
-        let configs = self.select_slugs_current(parsed, slugs, observer, &mut report);
-        let analysed: Vec<_> = configs
-            .into_iter()
-            .filter(|config| self.delete_for_rerun(config, false, until, observer, &mut report))
-            .collect();
-        let plan: Vec<_> = analysed
-            .iter()
-            .map(|c| (c, Self::rerun_dates(c, until)))
-            .collect();
-        self.analyse_all(&plan, observer, &mut report);
-        // A rerun with every window back publishes its views even with fewer windows (an
-        // earlier `--until`) and loses its marker; one with windows missing (a date failed)
-        // keeps both guards: the next run completes it. The errors of the results just
-        // replaced are not this rerun's.
-        let partial = self.options.run.statistics_only || self.options.run.metric_slugs.is_some();
-        let (complete, incomplete): (Vec<AnalysisConfiguration>, Vec<AnalysisConfiguration>) =
-            analysed
-                .into_iter()
-                .partition(|c| partial || self.rerun_complete(c, until));
-        let allow = ExportPolicy::COMPLETE_RERUN;
-        self.export_with(
-            &complete,
-            started,
-            Some(started),
-            allow,
-            observer,
-            &mut report,
-        );
-        let keep = ExportPolicy::default();
-        self.export_with(
-            &incomplete,
-            started,
-            Some(started),
-            keep,
-            observer,
-            &mut report,
-        );
-        for config in &complete {
-            if let Err(e) = self.unmark_rerun(config) {
-                failed(
-                    &mut report,
-                    observer,
-                    config.experiment.normandy_slug(),
-                    None,
-                    &format!("the rerun is done but its marker stays: {e}"),
-                );
-            }
-        }
-        for config in &incomplete {
-            failed(
-                &mut report,
-                observer,
-                config.experiment.normandy_slug(),
-                None,
-                "the rerun left windows missing: the next run completes it",
-            );
-        }
-        report
-    }
-
-    /// `<dataset>.enrollments_<slug>` of an experiment.
-    pub(crate) fn enrollments_table_of(
-        &self,
-        config: &AnalysisConfiguration,
-    ) -> Result<TableName, JobError> {
-        let dataset = self.dataset_of(config)?;
-        let slug = config.experiment.normandy_slug();
-        Ok(TableName::new(&dataset, &naming::enrollments_table(slug))?)
-    }
-
-    /// Delete an experiment's enrollments table, if there is one; how many were deleted.
-    pub(crate) fn delete_enrollments(
-        &self,
-        config: &AnalysisConfiguration,
-    ) -> Result<usize, JobError> {
-        let table = self.enrollments_table_of(config)?;
-        if !self.warehouse.table_exists(&table)? {
-            return Ok(0);
-        }
-        self.warehouse.delete_table(&table)?;
-        Ok(1)
-    }
-
-    /// Delete what a rerun of `config` replaces: its result tables of the selected periods
-    /// (nothing for a partial rerun, which reads or merges into them), and its enrollments
-    /// table when `enrollments` (Argo pods do not recreate them). Whether it can go on.
-    pub(crate) fn delete_for_rerun(
-        &self,
-        config: &AnalysisConfiguration,
-        on_argo: bool,
-        until: NaiveDate,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) -> bool {
-        let slug = config.experiment.normandy_slug();
-        // As the reference's touch_tables, before anything else: the experiment counts as
-        // analysed now (its configs and image are the current ones from here on), and a rerun
-        // that fails is not picked up again and again by rerun-config-changed.
-        if let Err(e) = self
-            .dataset_of(config)
-            .and_then(|dataset| self.touch_experiment(&dataset, slug, Utc::now()))
-        {
-            failed(report, observer, slug, None, &e.to_string());
-            return false;
-        }
-        let run = &self.options.run;
-        if run.statistics_only || run.metric_slugs.is_some() {
-            return true;
-        }
-        // Before anything is deleted: until the rerun is done, a run completes it instead of
-        // publishing the incomplete tables.
-        if let Err(e) = self.mark_rerun(config, Utc::now(), until, on_argo) {
-            failed(
-                report,
-                observer,
-                slug,
-                None,
-                &format!("cannot mark the rerun: {e}"),
-            );
-            return false;
-        }
-        let deleted = self.dataset_of(config).and_then(|dataset| {
-            let mut count =
-                delete_experiment_tables(self.warehouse, &dataset, slug, run.periods.as_deref())?;
-            if on_argo && run.recreate_enrollments {
-                count += self.delete_enrollments(config)?;
-            }
-            Ok(count)
-        });
-        match deleted {
-            Ok(count) => {
-                observer.event(&Event::Deleted { slug, count });
-                true
-            }
-            Err(e) => {
-                failed(report, observer, slug, None, &e.to_string());
-                false
-            }
-        }
     }
 
     /// The tables of experiment `slug` in `dataset` (those whose description is the slug),
@@ -1373,206 +1066,6 @@ impl<'a> Job<'a> {
                     skipped(&mut report, observer, &slug, Some(date), &why.to_string());
                 }
                 Err(e) => failed(&mut report, observer, &slug, Some(date), &e.to_string()),
-            }
-        }
-        report
-    }
-
-    /// Export the statistics views of `slugs` (no experiment definitions needed).
-    pub fn export_statistics(&self, slugs: &[String], observer: &dyn Observer) -> JobReport {
-        let mut report = JobReport::default();
-        let Some(sink) = self.sink else {
-            return report;
-        };
-        for slug in slugs {
-            let exported = export_statistics(
-                self.warehouse,
-                sink,
-                &self.options.run.dataset,
-                slug,
-                ExportPolicy::default(),
-            );
-            match exported {
-                Ok(export) if export.is_empty() => {
-                    report.mark(slug, Outcome::Skipped);
-                    observer.event(&Event::Skipped {
-                        slug,
-                        date: None,
-                        reason: &format!("no statistics views in {}", self.options.run.dataset),
-                    });
-                }
-                other => {
-                    let failures = report.failures;
-                    self.statistics_exported(sink, slug, other, observer, &mut report);
-                    if report.failures == failures {
-                        report.mark(slug, Outcome::Ok);
-                    }
-                }
-            }
-        }
-        report
-    }
-
-    /// Tell `observer` what a statistics export did; refused views and errors are failures.
-    fn statistics_exported(
-        &self,
-        sink: &dyn OutputSink,
-        slug: &str,
-        exported: Result<jetstream_output::export::StatisticsExport, jetstream_output::OutputError>,
-        observer: &dyn Observer,
-        report: &mut JobReport,
-    ) {
-        match exported {
-            Ok(export) => {
-                for k in export.written {
-                    observer.event(&Event::Exported {
-                        slug,
-                        location: sink.location(&k),
-                        errors: None,
-                    });
-                }
-                for k in export.unchanged {
-                    observer.event(&Event::Skipped {
-                        slug,
-                        date: None,
-                        reason: &format!("{} is up to date", sink.location(&k)),
-                    });
-                }
-                for (_, why) in export.refused {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "statistics",
-                        message: why,
-                    });
-                }
-            }
-            Err(e) => {
-                report.fail(slug);
-                observer.event(&Event::ExportFailed {
-                    slug,
-                    what: "statistics",
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
-
-    /// Export the logged errors of `slugs` since the start of `date` (the reference's
-    /// `export-experiment-logs-to-json`: no enrollment end, the window starts at the date).
-    pub fn export_logs(
-        &self,
-        slugs: &[String],
-        date: NaiveDate,
-        observer: &dyn Observer,
-    ) -> JobReport {
-        let mut report = JobReport::default();
-        let (Some(sink), Some(_)) = (self.sink, &self.options.log_table) else {
-            return report;
-        };
-        let start = date.and_time(chrono::NaiveTime::MIN).and_utc();
-        for slug in slugs {
-            let failures = report.failures;
-            self.export_errors_of(sink, slug, start, None, None, observer, &mut report);
-            if report.failures == failures {
-                report.mark(slug, Outcome::Ok);
-            }
-        }
-        report
-    }
-
-    /// Export the statistics, metadata and errors of `slugs` (`export-to-json`: what a run
-    /// with a sink exports after its analyses; the workflow's export step). `started` is the
-    /// run's start (metadata's `analysis_start_time`, the errors' weekly window); no log row
-    /// before `errors_since` is exported.
-    pub fn export_experiments(
-        &self,
-        parsed: &Parsed,
-        slugs: &[String],
-        started: DateTime<Utc>,
-        errors_since: Option<DateTime<Utc>>,
-        observer: &dyn Observer,
-    ) -> JobReport {
-        let mut report = JobReport::default();
-        let configs = self.select_slugs(parsed, slugs, observer, &mut report);
-        for config in &configs {
-            report.mark(config.experiment.normandy_slug(), Outcome::Ok);
-        }
-        // A rerun's export step (a workflow's): once every window is back, its marker goes and
-        // its views may be published with fewer windows.
-        let mut finished = Vec::new();
-        let mut others = Vec::new();
-        for config in configs {
-            match self.rerun_of(&config) {
-                Ok(Some(rerun)) if self.rerun_complete(&config, rerun.until) => {
-                    match self.unmark_rerun(&config) {
-                        Ok(()) => finished.push(config),
-                        Err(e) => {
-                            failed(
-                                &mut report,
-                                observer,
-                                config.experiment.normandy_slug(),
-                                None,
-                                &e.to_string(),
-                            );
-                            others.push(config);
-                        }
-                    }
-                }
-                _ => others.push(config),
-            }
-        }
-        self.export_since(&others, started, errors_since, observer, &mut report);
-        let allow = ExportPolicy::COMPLETE_RERUN;
-        self.export_with(
-            &finished,
-            started,
-            errors_since,
-            allow,
-            observer,
-            &mut report,
-        );
-        report
-    }
-
-    /// Export the metadata of `slugs` (the reference's `export-metadata-to-json`).
-    pub fn export_metadata(
-        &self,
-        parsed: &Parsed,
-        slugs: &[String],
-        observer: &dyn Observer,
-    ) -> JobReport {
-        let mut report = JobReport::default();
-        let Some(sink) = self.sink else {
-            return report;
-        };
-        for config in self.select_slugs(parsed, slugs, observer, &mut report) {
-            let slug = config.experiment.normandy_slug();
-            match export_metadata(&config, &self.configs, sink, None) {
-                Ok(Some(k)) => {
-                    report.mark(slug, Outcome::Ok);
-                    observer.event(&Event::Exported {
-                        slug,
-                        location: sink.location(&k),
-                        errors: None,
-                    });
-                }
-                Ok(None) => {
-                    report.mark(slug, Outcome::Skipped);
-                    observer.event(&Event::Skipped {
-                        slug,
-                        date: None,
-                        reason: "private experiment: metadata is not exported",
-                    });
-                }
-                Err(e) => {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "metadata",
-                        message: e.to_string(),
-                    });
-                }
             }
         }
         report

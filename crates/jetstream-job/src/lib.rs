@@ -29,6 +29,7 @@ mod builder;
 mod changes;
 mod daily;
 mod dry_run;
+mod exports;
 mod job;
 mod preview;
 mod report;

@@ -16,12 +16,13 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_experimenter::Parsed;
+use jetstream_output::export::ExportPolicy;
 use jetstream_sql::naming;
 use jetstream_sql::query::string_literal;
 use jetstream_warehouse::{Column, TableMetadata, TableName};
 
 use crate::daily::{Plan, PlanItem};
-use crate::job::{Job, JobReport, Observer, failed};
+use crate::job::{Job, JobReport, Observer, delete_experiment_tables, failed};
 use crate::{Event, JobError};
 
 /// The prefix of the marker tables.
@@ -307,5 +308,172 @@ impl Job<'_> {
             }
         }
         finished
+    }
+}
+
+impl Job<'_> {
+    /// Every date a rerun analyses `config` on, up to `until` (the reference's rule: from the
+    /// start date to the day after the end date, at most `until`).
+    pub fn rerun_dates(config: &AnalysisConfiguration, until: NaiveDate) -> Vec<NaiveDate> {
+        let conf = &config.experiment;
+        match conf.start_date() {
+            Some(start) => {
+                jetstream_experimenter::select::analysis_dates(start, conf.end_date(), until)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Rerun `slugs`: delete their result tables (of the selected periods; the enrollments
+    /// too when recreating them), then analyse every date up to `until`, then export.
+    pub fn rerun(
+        &self,
+        parsed: &Parsed,
+        slugs: &[String],
+        until: NaiveDate,
+        observer: &dyn Observer,
+    ) -> JobReport {
+        let started = Utc::now();
+        let mut report = JobReport::default();
+        self.deliver_spool(&mut report);
+        let configs = self.select_slugs_current(parsed, slugs, observer, &mut report);
+        let analysed: Vec<_> = configs
+            .into_iter()
+            .filter(|config| self.delete_for_rerun(config, false, until, observer, &mut report))
+            .collect();
+        let plan: Vec<_> = analysed
+            .iter()
+            .map(|c| (c, Self::rerun_dates(c, until)))
+            .collect();
+        self.analyse_all(&plan, observer, &mut report);
+        // A rerun with every window back publishes its views even with fewer windows (an
+        // earlier `--until`) and loses its marker; one with windows missing (a date failed)
+        // keeps both guards: the next run completes it. The errors of the results just
+        // replaced are not this rerun's.
+        let partial = self.options.run.statistics_only || self.options.run.metric_slugs.is_some();
+        let (complete, incomplete): (Vec<AnalysisConfiguration>, Vec<AnalysisConfiguration>) =
+            analysed
+                .into_iter()
+                .partition(|c| partial || self.rerun_complete(c, until));
+        let allow = ExportPolicy::COMPLETE_RERUN;
+        self.export_with(
+            &complete,
+            started,
+            Some(started),
+            allow,
+            observer,
+            &mut report,
+        );
+        let keep = ExportPolicy::default();
+        self.export_with(
+            &incomplete,
+            started,
+            Some(started),
+            keep,
+            observer,
+            &mut report,
+        );
+        for config in &complete {
+            if let Err(e) = self.unmark_rerun(config) {
+                failed(
+                    &mut report,
+                    observer,
+                    config.experiment.normandy_slug(),
+                    None,
+                    &format!("the rerun is done but its marker stays: {e}"),
+                );
+            }
+        }
+        for config in &incomplete {
+            failed(
+                &mut report,
+                observer,
+                config.experiment.normandy_slug(),
+                None,
+                "the rerun left windows missing: the next run completes it",
+            );
+        }
+        report
+    }
+
+    /// `<dataset>.enrollments_<slug>` of an experiment.
+    pub(crate) fn enrollments_table_of(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<TableName, JobError> {
+        let dataset = self.dataset_of(config)?;
+        let slug = config.experiment.normandy_slug();
+        Ok(TableName::new(&dataset, &naming::enrollments_table(slug))?)
+    }
+
+    /// Delete an experiment's enrollments table, if there is one; how many were deleted.
+    pub(crate) fn delete_enrollments(
+        &self,
+        config: &AnalysisConfiguration,
+    ) -> Result<usize, JobError> {
+        let table = self.enrollments_table_of(config)?;
+        if !self.warehouse.table_exists(&table)? {
+            return Ok(0);
+        }
+        self.warehouse.delete_table(&table)?;
+        Ok(1)
+    }
+
+    /// Delete what a rerun of `config` replaces: its result tables of the selected periods
+    /// (nothing for a partial rerun, which reads or merges into them), and its enrollments
+    /// table when `enrollments` (Argo pods do not recreate them). Whether it can go on.
+    pub(crate) fn delete_for_rerun(
+        &self,
+        config: &AnalysisConfiguration,
+        on_argo: bool,
+        until: NaiveDate,
+        observer: &dyn Observer,
+        report: &mut JobReport,
+    ) -> bool {
+        let slug = config.experiment.normandy_slug();
+        // As the reference's touch_tables, before anything else: the experiment counts as
+        // analysed now (its configs and image are the current ones from here on), and a rerun
+        // that fails is not picked up again and again by rerun-config-changed.
+        if let Err(e) = self
+            .dataset_of(config)
+            .and_then(|dataset| self.touch_experiment(&dataset, slug, Utc::now()))
+        {
+            failed(report, observer, slug, None, &e.to_string());
+            return false;
+        }
+        let run = &self.options.run;
+        if run.statistics_only || run.metric_slugs.is_some() {
+            return true;
+        }
+        // Before anything is deleted: until the rerun is done, a run completes it instead of
+        // publishing the incomplete tables.
+        if let Err(e) = self.mark_rerun(config, Utc::now(), until, on_argo) {
+            failed(
+                report,
+                observer,
+                slug,
+                None,
+                &format!("cannot mark the rerun: {e}"),
+            );
+            return false;
+        }
+        let deleted = self.dataset_of(config).and_then(|dataset| {
+            let mut count =
+                delete_experiment_tables(self.warehouse, &dataset, slug, run.periods.as_deref())?;
+            if on_argo && run.recreate_enrollments {
+                count += self.delete_enrollments(config)?;
+            }
+            Ok(count)
+        });
+        match deleted {
+            Ok(count) => {
+                observer.event(&Event::Deleted { slug, count });
+                true
+            }
+            Err(e) => {
+                failed(report, observer, slug, None, &e.to_string());
+                false
+            }
+        }
     }
 }
