@@ -1705,10 +1705,17 @@ pub fn branch_counts(
     })
 }
 
+/// The simulated platform of the integration tests, for the phase tests below.
+#[cfg(test)]
+#[path = "../tests/simulated.rs"]
+mod simulated;
+
 #[cfg(test)]
 mod phase_tests {
+    use super::simulated;
     use super::*;
     use jetstream_config::resolve::DataSource;
+    use jetstream_warehouse::conformance::Spy;
 
     fn source(name: &str) -> DataSource {
         DataSource {
@@ -1791,5 +1798,190 @@ mod phase_tests {
         );
         assert!(metric_groups(&[], false).is_empty());
         assert!(metric_groups(&[], true).is_empty());
+    }
+
+    /// A simulated experiment's overall window, its enrollments made, and a run over `spy`.
+    struct Phases {
+        config: AnalysisConfiguration,
+        ready: Ready,
+        options: RunOptions,
+    }
+
+    fn phases(sim: &simulated::Sim) -> Phases {
+        let config = simulated::config(&sim.report, jetstream_simulate::EXPERIMENT_A, |t| t);
+        let date = sim.report.experiments[0].end_date;
+        let options = RunOptions {
+            periods: Some(vec![AnalysisPeriod::Overall]),
+            ..RunOptions::default()
+        };
+        ensure_enrollments(&config.experiment, date, &sim.wh, &options).expect("enrollments");
+        let (_, ready) = ready_windows(&config, date, Some(&[AnalysisPeriod::Overall]))
+            .expect("windows")
+            .remove(0);
+        Phases {
+            config,
+            ready,
+            options,
+        }
+    }
+
+    fn run_on<'a>(p: &'a Phases, spy: &'a Spy<'a>) -> Run<'a> {
+        Run {
+            config: &p.config,
+            warehouse: spy,
+            options: &p.options,
+            progress: &NoProgress,
+            slug: p.config.experiment.normandy_slug().to_string(),
+            sql: p.options.query_context(&p.config.experiment).expect("sql"),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn overall(p: &Phases) -> Vec<&Summary> {
+        p.config.metrics[&AnalysisPeriod::Overall].iter().collect()
+    }
+
+    /// Materialise writes one metrics table per group, named as `naming` says; pull reads
+    /// them; compute gives rows for every summary and segment; count gives each branch's
+    /// enrolled clients — and nothing is logged.
+    #[test]
+    fn the_phases_write_read_compute_and_count_on_a_spy_warehouse() {
+        let sim = simulated::sim(300, 5, &[]);
+        let p = phases(&sim);
+        let spy = Spy::new(&sim.wh);
+        let mut run = run_on(&p, &spy);
+        let summaries = overall(&p);
+        let basis = AnalysisBasis::Enrollments;
+        let groups = metric_groups(&summaries, p.options.discrete);
+        let tables = run
+            .materialise(
+                AnalysisPeriod::Overall,
+                &p.ready,
+                basis,
+                &groups,
+                "overall_1",
+            )
+            .expect("materialise");
+        let names: Vec<String> = tables.iter().map(|t| t.0.table.clone()).collect();
+        let expected: Vec<String> = groups
+            .iter()
+            .map(|(ds, _)| {
+                naming::metrics_table(&run.slug, basis, ds.as_deref(), AnalysisPeriod::Overall, 1)
+            })
+            .collect();
+        assert_eq!(names, expected, "one table per group, in order");
+        assert_eq!(spy.written(), expected, "each written once, nothing else");
+
+        let data = run
+            .pull_for(&tables, &summaries, AnalysisPeriod::Overall, basis)
+            .expect("pulled");
+        let reads = spy.reads();
+        for table in &names {
+            assert!(
+                reads.iter().any(|sql| sql.contains(table.as_str())),
+                "{table} is read: {reads:?}"
+            );
+        }
+        let enrolled = sim.report.experiments[0].enrolled.values().sum::<u64>();
+        assert_eq!(
+            data.codes.len() as u64,
+            enrolled,
+            "one row per enrolled client"
+        );
+
+        let rows = run.compute_all(
+            AnalysisPeriod::Overall,
+            &p.ready,
+            basis,
+            &summaries,
+            &data,
+            "overall_1",
+        );
+        for s in &summaries {
+            assert!(
+                rows.iter().any(|r| r.metric == s.metric.name),
+                "{} has rows",
+                s.metric.name
+            );
+        }
+        let counts = run.count_segments(&summaries, &data, basis);
+        let all: f64 = counts
+            .iter()
+            .filter(|r| r.segment == "all")
+            .filter_map(|r| r.point)
+            .sum();
+        assert_eq!(
+            all as u64, enrolled,
+            "the counts add up to the enrolled clients"
+        );
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
+        assert_eq!(
+            spy.written().len(),
+            expected.len(),
+            "compute and count write nothing"
+        );
+    }
+
+    /// A metric whose query fails is isolated and logged alone: its group's table is written
+    /// without it; a failing read logs one error per summary and gives no data.
+    #[test]
+    fn a_failing_metric_is_isolated_and_a_failing_read_is_logged_per_summary() {
+        let sim = simulated::sim(200, 6, &[]);
+        let p = phases(&sim);
+        let summaries = overall(&p);
+        let basis = AnalysisBasis::Enrollments;
+        let groups = metric_groups(&summaries, p.options.discrete);
+        let (victim_group, victim) = groups
+            .iter()
+            .find_map(|(ds, ms)| (ms.len() > 1).then(|| (ds.clone(), ms[0])))
+            .expect("a group of several metrics");
+        let needle = victim.select_expression.clone().expect("SQL");
+        assert_eq!(
+            groups
+                .iter()
+                .flat_map(|(_, ms)| ms.iter())
+                .filter(|m| m.select_expression.as_deref() == Some(needle.as_str()))
+                .count(),
+            1,
+            "the injected failure hits one metric"
+        );
+        let mut spy = Spy::new(&sim.wh);
+        spy.refuse_sql_containing = Some(needle);
+        let mut run = run_on(&p, &spy);
+        let tables = run
+            .materialise(
+                AnalysisPeriod::Overall,
+                &p.ready,
+                basis,
+                &groups,
+                "overall_1",
+            )
+            .expect("materialise");
+        let (_, kept, _) = tables
+            .iter()
+            .find(|t| t.2 == victim_group)
+            .expect("the group's table is still written");
+        assert!(!kept.contains(&victim.name), "{kept:?}");
+        assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+        let e = &run.errors[0];
+        assert_eq!(e.metric.as_deref(), Some(victim.name.as_str()));
+        assert_eq!(e.exception_type.as_deref(), Some("QueryError"));
+        assert_eq!(e.analysis_period.as_deref(), Some("overall_1"));
+
+        let table = tables[0].0.table.clone();
+        let mut spy = Spy::new(&sim.wh);
+        spy.refuse_sql_containing = Some(table);
+        let mut run = run_on(&p, &spy);
+        assert!(
+            run.pull_for(&tables, &summaries, AnalysisPeriod::Overall, basis)
+                .is_none()
+        );
+        assert_eq!(run.errors.len(), summaries.len(), "one error per summary");
+        assert!(
+            run.errors
+                .iter()
+                .all(|e| e.message.starts_with("Error while reading metric tables"))
+        );
     }
 }

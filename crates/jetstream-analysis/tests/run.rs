@@ -1,69 +1,18 @@
 //! The whole analysis run on simulated telemetry with planted effects (real DuckDB).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::NaiveDate;
 use jetstream_analysis::{NoProgress, RunOptions, RunReport, run_analysis};
-use jetstream_config::ConfigCollection;
-use jetstream_config::collection::{FileKind, parse_file};
 use jetstream_config::enums::AnalysisPeriod;
-use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
+use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_duckdb::DuckDbWarehouse;
-use jetstream_simulate::{EXPERIMENT_A, EXPERIMENT_B, SimOptions, SimReport, simulate};
+use jetstream_simulate::{EXPERIMENT_A, EXPERIMENT_B};
 use jetstream_warehouse::{Column, Columns, TableName, Warehouse};
 
-const RESULTS: &str = "moz-fx-data-experiments";
-
-fn d(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
-}
-
-struct Sim {
-    wh: DuckDbWarehouse,
-    report: SimReport,
-}
-
-fn sim(clients: u64, seed: u64, effects: &[(&str, f64)]) -> Sim {
-    let wh = DuckDbWarehouse::in_memory(RESULTS).expect("warehouse");
-    let opts = SimOptions {
-        clients,
-        start: d("2026-01-01"),
-        days: 28,
-        seed,
-        effects: effects.iter().map(|(c, l)| (c.to_string(), *l)).collect(),
-    };
-    let report = simulate(&wh, &opts).expect("simulate");
-    wh.mirror_catalog("moz-fx-data-shared-prod", "mozdata")
-        .expect("mirror");
-    Sim { wh, report }
-}
-
-/// The resolved config of a simulated experiment, its TOML passed through `edit`.
-fn config(
-    report: &SimReport,
-    slug: &str,
-    edit: impl Fn(String) -> String,
-) -> AnalysisConfiguration {
-    let recipes = serde_json::to_string(&jetstream_simulate::recipes(report)).expect("json");
-    let parsed = jetstream_experimenter::parse_payload(&recipes, d("2026-11-26")).expect("recipes");
-    let experiment = parsed
-        .experiments
-        .iter()
-        .find(|e| e.normandy_slug == slug)
-        .expect("experiment");
-    let mut configs = ConfigCollection::new();
-    for (s, toml) in jetstream_simulate::configs() {
-        let text = edit(toml);
-        configs.add(parse_file(
-            &text,
-            FileKind::Experiment { slug: s.clone() },
-            Path::new(&format!("{s}.toml")),
-        ));
-    }
-    assert!(configs.broken.is_empty(), "{:?}", configs.broken);
-    resolve_experiment(experiment, configs.spec_for_experiment(slug), &configs).expect("resolve")
-}
+#[path = "simulated.rs"]
+mod simulated;
+use simulated::{config, sim};
 
 fn logs() -> TableName {
     TableName::new("monitoring", "logs").expect("name")

@@ -688,6 +688,11 @@ pub struct Spy<'a> {
     pub written: std::sync::Mutex<Vec<String>>,
     /// Fail every `append_logs`.
     pub refuse_logs: bool,
+    /// Fail every `write_table` and `query_columns` whose SQL contains this text (a broken
+    /// query, injected).
+    pub refuse_sql_containing: Option<String>,
+    /// The SQL of every `query_columns`, in order.
+    pub reads: std::sync::Mutex<Vec<String>>,
 }
 
 impl<'a> Spy<'a> {
@@ -697,6 +702,28 @@ impl<'a> Spy<'a> {
             inner,
             written: std::sync::Mutex::new(Vec::new()),
             refuse_logs: false,
+            refuse_sql_containing: None,
+            reads: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The SQL of the reads (`query_columns`) so far.
+    pub fn reads(&self) -> Vec<String> {
+        self.reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The injected failure of a query containing [`Spy::refuse_sql_containing`].
+    fn refuse(&self, sql: &str) -> Result<(), crate::WarehouseError> {
+        match &self.refuse_sql_containing {
+            Some(needle) if sql.contains(needle.as_str()) => Err(crate::WarehouseError::new(
+                crate::WarehouseErrorKind::Query,
+                "spy",
+                format!("injected failure: the query contains {needle:?}"),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -726,6 +753,7 @@ impl Warehouse for Spy<'_> {
         query: &str,
         metadata: &TableMetadata,
     ) -> Result<u64, crate::WarehouseError> {
+        self.refuse(query)?;
         self.record(name);
         self.inner.write_table(name, query, metadata)
     }
@@ -789,6 +817,11 @@ impl Warehouse for Spy<'_> {
         self.inner.dry_run(query)
     }
     fn query_columns(&self, query: &str) -> Result<Columns, crate::WarehouseError> {
+        self.reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(query.to_string());
+        self.refuse(query)?;
         self.inner.query_columns(query)
     }
     fn append_logs(
