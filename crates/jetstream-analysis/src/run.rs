@@ -1838,6 +1838,23 @@ mod phase_tests {
         }
     }
 
+    /// The materialise phase of the overall window, enrollments basis.
+    fn materialise_overall(
+        run: &mut Run<'_>,
+        p: &Phases,
+        groups: &[(Option<String>, Vec<&Metric>)],
+    ) -> Vec<MetricTable> {
+        let basis = AnalysisBasis::Enrollments;
+        run.materialise(
+            AnalysisPeriod::Overall,
+            &p.ready,
+            basis,
+            groups,
+            "overall_1",
+        )
+        .expect("materialise")
+    }
+
     fn overall(p: &Phases) -> Vec<&Summary> {
         p.config.metrics[&AnalysisPeriod::Overall].iter().collect()
     }
@@ -1854,15 +1871,7 @@ mod phase_tests {
         let summaries = overall(&p);
         let basis = AnalysisBasis::Enrollments;
         let groups = metric_groups(&summaries, p.options.discrete);
-        let tables = run
-            .materialise(
-                AnalysisPeriod::Overall,
-                &p.ready,
-                basis,
-                &groups,
-                "overall_1",
-            )
-            .expect("materialise");
+        let tables = materialise_overall(&mut run, &p, &groups);
         let names: Vec<String> = tables.iter().map(|t| t.0.table.clone()).collect();
         let expected: Vec<String> = groups
             .iter()
@@ -1949,15 +1958,7 @@ mod phase_tests {
         let mut spy = Spy::new(&sim.wh);
         spy.refuse_sql_containing = Some(needle);
         let mut run = run_on(&p, &spy);
-        let tables = run
-            .materialise(
-                AnalysisPeriod::Overall,
-                &p.ready,
-                basis,
-                &groups,
-                "overall_1",
-            )
-            .expect("materialise");
+        let tables = materialise_overall(&mut run, &p, &groups);
         let (_, kept, _) = tables
             .iter()
             .find(|t| t.2 == victim_group)

@@ -35,29 +35,21 @@ pub fn sink_from_url(url: &str) -> Result<Box<dyn OutputSink>, OutputError> {
         )),
         "memory" => Ok(Box::new(ObjectStoreSink::memory()?)),
         #[cfg(feature = "aws")]
-        "s3" => {
-            let store = object_store::aws::AmazonS3Builder::from_env()
+        "s3" => cloud_sink(
+            url,
+            &prefix,
+            object_store::aws::AmazonS3Builder::from_env()
                 .with_bucket_name(host)
-                .build()
-                .map_err(|e| remote(url, e.to_string()))?;
-            Ok(Box::new(ObjectStoreSink::new(
-                Arc::new(store),
-                url,
-                &prefix,
-            )?))
-        }
+                .build(),
+        ),
         #[cfg(feature = "azure")]
-        "az" => {
-            let store = object_store::azure::MicrosoftAzureBuilder::from_env()
+        "az" => cloud_sink(
+            url,
+            &prefix,
+            object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_container_name(host)
-                .build()
-                .map_err(|e| remote(url, e.to_string()))?;
-            Ok(Box::new(ObjectStoreSink::new(
-                Arc::new(store),
-                url,
-                &prefix,
-            )?))
-        }
+                .build(),
+        ),
         other => Err(remote(
             url,
             format!(
@@ -75,6 +67,21 @@ pub fn sink_from_url(url: &str) -> Result<Box<dyn OutputSink>, OutputError> {
             ),
         )),
     }
+}
+
+/// The sink of a cloud store as its builder built it (`url` names it in errors).
+#[cfg(any(feature = "aws", feature = "azure"))]
+fn cloud_sink(
+    url: &str,
+    prefix: &str,
+    built: object_store::Result<impl ObjectStore>,
+) -> Result<Box<dyn OutputSink>, OutputError> {
+    let store = built.map_err(|e| remote(url, e.to_string()))?;
+    Ok(Box::new(ObjectStoreSink::new(
+        Arc::new(store),
+        url,
+        prefix,
+    )?))
 }
 
 /// An [`ObjectStore`] (below an optional prefix) as an [`OutputSink`]: a synchronous facade

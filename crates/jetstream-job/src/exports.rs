@@ -73,21 +73,11 @@ impl Job<'_> {
                     self.statistics_exported(sink, slug, exported, observer, report);
                 }
                 Err(e) => {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "statistics",
-                        message: e.to_string(),
-                    });
+                    export_failed(report, observer, slug, "statistics", e.to_string());
                 }
             }
             let mut fail = |what: &'static str, message: String| {
-                report.fail(slug);
-                observer.event(&Event::ExportFailed {
-                    slug,
-                    what,
-                    message,
-                });
+                export_failed(report, observer, slug, what, message);
             };
             match export_metadata(config, &self.configs, sink, Some(started)) {
                 Ok(Some(k)) => observer.event(&Event::Exported {
@@ -142,12 +132,7 @@ impl Job<'_> {
                 errors: Some(n),
             }),
             Err(e) => {
-                report.fail(slug);
-                observer.event(&Event::ExportFailed {
-                    slug,
-                    what: "errors",
-                    message: e.to_string(),
-                });
+                export_failed(report, observer, slug, "errors", e.to_string());
             }
         }
     }
@@ -213,21 +198,11 @@ impl Job<'_> {
                     });
                 }
                 for (_, why) in export.refused {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "statistics",
-                        message: why,
-                    });
+                    export_failed(report, observer, slug, "statistics", why);
                 }
             }
             Err(e) => {
-                report.fail(slug);
-                observer.event(&Event::ExportFailed {
-                    slug,
-                    what: "statistics",
-                    message: e.to_string(),
-                });
+                export_failed(report, observer, slug, "statistics", e.to_string());
             }
         }
     }
@@ -340,15 +315,27 @@ impl Job<'_> {
                     });
                 }
                 Err(e) => {
-                    report.fail(slug);
-                    observer.event(&Event::ExportFailed {
-                        slug,
-                        what: "metadata",
-                        message: e.to_string(),
-                    });
+                    export_failed(&mut report, observer, slug, "metadata", e.to_string());
                 }
             }
         }
         report
     }
+}
+
+/// Count a failed export of `slug` (`what`: statistics, errors, metadata) and tell the
+/// observer.
+fn export_failed(
+    report: &mut JobReport,
+    observer: &dyn Observer,
+    slug: &str,
+    what: &'static str,
+    message: String,
+) {
+    report.fail(slug);
+    observer.event(&Event::ExportFailed {
+        slug,
+        what,
+        message,
+    });
 }
