@@ -56,6 +56,33 @@ fn invalid_toml() {
     assert_eq!(errs[0].kind, ErrorKind::Syntax);
 }
 
+/// A value outside an enum's spellings is an error at its key and line, listing the
+/// spellings (each enum-valued key reads through one reader).
+#[test]
+fn enum_values_outside_their_spellings_name_the_key_and_the_choices() {
+    for (text, key, line) in [
+        (
+            "[metrics.m]\nselect_expression = '1'\ndata_source = 'main'\nlevel = 'loud'\n",
+            "metrics.m.level",
+            4,
+        ),
+        (
+            "[experiment]\nenrollments_query_type = 'sideways'\n",
+            "experiment.enrollments_query_type",
+            2,
+        ),
+    ] {
+        let errs = parse_errors(text);
+        let e = errs
+            .iter()
+            .find(|e| e.key == key)
+            .unwrap_or_else(|| panic!("no error at {key}: {errs:?}"));
+        assert_eq!(e.kind, ErrorKind::InvalidValue, "{e}");
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.message.contains("expected one of: "), "{e}");
+    }
+}
+
 #[test]
 fn unknown_statistic() {
     let errs = parse_errors("[metrics.active_hours.statistics.bootstrap_meen]\n");

@@ -17,6 +17,28 @@ fn lowered(t: &Table) -> Table {
     }
 }
 
+/// A string value that must be one of an enum's spellings (`expected` lists them); anything
+/// else is an error at the key, and `None`.
+fn enum_value<T>(
+    r: &mut Reader,
+    key: &str,
+    node: &Node,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Option<T> {
+    let s = r.string(key, node)?;
+    let value = parse(&s);
+    if value.is_none() {
+        r.error(
+            ErrorKind::InvalidValue,
+            key,
+            node,
+            format!("expected one of: {expected}"),
+        );
+    }
+    value
+}
+
 fn enum_list<T: Copy>(
     r: &mut Reader,
     key: &str,
@@ -125,16 +147,9 @@ pub(crate) fn read_metric_definition(
             "owner" => def.owner = r.string_or_list(&k, n),
             "deprecated" => def.deprecated = r.boolean(&k, n).unwrap_or(false),
             "level" => {
-                if let Some(s) = r.string(&k, n) {
-                    match MetricLevel::parse(&s) {
-                        Some(l) => def.level = Some(l),
-                        None => r.error(
-                            ErrorKind::InvalidValue,
-                            &k,
-                            n,
-                            format!("expected one of: {}", MetricLevel::expected()),
-                        ),
-                    }
+                let expected = MetricLevel::expected();
+                if let Some(l) = enum_value(r, &k, n, MetricLevel::parse, &expected) {
+                    def.level = Some(l);
                 }
             }
             "analysis_units" => {
@@ -270,19 +285,10 @@ fn read_data_source(
                         let fk = join(&jk, &f.key);
                         match f.key.as_str() {
                             "relationship" => {
-                                if let Some(s) = r.string(&fk, &f.node) {
-                                    match JoinRelationship::parse(&s) {
-                                        Some(rel) => jd.relationship = Some(rel),
-                                        None => r.error(
-                                            ErrorKind::InvalidValue,
-                                            &fk,
-                                            &f.node,
-                                            format!(
-                                                "expected one of: {}",
-                                                JoinRelationship::expected()
-                                            ),
-                                        ),
-                                    }
+                                let expected = JoinRelationship::expected();
+                                let parse = JoinRelationship::parse;
+                                if let Some(rel) = enum_value(r, &fk, &f.node, parse, &expected) {
+                                    jd.relationship = Some(rel);
                                 }
                             }
                             "on_expression" => jd.on_expression = r.string(&fk, &f.node),
@@ -642,29 +648,16 @@ pub(crate) fn read_experiment(r: &mut Reader, key: &str, node: &Node) -> Experim
                 }
             }
             "analysis_unit" => {
-                if let Some(s) = r.string(&k, n) {
-                    match AnalysisUnit::parse(&s) {
-                        Some(u) => spec.analysis_unit = Some(u),
-                        None => r.error(
-                            ErrorKind::InvalidValue,
-                            &k,
-                            n,
-                            format!("expected one of: {}", AnalysisUnit::expected()),
-                        ),
-                    }
+                let expected = AnalysisUnit::expected();
+                if let Some(u) = enum_value(r, &k, n, AnalysisUnit::parse, &expected) {
+                    spec.analysis_unit = Some(u);
                 }
             }
             "enrollments_query_type" => {
-                if let Some(s) = r.string(&k, n) {
-                    match EnrollmentsQueryType::parse(&s) {
-                        Some(q) => spec.enrollments_query_type = Some(q),
-                        None => r.error(
-                            ErrorKind::InvalidValue,
-                            &k,
-                            n,
-                            format!("expected one of: {}", EnrollmentsQueryType::expected()),
-                        ),
-                    }
+                let expected = EnrollmentsQueryType::expected();
+                let parse = EnrollmentsQueryType::parse;
+                if let Some(q) = enum_value(r, &k, n, parse, &expected) {
+                    spec.enrollments_query_type = Some(q);
                 }
             }
             _ => r.unknown_key(&k, n),
