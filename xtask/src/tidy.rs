@@ -39,7 +39,6 @@ pub(crate) const FORBIDDEN: &[&str] = &[
     "hyper",
     "duckdb",
     "libduckdb-sys",
-    "sqlparser",
     "kube",
     "gcp-bigquery-client",
     "object_store",
@@ -62,8 +61,8 @@ pub(crate) const OWNERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "sqlparser",
-        &["jetstream-duckdb"],
-        "the SQL translation lives in jetstream-duckdb",
+        &["jetstream-duckdb", "jetstream-sql"],
+        "SQL is parsed by the translation (jetstream-duckdb) and the metric decomposition (jetstream-sql)",
     ),
     (
         "object_store",

@@ -1,6 +1,8 @@
 //! Analysis windows, readiness and table names of jetstream analyses (pure).
 //!
 //! - [`alias`]: `--project-alias FROM=TO`, reading project `FROM`'s tables and routines from `TO`.
+//! - [`decompose`]: which metric SQL is rebuilt from daily per-client partials (sqlparser),
+//!   and the expression that recombines them.
 //! - [`time_limits`]: mozanalysis `TimeLimits` (`for_ts`, `for_single_analysis_window`).
 //! - [`readiness`]: which period's newest window closes on a date, and its index.
 //! - [`naming`]: table and view names derived from slugs.
@@ -19,6 +21,7 @@
 //! ```
 
 pub mod alias;
+pub mod decompose;
 pub mod naming;
 pub mod preview;
 pub mod query;
