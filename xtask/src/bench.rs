@@ -264,3 +264,222 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The release binary (built first) and a fresh working folder under the target directory.
+fn release_binary(root: &Path, folder: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    eprintln!("==> building the release binary");
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "-p", "jetstream-cli"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("release build failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let dir = target.join(folder);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok((target.join("release/jetstream"), dir))
+}
+
+/// Run the binary with `args` plus `--cost-report`; its wall time and the report.
+fn with_cost(bin: &Path, args: &[String], report: &Path) -> anyhow::Result<(f64, Value)> {
+    let start = std::time::Instant::now();
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--cost-report")
+        .arg(report)
+        .output()?;
+    let wall = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        anyhow::bail!(
+            "jetstream {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(report)?)?;
+    Ok((wall, json))
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// JSON values equal with numbers to `rel` relative; arrays of objects compared as sets
+/// (sorted by their non-numeric fields). The first difference, if any.
+fn json_difference(a: &Value, b: &Value, rel: f64, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64()?, y.as_f64()?);
+            ((x - y).abs() > rel * x.abs().max(y.abs())).then(|| format!("{at}: {x} != {y}"))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{at}: {} items != {}", x.len(), y.len()));
+            }
+            let key = |v: &Value| -> String {
+                match v {
+                    Value::Object(m) => m
+                        .iter()
+                        .filter(|(_, v)| !v.is_number())
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                }
+            };
+            let mut x: Vec<&Value> = x.iter().collect();
+            let mut y: Vec<&Value> = y.iter().collect();
+            x.sort_by_key(|v| key(v));
+            y.sort_by_key(|v| key(v));
+            x.iter()
+                .zip(&y)
+                .enumerate()
+                .find_map(|(i, (p, q))| json_difference(p, q, rel, &format!("{at}[{i}]")))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{at}: different keys"));
+            }
+            x.iter().find_map(|(k, v)| match y.get(k) {
+                Some(w) => json_difference(v, w, rel, &format!("{at}.{k}")),
+                None => Some(format!("{at}.{k}: missing")),
+            })
+        }
+        _ => (a != b).then(|| format!("{at}: {a} != {b}")),
+    }
+}
+
+/// `cargo xtask bench daily [CLIENTS]`: seven experiments on the simulated platforms (the
+/// simulator's three and four copies), CLIENTS clients × 28 days, the daily run on every date
+/// as production runs it — with `--full-scan`, with `--lookback 0` and with the default
+/// lookback, each into its own dataset and export folder. Reports the telemetry rows read (the
+/// cost reports' `source_rows_read`, summed over the dates), the ratio to the full scan, the
+/// wall time, and whether every exported statistics row is equal (1e-9 relative).
+pub(crate) fn daily(root: &Path, clients: usize) -> anyhow::Result<()> {
+    let (bin, dir) = release_binary(root, &format!("bench-daily-{clients}"))?;
+    let db = format!("duckdb:{}", dir.join("bench.duckdb").display());
+    let recipes = dir.join("experiments.json").to_string_lossy().into_owned();
+    let metric_hub = root
+        .join("fixtures/metric-hub")
+        .to_string_lossy()
+        .into_owned();
+    let sim_configs = dir.to_string_lossy().into_owned();
+    println!(
+        "{clients} clients × 28 days, 7 experiments, {} CPUs",
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    timed(
+        "simulate",
+        &bin,
+        &[
+            "simulate",
+            "--warehouse",
+            &db,
+            "--experiments-file",
+            &recipes,
+            "--clients",
+            &clients.to_string(),
+            "--seed",
+            "1",
+            "--effect",
+            "active_hours_sum=0.05",
+            "--copies",
+            "4",
+        ],
+    )?;
+    // The simulated experiments start on 2026-01-08; the data ends on 2026-01-28.
+    let dates: Vec<String> = (8..=28).map(|day| format!("2026-01-{day:02}")).collect();
+    let modes: [(&str, &[&str]); 3] = [
+        ("full", &["--full-scan"]),
+        ("lookback0", &["--lookback", "0"]),
+        ("lookback2", &[]),
+    ];
+    let mut totals = Vec::new();
+    for (name, extra) in modes {
+        let out = dir.join(format!("out-{name}"));
+        let (mut rows, mut bytes, mut wall) = (0u64, 0u64, 0.0);
+        for date in &dates {
+            let mut args: Vec<String> = [
+                "run",
+                "--warehouse",
+                &db,
+                "--experiments-file",
+                &recipes,
+                "--config-repos",
+                &metric_hub,
+                "--config-repos",
+                &sim_configs,
+                "--dataset-id",
+                name,
+                "--output-dir",
+                &out.to_string_lossy(),
+                "--date",
+                date,
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+            args.extend(extra.iter().map(ToString::to_string));
+            let (w, report) = with_cost(&bin, &args, &dir.join(format!("cost-{name}.json")))?;
+            wall += w;
+            rows += report["source_rows_read"].as_u64().unwrap_or(0);
+            bytes += report["source_bytes_read"].as_u64().unwrap_or(0);
+        }
+        println!("{name:<12} source rows read {rows:>14}  bytes {bytes:>12}  wall {wall:>8.1} s");
+        totals.push((name, rows, wall, out));
+    }
+    let (_, full_rows, full_wall, full_out) = &totals[0];
+    for (name, rows, wall, out) in &totals[1..] {
+        let mut compared = 0;
+        let mut differences = Vec::new();
+        for rel in files_under(full_out) {
+            let name_str = rel.to_string_lossy();
+            if !name_str.contains("statistics") || !name_str.ends_with(".json") {
+                continue;
+            }
+            let read = |base: &Path| -> anyhow::Result<Value> {
+                Ok(serde_json::from_str(&std::fs::read_to_string(
+                    base.join(&rel),
+                )?)?)
+            };
+            let (a, b) = (read(full_out)?, read(out)?);
+            compared += 1;
+            if let Some(d) = json_difference(&a, &b, 1e-9, &name_str) {
+                differences.push(d);
+            }
+        }
+        println!(
+            "{name:<12} {:.1}x fewer source rows than --full-scan; wall {:.2}x; {compared} statistics files compared, {} differ{}",
+            *full_rows as f64 / (*rows).max(1) as f64,
+            wall / full_wall.max(1e-9),
+            differences.len(),
+            differences
+                .first()
+                .map(|d| format!(" (first: {d})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -14,6 +14,8 @@
 //!   BigQuery and Google credentials, a thin CLI, ignored tests naming their tier, no
 //!   `../shared` paths).
 //! - `bench stats [N]`: statistics timings on N clients next to the reference implementation.
+//! - `bench daily [CLIENTS]`: the daily run of seven experiments on every date, from daily
+//!   partials and with `--full-scan`: telemetry rows read, wall time, equal statistics.
 //! - `dist [--profile NAME] [--out DIR]`: the release archive `jetstream-<target>.tar.gz` and
 //!   its `.sha256` (see [`dist`]).
 
@@ -282,6 +284,10 @@ fn main() -> ExitCode {
                 .unwrap_or(1_000_000);
             bench::stats(&root(), n)
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("daily") => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50_000);
+            bench::daily(&root(), n)
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("run") => {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             bench::run(&root(), n)
@@ -292,6 +298,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask <test|tidy|emulators|bench stats [N]|bench run [CLIENTS]|\
+                 bench daily [CLIENTS]|\
                  image [--tag NAME] [--push REF]|dist [--profile NAME] [--out DIR]>"
             );
             return ExitCode::from(2);

@@ -3,8 +3,11 @@
 //! So far: the reference's runnability checks ([`check_runnable`], in its order, with its
 //! exception names as error kinds), the enrollment-complete check, and [`ensure_enrollments`]
 //! (the `enrollments_<slug>` table is created once and never rewritten unless recreated).
-//! [`run_analysis`] is the whole daily analysis of one experiment.
+//! [`run_analysis`] is the whole daily analysis of one experiment; [`partials`] computes the
+//! daily per-client partials its decomposable metrics are built from (one scan of a data
+//! source's days for every experiment that reads it).
 
+pub mod partials;
 mod plan;
 mod run;
 

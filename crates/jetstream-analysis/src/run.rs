@@ -15,7 +15,10 @@ use jetstream_config::enums::{AnalysisBasis, AnalysisPeriod};
 use jetstream_config::resolve::{AnalysisConfiguration, Metric, Summary};
 use jetstream_config::statistic::Statistic;
 use jetstream_sql::naming;
-use jetstream_sql::query::{QueryContext, identifier, metrics_query, partition_by_data_source};
+use jetstream_sql::partials::{PartialsTable, SourcePartials};
+use jetstream_sql::query::{
+    QueryContext, identifier, metrics_query_with, partition_by_data_source,
+};
 use jetstream_sql::readiness::{Ready, timelimits_if_ready};
 use jetstream_stats::{Context, Frame, Note, NoteLevel, Notes, Row};
 use jetstream_warehouse::{
@@ -56,6 +59,9 @@ pub struct RunOptions {
     /// Only the ready windows whose statistics table does not exist yet (catch-up of a date
     /// a run missed): nothing already written is computed again.
     pub only_missing: bool,
+    /// Decomposable metrics from daily per-client partials (the default), or `None`: every
+    /// window scans its days (`--full-scan`, the reference's queries).
+    pub partials: Option<crate::partials::PartialsOptions>,
 }
 
 impl Default for RunOptions {
@@ -72,6 +78,7 @@ impl Default for RunOptions {
             sql_output_dir: None,
             use_glean_ids: false,
             only_missing: false,
+            partials: Some(crate::partials::PartialsOptions::default()),
         }
     }
 }
@@ -321,7 +328,12 @@ pub fn run_analysis(
         errors: Vec::new(),
         warnings: Vec::new(),
         sql: options.query_context(conf)?,
+        partials: Vec::new(),
     };
+    if matches!(enrollments, Enrollments::Created(_)) && options.partials.is_some() {
+        // New enrollments, new clients: partials of the old ones are stale.
+        crate::partials::forget(config, warehouse, &options.dataset)?;
+    }
     if matches!(enrollments, Enrollments::Created(_)) {
         // Once per enrollments table: the split does not change afterwards.
         run.check_sample_ratio();
@@ -337,6 +349,7 @@ pub fn run_analysis(
         } else {
             ready_windows(config, date, options.periods.as_deref())?
         };
+        run.prepare_partials(&ready_now)?;
         for (period, ready) in ready_now {
             let Some(summaries) = config.metrics.get(&period) else {
                 continue;
@@ -392,6 +405,8 @@ struct Run<'a> {
     progress: &'a dyn Progress,
     slug: String,
     sql: QueryContext,
+    /// The partials tables (`project.dataset.table`) that metric tables read.
+    partials: Vec<(String, SourcePartials)>,
     errors: Vec<LogRecord>,
     warnings: Vec<LogRecord>,
 }
@@ -430,6 +445,70 @@ struct Task<'s> {
 }
 
 impl Run<'_> {
+    /// Compute the daily partials the windows `ready` need (unless the run scans every window
+    /// or only recomputes statistics); a data source whose partials fail is logged and its
+    /// metrics are computed by window queries.
+    fn prepare_partials(&mut self, ready: &[(AnalysisPeriod, Ready)]) -> Result<(), AnalysisError> {
+        let Some(options) = self.options.partials.as_ref() else {
+            return Ok(());
+        };
+        if self.options.statistics_only || ready.is_empty() {
+            return Ok(());
+        }
+        let plan = crate::partials::plan(
+            self.config,
+            &self.sql,
+            ready,
+            self.warehouse,
+            &self.options.dataset,
+            options,
+        )?;
+        let failures =
+            crate::partials::execute(&[&plan], self.warehouse, &self.options.dataset, options);
+        // Not an error of the results: the metrics are computed by window queries, which log
+        // a broken metric as they always do. A WARNING row says why the scan was not saved.
+        for f in &failures {
+            let message = format!(
+                "The daily partials of data source {} could not be computed ({}); its metrics \
+                 are computed by window queries",
+                f.data_source, f.message
+            );
+            tracing::warn!(experiment = %self.slug, "{message}");
+            let record = error_record(
+                &self.options.source,
+                LogContext {
+                    experiment: Some(self.slug.clone()),
+                    ..LogContext::default()
+                },
+                message,
+                ExceptionType::QueryError,
+                "daily_partials",
+            );
+            self.warnings.push(LogRecord {
+                log_level: LogLevel::Warning.as_str().into(),
+                ..record
+            });
+        }
+        for s in plan.sources {
+            if failures
+                .iter()
+                .any(|f| f.data_source == s.partials.data_source.name)
+            {
+                continue;
+            }
+            self.partials.push((self.qualified(&s.table), s.partials));
+        }
+        Ok(())
+    }
+
+    /// The partials tables metric queries read.
+    fn partials_tables(&self) -> Vec<PartialsTable<'_>> {
+        self.partials
+            .iter()
+            .map(|(table, partials)| PartialsTable { table, partials })
+            .collect()
+    }
+
     fn log(&mut self, ctx: LogContext, message: String, exception_type: ExceptionType, func: &str) {
         tracing::error!(
             experiment = %self.slug,
@@ -1012,7 +1091,7 @@ impl Run<'_> {
         enrollments: &str,
         basis: AnalysisBasis,
     ) -> Result<u64, (String, ExceptionType)> {
-        let query = metrics_query(
+        let query = metrics_query_with(
             &self.sql,
             metrics,
             &ready.time_limits,
@@ -1020,6 +1099,7 @@ impl Run<'_> {
             basis,
             self.config.experiment.exposure_signal.as_ref(),
             self.options.discrete,
+            &self.partials_tables(),
         )
         .map_err(|e| (e.to_string(), ExceptionType::ValueError))?;
         self.options
@@ -1104,7 +1184,7 @@ impl Run<'_> {
         let mut good = Vec::new();
         let mut bad = Vec::new();
         for m in metrics {
-            let probe = metrics_query(
+            let probe = metrics_query_with(
                 &self.sql,
                 &[*m],
                 &ready.time_limits,
@@ -1112,6 +1192,7 @@ impl Run<'_> {
                 basis,
                 self.config.experiment.exposure_signal.as_ref(),
                 self.options.discrete,
+                &self.partials_tables(),
             )
             .map_err(|e| e.to_string())
             .and_then(|q| {
@@ -1833,6 +1914,7 @@ mod phase_tests {
             progress: &NoProgress,
             slug: p.config.experiment.normandy_slug().to_string(),
             sql: p.options.query_context(&p.config.experiment).expect("sql"),
+            partials: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
         }

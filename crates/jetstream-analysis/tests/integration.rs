@@ -1,5 +1,6 @@
 //! Runnability rules and enrollments on the real DuckDB warehouse.
 
+mod partials;
 #[path = "run.rs"]
 mod run;
 

@@ -11,7 +11,7 @@ use jetstream_simulate::{EXPERIMENT_A, EXPERIMENT_B};
 use jetstream_warehouse::{Column, Columns, TableName, Warehouse};
 
 #[path = "simulated.rs"]
-mod simulated;
+pub(crate) mod simulated;
 use simulated::{config, sim};
 
 fn logs() -> TableName {

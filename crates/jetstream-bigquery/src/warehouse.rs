@@ -246,6 +246,9 @@ pub struct BigQueryWarehouse {
     upload_base: String,
     datasets: Mutex<HashSet<String>>,
     usage: Mutex<QueryUsage>,
+    /// Bytes processed per referenced table: a job's bytes count for each table it read
+    /// (BigQuery reports bytes per job, not per table).
+    reads: Mutex<jetstream_warehouse::TableReads>,
 }
 
 impl std::fmt::Debug for BigQueryWarehouse {
@@ -291,6 +294,7 @@ impl BigQueryWarehouse {
             upload_base,
             datasets: Mutex::new(HashSet::new()),
             usage: Mutex::new(QueryUsage::default()),
+            reads: Mutex::new(jetstream_warehouse::TableReads::default()),
         })
     }
 
@@ -537,6 +541,16 @@ impl BigQueryWarehouse {
         let (bytes, slot_ms) = match &job {
             Ok(job) => {
                 let stats = job.statistics.as_ref();
+                let referenced: Vec<String> = stats
+                    .and_then(|s| s.query.as_ref())
+                    .and_then(|q| q.referenced_tables.as_ref())
+                    .map(|tables| {
+                        tables
+                            .iter()
+                            .map(|t| format!("{}.{}.{}", t.project_id, t.dataset_id, t.table_id))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let bytes = stats
                     .and_then(|s| s.total_bytes_processed.as_deref())
                     .and_then(|b| b.parse::<u64>().ok())
@@ -545,6 +559,11 @@ impl BigQueryWarehouse {
                     .and_then(|s| s.total_slot_ms.as_deref())
                     .and_then(|b| b.parse::<u64>().ok())
                     .unwrap_or(0);
+                if let Ok(mut reads) = self.reads.lock() {
+                    for table in &referenced {
+                        reads.add(table, 0, bytes);
+                    }
+                }
                 (bytes, slot_ms)
             }
             Err(e) => {
@@ -640,6 +659,17 @@ impl BigQueryWarehouse {
             .and_then(|t| t.num_rows)
             .and_then(|n| n.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// The rows of a table, counted by a query (the table's `numRows` lags behind DML).
+    async fn row_count(&self, name: &TableName) -> Result<u64, WarehouseError> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {}", self.qualified(name));
+        let result = self.run_query(&sql, &name.to_string()).await?;
+        Ok(match result.columns.columns().first() {
+            Some(Column::Int(v)) => v.first().copied().flatten().unwrap_or(0).max(0) as u64,
+            Some(Column::Float(v)) => v.first().copied().flatten().unwrap_or(0.0).max(0.0) as u64,
+            _ => 0,
+        })
     }
 
     async fn patch_metadata(
@@ -996,6 +1026,72 @@ impl Warehouse for BigQueryWarehouse {
             .block_on(self.write_table_async(name, query, metadata))
     }
 
+    fn replace_partitions(
+        &self,
+        name: &TableName,
+        date_column: &str,
+        dates: &[chrono::NaiveDate],
+        query: &str,
+        cluster_by: &[&str],
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError> {
+        let column = jetstream_sql::query::identifier("column", date_column).map_err(|e| {
+            WarehouseError::new(
+                jetstream_warehouse::WarehouseErrorKind::Query,
+                name.to_string(),
+                e.to_string(),
+            )
+        })?;
+        let mut cluster = Vec::new();
+        for c in cluster_by {
+            cluster.push(
+                jetstream_sql::query::identifier("column", c)
+                    .map_err(|e| {
+                        WarehouseError::new(
+                            jetstream_warehouse::WarehouseErrorKind::Query,
+                            name.to_string(),
+                            e.to_string(),
+                        )
+                    })?
+                    .to_string(),
+            );
+        }
+        self.runtime.block_on(async {
+            self.ensure_dataset(&name.dataset).await?;
+            let what = name.to_string();
+            let target = self.qualified(name);
+            if self.get_table(name).await?.is_none() {
+                let clustering = if cluster.is_empty() {
+                    String::new()
+                } else {
+                    format!(" CLUSTER BY {}", cluster.join(", "))
+                };
+                let create = format!(
+                    "CREATE TABLE IF NOT EXISTS {target} PARTITION BY {column}{clustering} AS\n\
+                     SELECT * FROM (\n{query}\n) WHERE FALSE"
+                );
+                self.run_query(&create, &what).await?;
+            }
+            if !dates.is_empty() {
+                let list: Vec<String> = dates
+                    .iter()
+                    .map(|d| format!("DATE '{}'", d.format("%Y-%m-%d")))
+                    .collect();
+                let delete = format!(
+                    "DELETE FROM {target} WHERE {column} IN ({})",
+                    list.join(", ")
+                );
+                self.run_query(&delete, &what).await?;
+            }
+            let before = self.row_count(name).await?;
+            let insert = format!("INSERT INTO {target}\n{query}");
+            self.run_query(&insert, &what).await?;
+            self.patch_metadata(name, metadata).await?;
+            let after = self.row_count(name).await?;
+            Ok(after.saturating_sub(before))
+        })
+    }
+
     fn write_columns(
         &self,
         name: &TableName,
@@ -1211,6 +1307,10 @@ impl Warehouse for BigQueryWarehouse {
             self.ensure_dataset(&table.dataset).await?;
             self.load(table, &columns, "WRITE_APPEND").await
         })
+    }
+
+    fn table_reads(&self) -> jetstream_warehouse::TableReads {
+        self.reads.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     fn usage(&self) -> QueryUsage {

@@ -97,6 +97,7 @@ impl Warehouse for Exclusive {
         execute(sql: &str) -> Result<(), WarehouseError>;
         write_table(name: &TableName, query: &str, metadata: &TableMetadata) -> Result<u64, WarehouseError>;
         write_columns(name: &TableName, columns: &Columns, metadata: &TableMetadata) -> Result<u64, WarehouseError>;
+        replace_partitions(name: &TableName, date_column: &str, dates: &[chrono::NaiveDate], query: &str, cluster_by: &[&str], metadata: &TableMetadata) -> Result<u64, WarehouseError>;
         table_exists(name: &TableName) -> Result<bool, WarehouseError>;
         create_view(name: &TableName, query: &str) -> Result<(), WarehouseError>;
         publish_window_view(view: &TableName, table_prefix: &str) -> Result<usize, WarehouseError>;
@@ -114,6 +115,9 @@ impl Warehouse for Exclusive {
     }
     fn usage(&self) -> QueryUsage {
         self.inner.usage()
+    }
+    fn table_reads(&self) -> jetstream_warehouse::TableReads {
+        self.inner.table_reads()
     }
 }
 

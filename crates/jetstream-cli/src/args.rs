@@ -514,6 +514,19 @@ pub(crate) struct AnalysisArgs {
     /// Seed of the resampling statistics.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+    /// Scan every window's days of telemetry, as the reference does, instead of building the
+    /// decomposable metrics' windows from daily per-client partials.
+    #[arg(long, alias = "full_scan")]
+    pub(crate) full_scan: bool,
+    /// Recompute the partials of the newest day read and of this many days before it on each
+    /// run (rows that arrive late are picked up).
+    #[arg(long, value_name = "DAYS", default_value_t = jetstream_job::DEFAULT_LOOKBACK,
+          conflicts_with = "full_scan")]
+    pub(crate) lookback: u32,
+    /// Write what the run read, per table, as JSON: `{"source_rows_read", "source_bytes_read",
+    /// "tables": [{"table", "rows_read", "bytes_read", "queries"}], "own_tables": [...]}`.
+    #[arg(long, alias = "cost_report", value_name = "FILE")]
+    pub(crate) cost_report: Option<PathBuf>,
 }
 
 impl AnalysisArgs {
@@ -536,6 +549,7 @@ impl AnalysisArgs {
             sql_output_dir: self.sql_output_dir.clone(),
             use_glean_ids: self.use_glean_ids,
             only_missing: false,
+            partials: (!self.full_scan).then(|| jetstream_job::PartialsOptions::new(self.lookback)),
         })
     }
 }

@@ -147,7 +147,18 @@ fn with_job_and<T>(
         builder = builder.custom_config(&args.slugs[0], path);
     }
     let opened = builder.open()?;
-    Ok(f(&opened.job()?, &parsed))
+    let job = opened.job()?;
+    let before = job.table_reads();
+    let out = f(&job, &parsed);
+    let cost = job.cost_report(&before);
+    if !cost.tables.is_empty() || !cost.own_tables.is_empty() {
+        out!("{}", cost.summary());
+    }
+    if let Some(path) = &args.cost_report {
+        cost.write(path)
+            .with_context(|| format!("cannot write the cost report {}", path.display()))?;
+    }
+    Ok(out)
 }
 
 pub(crate) fn run_cmd(args: RunArgs, log: &LogArgs) -> anyhow::Result<ExitCode> {

@@ -35,6 +35,8 @@ pub struct DuckDbWarehouse {
     /// parallel read at the same time; writes and session state (TEMP objects of
     /// [`DuckDbWarehouse::execute_native`]) stay on the one main connection.
     readers: Mutex<Vec<Connection>>,
+    /// What the queries that wrote tables read, per table (DuckDB's profiler).
+    reads: Mutex<jetstream_warehouse::TableReads>,
     project: String,
     /// For a file database `X.duckdb`: the folder `X.duckdb.sources/` holding one database file
     /// per source project, so simulated telemetry persists next to the results.
@@ -209,6 +211,7 @@ impl DuckDbWarehouse {
             conn: Mutex::new(conn),
             publishing: Mutex::new(()),
             readers: Mutex::new(Vec::new()),
+            reads: Mutex::new(jetstream_warehouse::TableReads::default()),
             project: project.to_string(),
             sources_dir: None,
             read_only,
@@ -303,6 +306,46 @@ impl DuckDbWarehouse {
             })
             .collect();
         Ok(Some((windows.len(), parts.join("\nUNION ALL BY NAME\n"))))
+    }
+
+    /// Run `once` again when it fails on a write conflict: transactions that touch the same
+    /// catalog entries conflict (DuckDB's optimistic concurrency). Five attempts, 40 ms
+    /// doubling, with jitter so that the writers drift apart.
+    fn retrying_conflicts<T>(
+        &self,
+        what: &str,
+        once: impl FnMut() -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        use backon::BlockingRetryable as _;
+        let backoff = backon::ExponentialBuilder::new()
+            .with_min_delay(std::time::Duration::from_millis(40))
+            .with_jitter()
+            .with_max_times(4);
+        once.retry(backoff)
+            .sleep(std::thread::sleep)
+            .when(|e: &WarehouseError| e.kind() == WarehouseErrorKind::Conflict)
+            .notify(|_, wait| {
+                tracing::debug!(table = %what, ?wait, "write conflict: trying again");
+            })
+            .call()
+    }
+
+    /// Run the statement `sql` (DuckDB dialect) under the profiler and count the rows each
+    /// table scan of its plan read ([`Warehouse::table_reads`]).
+    fn profiled(&self, conn: &Connection, what: &str, sql: &str) -> Result<(), WarehouseError> {
+        let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}");
+        let plan: String = conn
+            .query_row(&explain, [], |r| r.get(1))
+            .map_err(|e| query_error(what, sql, &e))?;
+        let scans = plan_scans(&plan);
+        let mut reads = self
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (table, rows) in scans {
+            reads.add(&table, rows, 0);
+        }
+        Ok(())
     }
 
     fn translated(what: &str, sql: &str) -> Result<String, WarehouseError> {
@@ -863,17 +906,13 @@ impl Warehouse for DuckDbWarehouse {
             .execute_batch(&schema)
             .map_err(|e| query_error(&what, &schema, &e))?;
         // The query runs on a connection of its own: analyses running in parallel write
-        // their tables at the same time. Transactions that touch the same catalog entries
-        // conflict (DuckDB's optimistic concurrency) and are tried again: five attempts, 40 ms
-        // doubling, with jitter so that the writers drift apart.
-        use backon::BlockingRetryable as _;
-        let once = || {
+        // their tables at the same time.
+        self.retrying_conflicts(&what, || {
             let worker = self.reader()?;
             let conn = worker.connection();
             Self::in_transaction(conn, &what, || {
                 let create = format!("CREATE OR REPLACE TABLE {target} AS\n{translated}");
-                conn.execute_batch(&create)
-                    .map_err(|e| query_error(&what, &create, &e))?;
+                self.profiled(conn, &what, &create)?;
                 let count = format!("SELECT count(*) FROM {target}");
                 let n: i64 = conn
                     .query_row(&count, [], |r| r.get(0))
@@ -881,18 +920,58 @@ impl Warehouse for DuckDbWarehouse {
                 Self::upsert_metadata(conn, name, metadata)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             })
-        };
-        let backoff = backon::ExponentialBuilder::new()
-            .with_min_delay(std::time::Duration::from_millis(40))
-            .with_jitter()
-            .with_max_times(4);
-        once.retry(backoff)
-            .sleep(std::thread::sleep)
-            .when(|e: &WarehouseError| e.kind() == WarehouseErrorKind::Conflict)
-            .notify(|_, wait| {
-                tracing::debug!(table = %what, ?wait, "write conflict: trying again");
+        })
+    }
+
+    fn replace_partitions(
+        &self,
+        name: &TableName,
+        date_column: &str,
+        dates: &[NaiveDate],
+        query: &str,
+        _cluster_by: &[&str],
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError> {
+        let what = name.to_string();
+        let translated = Self::translated(&what, query)?;
+        let target = qualified(name);
+        let column = quote_ident(date_column);
+        let schema = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&name.dataset));
+        self.conn()
+            .execute_batch(&schema)
+            .map_err(|e| query_error(&what, &schema, &e))?;
+        let list: Vec<String> = dates
+            .iter()
+            .map(|d| format!("DATE '{}'", d.format("%Y-%m-%d")))
+            .collect();
+        self.retrying_conflicts(&what, || {
+            let worker = self.reader()?;
+            let conn = worker.connection();
+            Self::in_transaction(conn, &what, || {
+                let create = format!(
+                    "CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM (\n{translated}\n) LIMIT 0"
+                );
+                conn.execute_batch(&create)
+                    .map_err(|e| query_error(&what, &create, &e))?;
+                if !list.is_empty() {
+                    let delete =
+                        format!("DELETE FROM {target} WHERE {column} IN ({})", list.join(", "));
+                    conn.execute_batch(&delete)
+                        .map_err(|e| query_error(&what, &delete, &e))?;
+                }
+                let count = format!("SELECT count(*) FROM {target}");
+                let count_rows = || -> Result<i64, WarehouseError> {
+                    conn.query_row(&count, [], |r| r.get(0))
+                        .map_err(|e| query_error(&what, &count, &e))
+                };
+                let before = count_rows()?;
+                let insert = format!("INSERT INTO {target} BY NAME\n{translated}");
+                self.profiled(conn, &what, &insert)?;
+                let after = count_rows()?;
+                Self::upsert_metadata(conn, name, metadata)?;
+                Ok(u64::try_from(after - before).unwrap_or(0))
             })
-            .call()
+        })
     }
 
     fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError> {
@@ -1080,6 +1159,13 @@ impl Warehouse for DuckDbWarehouse {
         Self::read_columns(reader.connection(), "query", &translated)
     }
 
+    fn table_reads(&self) -> jetstream_warehouse::TableReads {
+        self.reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn append_logs(&self, table: &TableName, records: &[LogRecord]) -> Result<(), WarehouseError> {
         let what = table.to_string();
         let target = qualified(table);
@@ -1132,6 +1218,44 @@ impl Warehouse for DuckDbWarehouse {
             Ok(())
         })
     }
+}
+
+/// The table scans of a profiled plan (`EXPLAIN (ANALYZE, FORMAT JSON)`): per scan, the table
+/// (`catalog.schema.table`) and the rows it scanned (`rows_scanned`, or the rows it produced
+/// where the profiler does not say).
+fn plan_scans(plan: &str) -> Vec<(String, u64)> {
+    fn walk(node: &serde_json::Value, out: &mut Vec<(String, u64)>) {
+        match node {
+            serde_json::Value::Array(nodes) => nodes.iter().for_each(|n| walk(n, out)),
+            serde_json::Value::Object(map) => {
+                let kind = map.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+                if kind == "TABLE_SCAN"
+                    && let Some(table) = map
+                        .get("extra_info")
+                        .and_then(|i| i.get("Table"))
+                        .and_then(|t| t.as_str())
+                {
+                    let rows = map
+                        .get("rows_scanned")
+                        .or_else(|| map.get("intermediate_rows"))
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0);
+                    out.push((table.to_string(), rows));
+                }
+                for key in ["operator", "children"] {
+                    if let Some(c) = map.get(key) {
+                        walk(c, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(plan) {
+        walk(&value, &mut out);
+    }
+    out
 }
 
 /// Bytes a DuckDB plan (`EXPLAIN (FORMAT json)`) reads, estimated as BigQuery counts them: for

@@ -164,6 +164,7 @@ impl Job<'_> {
             .filter(|i| !i.dates.is_empty())
             .map(|i| (&i.config, i.dates.clone()))
             .collect();
+        self.share_partials(&main);
         self.analyse_plan(&main, false, observer, &mut report);
         // A rerun completed now publishes its views as a complete rerun does.
         let finished = self.finish_reruns(&plan, &mut report);
@@ -175,6 +176,88 @@ impl Job<'_> {
         let complete = ExportPolicy::COMPLETE_RERUN;
         self.export_with(&reruns, started, None, complete, observer, &mut report);
         report
+    }
+
+    /// The daily partials of every experiment in `plan` whose enrollments exist, computed
+    /// before their analyses: per date and data source, one scan of the source's days for all
+    /// the experiments that read it (each analysis then finds its days computed). An
+    /// experiment that cannot be planned, or a scan that fails, is left to its own analysis,
+    /// which computes (or falls back to window queries) and logs on its own.
+    pub(crate) fn share_partials(&self, plan: &[(&AnalysisConfiguration, Vec<NaiveDate>)]) {
+        if self.options.run.partials.is_none() || self.options.run.statistics_only {
+            return;
+        }
+        let mut by_date: BTreeMap<NaiveDate, Vec<&AnalysisConfiguration>> = BTreeMap::new();
+        for (config, dates) in plan {
+            for d in dates {
+                by_date.entry(*d).or_default().push(config);
+            }
+        }
+        for (date, configs) in by_date {
+            let mut plans = Vec::new();
+            let mut shared = None;
+            for config in configs {
+                let Ok(options) = self.run_options_for(config) else {
+                    continue;
+                };
+                let slug = config.experiment.normandy_slug();
+                let Ok(enrollments) = jetstream_warehouse::TableName::new(
+                    &options.dataset,
+                    &jetstream_sql::naming::enrollments_table(slug),
+                ) else {
+                    continue;
+                };
+                if check_runnable(&config.experiment, date).is_err()
+                    || !self.warehouse.table_exists(&enrollments).unwrap_or(false)
+                {
+                    continue;
+                }
+                let (Ok(ctx), Ok(ready), Some(partials)) = (
+                    options.query_context(&config.experiment),
+                    ready_windows(config, date, options.periods.as_deref()),
+                    options.partials.as_ref(),
+                ) else {
+                    continue;
+                };
+                match jetstream_analysis::partials::plan(
+                    config,
+                    &ctx,
+                    &ready,
+                    self.warehouse,
+                    &options.dataset,
+                    partials,
+                ) {
+                    Ok(p) => {
+                        plans.push((p, options.dataset.clone()));
+                        shared.get_or_insert_with(|| partials.clone());
+                    }
+                    Err(e) => {
+                        tracing::warn!(experiment = slug, error = %e, "partials not planned: the analysis computes its own");
+                    }
+                }
+            }
+            let Some(partials) = shared else { continue };
+            // Experiments with different results datasets share nothing.
+            let mut by_dataset: BTreeMap<&str, Vec<&jetstream_analysis::partials::Plan>> =
+                BTreeMap::new();
+            for (p, dataset) in &plans {
+                by_dataset.entry(dataset).or_default().push(p);
+            }
+            for (dataset, plans) in by_dataset {
+                if plans.len() < 2 {
+                    continue; // one experiment computes its own in its analysis
+                }
+                for f in jetstream_analysis::partials::execute(
+                    &plans,
+                    self.warehouse,
+                    dataset,
+                    &partials,
+                ) {
+                    tracing::warn!(experiment = %f.slug, data_source = %f.data_source,
+                        error = %f.message, "shared partials failed: the analysis computes its own");
+                }
+            }
+        }
     }
 
     /// Add to `plan` the catch-up dates of the `days` before `date`: for each date, the

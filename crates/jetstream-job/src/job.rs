@@ -1187,11 +1187,14 @@ pub fn delete_experiment_tables(
     for (table, _) in experiment_tables(warehouse, dataset, slug)? {
         let doomed = match naming::window_table_period(slug, &table.table) {
             Some(period) => selected(period),
+            // Scratch tables of an interrupted write, and the daily partials (a rerun
+            // computes them again, in one pass over the experiment's days).
             None => {
                 periods.is_none()
-                    && table.table.ends_with("__partial")
-                    && (table.table.starts_with(&format!("{norm}_"))
-                        || table.table.starts_with(&format!("statistics_{norm}_")))
+                    && ((table.table.ends_with("__partial")
+                        && (table.table.starts_with(&format!("{norm}_"))
+                            || table.table.starts_with(&format!("statistics_{norm}_"))))
+                        || table.table.starts_with(&format!("{norm}_partials_")))
             }
         };
         if doomed {

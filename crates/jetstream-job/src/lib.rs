@@ -27,6 +27,7 @@ pub mod alert;
 pub mod argo;
 mod builder;
 mod changes;
+mod cost;
 mod daily;
 mod dry_run;
 mod exports;
@@ -48,8 +49,10 @@ mod warehouse_spec;
 
 pub use builder::{JobBuilder, OpenedJob};
 pub use changes::{ConfigChange, ConfigChanges};
+pub use cost::{CostReport, TableCost};
 pub use daily::{DailyOptions, MAX_CATCH_UP_DAYS, Plan, PlanItem};
 pub use dry_run::QueryCheck;
+pub use jetstream_analysis::partials::{DEFAULT_LOOKBACK, PartialsOptions};
 pub use jetstream_analysis::{Enrollments, NoProgress, Progress, RunOptions, RunReport};
 #[cfg(feature = "argo")]
 pub use jetstream_argo::{
@@ -75,7 +78,7 @@ pub use jetstream_sql::alias::{AliasError, ProjectAlias, ProjectAliases};
 pub use jetstream_stats::{Comparison, Row};
 pub use jetstream_warehouse::QueryUsage;
 pub use jetstream_warehouse::{
-    Column, Columns, ExceptionType, LogLevel, TableName, Warehouse, WarehouseError,
+    Column, Columns, ExceptionType, LogLevel, TableName, TableReads, Warehouse, WarehouseError,
 };
 pub use job::{
     Event, Job, JobOptions, JobReport, Observer, Outcome, Quiet, delete_experiment_tables,

@@ -18,14 +18,12 @@ fn statistics_tables(wh: &dyn jetstream_job::Warehouse) -> BTreeSet<String> {
         .collect()
 }
 
-fn rows(wh: &dyn jetstream_job::Warehouse, table: &str) -> String {
-    let cols = wh
-        .query_columns(&format!(
-            "SELECT * FROM `{}.mozanalysis.{table}` ORDER BY ALL",
-            wh.project()
-        ))
-        .expect("read");
-    format!("{cols:?}")
+fn rows(wh: &dyn jetstream_job::Warehouse, table: &str) -> jetstream_job::Columns {
+    wh.query_columns(&format!(
+        "SELECT * FROM `{}.mozanalysis.{table}` ORDER BY ALL",
+        wh.project()
+    ))
+    .expect("read")
 }
 
 fn last_updated(wh: &dyn jetstream_job::Warehouse, table: &str) -> chrono::DateTime<chrono::Utc> {
@@ -92,7 +90,11 @@ fn a_missed_date_is_caught_up_equal_to_an_uninterrupted_run_and_only_once() {
     // Every window of the missed date exists now, row for row the uninterrupted run's.
     for t in &missed_tables {
         assert!(statistics_tables(&gap).contains(t), "{t} caught up");
-        assert_eq!(rows(&gap, t), rows(&full, t), "{t}");
+        // Equal to rounding: a caught-up date computes its partials in other scans than an
+        // uninterrupted run, and sums of floats add in another order.
+        if let Some(d) = rows(&gap, t).difference(&rows(&full, t), 1e-12) {
+            panic!("{t}: {d}");
+        }
     }
     assert_eq!(statistics_tables(&gap), statistics_tables(&full));
     // Run again: nothing is caught up (the missed date's tables are not written again), only

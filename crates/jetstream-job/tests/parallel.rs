@@ -56,7 +56,7 @@ fn five(dir: &std::path::Path) -> (jetstream_duckdb::DuckDbWarehouse, jetstream_
 }
 
 /// Every table and view of the results dataset with its rows (no timestamps).
-fn tables(wh: &dyn jetstream_job::Warehouse) -> Vec<String> {
+fn tables(wh: &dyn jetstream_job::Warehouse) -> Vec<(String, jetstream_job::Columns)> {
     wh.list_tables("mozanalysis", "")
         .expect("list")
         .into_iter()
@@ -68,7 +68,7 @@ fn tables(wh: &dyn jetstream_job::Warehouse) -> Vec<String> {
                     t.table
                 ))
                 .expect("read");
-            format!("{t} {rows:?}")
+            (t.to_string(), rows)
         })
         .collect()
 }
@@ -109,17 +109,12 @@ fn four_analyses_at_once_give_exactly_the_serial_statistics() {
     );
     assert!(serial.3.len() > 5 * 10, "{} tables", serial.3.len());
     assert_eq!(serial.3.len(), parallel.3.len());
-    for (a, b) in serial.3.iter().zip(&parallel.3) {
-        if a != b {
-            let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-            let from = at.saturating_sub(200);
-            panic!(
-                "differs at {at} of {} / {}:\n{}\n{}",
-                a.len(),
-                b.len(),
-                a.chars().skip(from).take(400).collect::<String>(),
-                b.chars().skip(from).take(400).collect::<String>()
-            );
+    // Equal to rounding: the partials of a date are computed in other scans when the dates
+    // run at once, and sums of floats add in another order.
+    for ((ta, a), (tb, b)) in serial.3.iter().zip(&parallel.3) {
+        assert_eq!(ta, tb);
+        if let Some(d) = a.difference(b, 1e-12) {
+            panic!("{ta}: {d}");
         }
     }
 }

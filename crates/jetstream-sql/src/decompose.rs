@@ -147,6 +147,8 @@ pub struct Decomposed {
     pub partials: Vec<Partial>,
     /// The expression with `__jetstream_partial_<k>` placeholders for the aggregates.
     outer: Expr,
+    /// The expression as written.
+    original: String,
     /// Per placeholder: the partial(s) it is made of (two for `AVG`).
     slots: Vec<Slot>,
 }
@@ -159,6 +161,11 @@ enum Slot {
 }
 
 impl Decomposed {
+    /// The metric's expression as written (over the data source's rows).
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
     /// The window's value from the daily partial columns: `column(partial)` names the column
     /// (qualified as the caller needs) of each partial.
     pub fn combine(&self, column: &dyn Fn(&Partial) -> String) -> String {
@@ -583,6 +590,7 @@ pub fn decompose_in(select_expression: &str, days: &[String]) -> Result<Decompos
     Ok(Decomposed {
         partials: split.partials,
         outer: expr,
+        original: select_expression.to_string(),
         slots: split.slots,
     })
 }

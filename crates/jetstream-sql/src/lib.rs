@@ -3,6 +3,8 @@
 //! - [`alias`]: `--project-alias FROM=TO`, reading project `FROM`'s tables and routines from `TO`.
 //! - [`decompose`]: which metric SQL is rebuilt from daily per-client partials (sqlparser),
 //!   and the expression that recombines them.
+//! - [`partials`]: daily per-client partials — one scan of a data source's days for every
+//!   experiment that reads it — and windows built from them.
 //! - [`time_limits`]: mozanalysis `TimeLimits` (`for_ts`, `for_single_analysis_window`).
 //! - [`readiness`]: which period's newest window closes on a date, and its index.
 //! - [`naming`]: table and view names derived from slugs.
@@ -23,6 +25,7 @@
 pub mod alias;
 pub mod decompose;
 pub mod naming;
+pub mod partials;
 pub mod preview;
 pub mod query;
 pub mod readiness;

@@ -20,6 +20,15 @@ pub fn enrollments_table(slug: &str) -> String {
     format!("enrollments_{}", bq_normalize_name(slug))
 }
 
+/// `<slug>_partials_<ds>`: an experiment's daily per-client partials of one data source.
+pub fn partials_table(slug: &str, data_source: &str) -> String {
+    format!(
+        "{}_partials_{}",
+        bq_normalize_name(slug),
+        bq_normalize_name(data_source)
+    )
+}
+
 /// `<slug>_<basis>[_<ds>]_<period>_<window>`.
 pub fn metrics_table(
     slug: &str,

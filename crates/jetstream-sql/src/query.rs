@@ -150,6 +150,16 @@ impl QueryContext {
         }
     }
 
+    /// The client id column of `ds` for this experiment's analysis unit.
+    pub fn id_column_of<'a>(&self, ds: &'a DataSource) -> &'a str {
+        self.id_column(
+            &ds.client_id_column,
+            &ds.group_id_column,
+            ds.glean_client_id_column.as_deref(),
+            ds.legacy_client_id_column.as_deref(),
+        )
+    }
+
     fn dataset_or(&self, fallback: &str) -> String {
         self.dataset.clone().unwrap_or_else(|| fallback.to_string())
     }
@@ -160,6 +170,28 @@ fn from_expr(ds: &DataSource, dataset: Option<&str>) -> Result<String, SqlError>
         context: format!("data source {}", ds.name),
         message: e.to_string(),
     })
+}
+
+/// The FROM expression of `ds` for the experiment of `ctx` (its app's dataset).
+pub(crate) fn data_source_from(ctx: &QueryContext, ds: &DataSource) -> Result<String, SqlError> {
+    from_expr(ds, ctx.dataset.as_deref())
+}
+
+/// A metric's `select_expression` with `{experiment_slug}` filled in (escaped), if it has one.
+pub(crate) fn rendered_expression(
+    ctx: &QueryContext,
+    m: &Metric,
+) -> Result<Option<String>, SqlError> {
+    let Some(template) = m.select_expression.as_deref() else {
+        return Ok(None);
+    };
+    let slug = escape_in_literal(&ctx.slug);
+    jetstream_config::template::python_format(template, &[("experiment_slug", &slug)])
+        .map(Some)
+        .map_err(|e| SqlError::Template {
+            context: format!("metric {}", m.name),
+            message: e.to_string(),
+        })
 }
 
 fn segment_from_expr(ds: &SegmentDataSource, dataset: Option<&str>) -> Result<String, SqlError> {
@@ -609,7 +641,12 @@ pub fn sanity_metrics(ds: &DataSource, slug: &str) -> Vec<(String, String)> {
 /// The branch a data-source row was tagged with for `slug` (None without an
 /// experiments column).
 fn branch_expr(ds: &DataSource, slug: &str) -> Option<String> {
-    let lit = string_literal(slug);
+    branch_expr_for(ds, &string_literal(slug))
+}
+
+/// The branch a data-source row was tagged with for the experiment whose slug is the SQL
+/// expression `lit` (a literal, or a column of the experiments a shared scan serves).
+pub(crate) fn branch_expr_for(ds: &DataSource, lit: &str) -> Option<String> {
     Some(match ds.experiments_column_type.as_ref()? {
         ExperimentsColumnType::Simple => format!("`mozfun.map.get_key`(ds.experiments, {lit})"),
         ExperimentsColumnType::Native => {
@@ -732,6 +769,32 @@ pub fn metrics_query(
     exposure_signal: Option<&ExposureSignal>,
     discrete: bool,
 ) -> Result<String, SqlError> {
+    metrics_query_with(
+        ctx,
+        metrics,
+        tl,
+        enrollments_table,
+        basis,
+        exposure_signal,
+        discrete,
+        &[],
+    )
+}
+
+/// [`metrics_query`], with the decomposable metrics of the data sources in `partials` built
+/// from their daily partials tables instead of a scan of the data source's days (the same
+/// columns and values; see [`crate::partials`]).
+#[allow(clippy::too_many_arguments)]
+pub fn metrics_query_with(
+    ctx: &QueryContext,
+    metrics: &[&Metric],
+    tl: &TimeLimits,
+    enrollments_table: &str,
+    basis: AnalysisBasis,
+    exposure_signal: Option<&ExposureSignal>,
+    discrete: bool,
+    partials: &[crate::partials::PartialsTable<'_>],
+) -> Result<String, SqlError> {
     let windows: Vec<String> = tl
         .analysis_windows
         .iter()
@@ -751,31 +814,51 @@ pub fn metrics_query(
         }
         _ => "SELECT * FROM raw_enrollments e".to_string(),
     };
+    let anchor = if basis == AnalysisBasis::Exposures && exposure_signal.is_none() {
+        "exposure_date"
+    } else {
+        "enrollment_date"
+    };
     let mut columns = vec!["enrollments.*".to_string()];
     let mut joins = Vec::new();
+    let mut null_rows = Vec::new();
     for (i, (ds, ms)) in partition_by_data_source(metrics).into_iter().enumerate() {
+        let from_partials = partials
+            .iter()
+            .find(|p| p.partials.data_source.name == ds.name);
         let mut named: Vec<(String, String)> = Vec::new();
+        let mut decomposed: Vec<&str> = Vec::new();
         for m in ms {
-            let template = m.select_expression.as_deref().unwrap_or_default();
-            let slug = escape_in_literal(&ctx.slug);
-            let expr =
-                jetstream_config::template::python_format(template, &[("experiment_slug", &slug)])
-                    .map_err(|e| SqlError::Template {
-                        context: format!("metric {}", m.name),
-                        message: e.to_string(),
-                    })?;
+            if from_partials.is_some_and(|p| p.partials.metrics.contains_key(&m.name)) {
+                decomposed.push(&m.name);
+                continue;
+            }
+            let expr = rendered_expression(ctx, m)?.unwrap_or_default();
             named.push((m.name.clone(), expr));
         }
         if !discrete {
             named.extend(sanity_metrics(ds, &ctx.slug));
         }
-        for (n, _) in &named {
-            columns.push(format!("ds_{i}.{}", identifier("metric", n)?));
+        if !named.is_empty() {
+            for (n, _) in &named {
+                columns.push(format!("ds_{i}.{}", identifier("metric", n)?));
+            }
+            let q = data_source_query(ctx, ds, &named, tl, basis, exposure_signal.is_some())?;
+            joins.push(format!(
+                "LEFT JOIN (\n    {q}\n    ) ds_{i} USING (analysis_id, branch, analysis_window_start, analysis_window_end)"
+            ));
         }
-        let q = data_source_query(ctx, ds, &named, tl, basis, exposure_signal.is_some())?;
-        joins.push(format!(
-            "LEFT JOIN (\n    {q}\n    ) ds_{i} USING (analysis_id, branch, analysis_window_start, analysis_window_end)"
-        ));
+        if let (Some(p), false) = (from_partials, decomposed.is_empty()) {
+            for n in &decomposed {
+                columns.push(format!("dp_{i}.{}", identifier("metric", n)?));
+            }
+            let (null_row, q) =
+                crate::partials::window_from_partials(ctx, *p, &decomposed, tl, anchor, i)?;
+            null_rows.push(format!(",\n{null_row}"));
+            joins.push(format!(
+                "LEFT JOIN (\n    {q}\n    ) dp_{i} USING (analysis_id, branch, analysis_window_start, analysis_window_end)"
+            ));
+        }
     }
     Ok(format!(
         "WITH analysis_windows AS (
@@ -799,7 +882,7 @@ enrollments AS (
     FROM exposures x
     RIGHT JOIN raw_enrollments e
     USING (analysis_id, branch)
-),
+){null_rows},
 metrics AS (
     SELECT
         {columns}
@@ -809,6 +892,7 @@ metrics AS (
 SELECT * FROM metrics",
         windows = windows.join("\n    UNION ALL\n    "),
         table = table_ref(enrollments_table)?,
+        null_rows = null_rows.concat(),
         columns = columns.join(",\n        "),
         joins = joins.join("\n    "),
     ))

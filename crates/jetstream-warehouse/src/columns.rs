@@ -88,6 +88,36 @@ pub struct Columns {
 }
 
 impl Columns {
+    /// The first difference between `self` and `other`, or `None` when they are equal: the
+    /// same names and rows, numbers to `rel` relative (sums of floats added in another order
+    /// differ in their last bits), everything else exactly.
+    pub fn difference(&self, other: &Columns, rel: f64) -> Option<String> {
+        if self.names() != other.names() {
+            return Some(format!("columns {:?} != {:?}", self.names(), other.names()));
+        }
+        for ((name, x), y) in self.names().iter().zip(self.columns()).zip(other.columns()) {
+            match (x.to_f64(), y.to_f64()) {
+                (Some(p), Some(q)) if p.len() == q.len() => {
+                    for (i, (u, v)) in p.iter().zip(&q).enumerate() {
+                        let close = match (u, v) {
+                            (Some(u), Some(v)) => {
+                                (u - v).abs() <= rel * u.abs().max(v.abs())
+                                    || (u.is_nan() && v.is_nan())
+                            }
+                            (u, v) => u == v,
+                        };
+                        if !close {
+                            return Some(format!("{name}, row {i}: {u:?} != {v:?}"));
+                        }
+                    }
+                }
+                _ if x != y => return Some(format!("{name}: {x:?} != {y:?}")),
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// Named columns as a backend read them (names and columns in query order, columns of
     /// equal length; [`Columns::from_pairs`] checks what a caller gives).
     pub fn new(names: Vec<String>, columns: Vec<Column>) -> Self {

@@ -766,6 +766,20 @@ impl Warehouse for Spy<'_> {
         self.record(name);
         self.inner.write_columns(name, columns, metadata)
     }
+    fn replace_partitions(
+        &self,
+        name: &TableName,
+        date_column: &str,
+        dates: &[NaiveDate],
+        query: &str,
+        cluster_by: &[&str],
+        metadata: &TableMetadata,
+    ) -> Result<u64, crate::WarehouseError> {
+        self.refuse(query)?;
+        self.record(name);
+        self.inner
+            .replace_partitions(name, date_column, dates, query, cluster_by, metadata)
+    }
     fn table_exists(&self, name: &TableName) -> Result<bool, crate::WarehouseError> {
         self.inner.table_exists(name)
     }
@@ -840,5 +854,8 @@ impl Warehouse for Spy<'_> {
     }
     fn usage(&self) -> crate::QueryUsage {
         self.inner.usage()
+    }
+    fn table_reads(&self) -> crate::TableReads {
+        self.inner.table_reads()
     }
 }

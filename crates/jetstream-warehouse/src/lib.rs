@@ -204,6 +204,24 @@ pub trait Warehouse: Send + Sync {
         Ok(true)
     }
 
+    /// Replace the rows of `name` whose `date_column` is one of `dates` by the rows of `query`
+    /// (which only has rows of those dates), creating the table from the query's columns when
+    /// absent: date-partitioned on `date_column` and clustered by `cluster_by` where the
+    /// warehouse has those (BigQuery). The query reads result tables, not telemetry (the daily
+    /// partials copied from a shared scan). Where the warehouse has transactions (DuckDB) the
+    /// replacement is atomic; elsewhere a failure can leave the dates without rows, which a
+    /// caller that keeps a marker row per date (the partials) sees as not computed. Returns the
+    /// number of rows written.
+    fn replace_partitions(
+        &self,
+        name: &TableName,
+        date_column: &str,
+        dates: &[chrono::NaiveDate],
+        query: &str,
+        cluster_by: &[&str],
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError>;
+
     /// Whether a table or view of that name exists.
     fn table_exists(&self, name: &TableName) -> Result<bool, WarehouseError>;
 
@@ -265,6 +283,55 @@ pub trait Warehouse: Send + Sync {
     /// backends that do not bill).
     fn usage(&self) -> QueryUsage {
         QueryUsage::default()
+    }
+
+    /// What the queries that wrote tables read, per table (`project.dataset.table`), summed
+    /// since the warehouse was opened: rows from DuckDB's profiler, bytes from BigQuery's job
+    /// statistics. Empty where the warehouse does not say.
+    fn table_reads(&self) -> TableReads {
+        TableReads::default()
+    }
+}
+
+/// What was read from one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableRead {
+    /// Rows scanned (DuckDB; 0 where unknown).
+    pub rows_read: u64,
+    /// Bytes processed (BigQuery; 0 where unknown).
+    pub bytes_read: u64,
+    /// Queries that read it.
+    pub queries: u64,
+}
+
+/// Reads per table, `project.dataset.table` → [`TableRead`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableReads(pub std::collections::BTreeMap<String, TableRead>);
+
+impl TableReads {
+    /// Count a read of `table`.
+    pub fn add(&mut self, table: &str, rows: u64, bytes: u64) {
+        let e = self.0.entry(table.to_string()).or_default();
+        e.rows_read += rows;
+        e.bytes_read += bytes;
+        e.queries += 1;
+    }
+
+    /// `self - earlier`, per table (what was read in between).
+    pub fn since(&self, earlier: &TableReads) -> TableReads {
+        let mut out = std::collections::BTreeMap::new();
+        for (t, r) in &self.0 {
+            let before = earlier.0.get(t).copied().unwrap_or_default();
+            let d = TableRead {
+                rows_read: r.rows_read.saturating_sub(before.rows_read),
+                bytes_read: r.bytes_read.saturating_sub(before.bytes_read),
+                queries: r.queries.saturating_sub(before.queries),
+            };
+            if d != TableRead::default() {
+                out.insert(t.clone(), d);
+            }
+        }
+        TableReads(out)
     }
 }
 
