@@ -110,12 +110,124 @@ fn plain(name: &str) -> ObjectName {
     ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))])
 }
 
+/// DuckDB's reserved keywords (its grammar's reserved and type/function-name classes): a
+/// dataset or column named `full` or `order` must be quoted.
+const DUCKDB_RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "anti",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asof",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "default",
+    "deferrable",
+    "desc",
+    "describe",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "generated",
+    "glob",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "map",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "pivot",
+    "pivot_longer",
+    "pivot_wider",
+    "placing",
+    "positional",
+    "primary",
+    "qualify",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "semi",
+    "show",
+    "similar",
+    "some",
+    "struct",
+    "summarize",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "try_cast",
+    "union",
+    "unique",
+    "unpivot",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
 fn needs_quotes(s: &str) -> bool {
     let mut chars = s.chars();
     !(chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        || DUCKDB_RESERVED.contains(&s.to_ascii_lowercase().as_str())
 }
 
 fn ident(s: &str) -> Ident {
@@ -565,6 +677,14 @@ use sqlparser::ast::VisitMut as _;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_words_in_table_paths_are_quoted() {
+        let duck = translate("SELECT * FROM `full.statistics_x` AS s").unwrap();
+        assert!(duck.contains("\"full\".statistics_x"), "{duck}");
+        let duck = translate("SELECT * FROM `p.order.t`").unwrap();
+        assert!(duck.contains("\"order\""), "{duck}");
+    }
 
     fn t(sql: &str) -> String {
         translate(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))

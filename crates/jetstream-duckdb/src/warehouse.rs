@@ -1240,7 +1240,8 @@ fn plan_scans(plan: &str) -> Vec<(String, u64)> {
                         .or_else(|| map.get("intermediate_rows"))
                         .and_then(serde_json::Value::as_u64)
                         .unwrap_or(0);
-                    out.push((table.to_string(), rows));
+                    // `"moz-fx-data-shared-prod".telemetry.t` → the BigQuery-style path.
+                    out.push((table.replace('"', ""), rows));
                 }
                 for key in ["operator", "children"] {
                     if let Some(c) = map.get(key) {

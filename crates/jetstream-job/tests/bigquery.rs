@@ -172,6 +172,37 @@ fn the_daily_job_on_bigquery_and_gcs_equals_the_duckdb_run() {
     }
     let bq_time = started.elapsed();
     assert!(analyses > 1, "analyses: {analyses}");
+    // The windows came from daily partials on BigQuery too (a partitioned, clustered table
+    // per data source), not from a fallback to window queries; the DuckDB run's are proven
+    // equal to a full scan in jetstream-analysis's tests/partials.rs.
+    let partials = bq
+        .list_tables(
+            DATASET,
+            &format!(
+                "{}_partials_",
+                jetstream_simulate::EXPERIMENT_A.replace('-', "_")
+            ),
+        )
+        .expect("list");
+    assert!(!partials.is_empty(), "no partials table on BigQuery");
+    let logs = TableName::new("monitoring", "logs").unwrap();
+    let fallbacks = if bq.table_exists(&logs).expect("logs") {
+        let c = bq
+            .query_columns(&format!(
+                "SELECT COUNT(*) AS n FROM `{project}.monitoring.logs` WHERE func_name = 'daily_partials'"
+            ))
+            .expect("count fallbacks");
+        c.get("n")
+            .and_then(|n| n.to_f64())
+            .and_then(|v| v.first().copied().flatten())
+            .unwrap_or(f64::NAN)
+    } else {
+        0.0
+    };
+    assert_eq!(
+        fallbacks, 0.0,
+        "partials fell back to window queries on BigQuery"
+    );
     assert!(usage.queries > 10, "queries counted: {usage:?}");
 
     // Equal statistics, table by table.

@@ -11,7 +11,7 @@
 //! | `telemetry.clients_daily` | `client_id, submission_date, sample_id, active_hours_sum, scalar_parent_browser_engagement_total_uri_count_sum, scalar_parent_browser_engagement_total_uri_count_normal_and_private_mode_sum, pings_aggregated_by_this_row, is_default_browser, experiments` (list of `{key, value}`) — one row per active day |
 //! | `telemetry.desktop_active_users` | `client_id, submission_date, is_dau, is_desktop, days_active_bits` — one row per client and day |
 //! | `search.search_clients_engines_sources_daily` | `client_id, submission_date, engine, source, sap, tagged_sap, tagged_follow_on, organic, ad_click, search_with_ads` — one row per day with searches |
-//! | `org_mozilla_firefox.events_stream`, `.baseline`, `.metrics`, `fenix.active_users`, `search.mobile_search_clients_engines_sources_daily` | the Fenix experiment's Glean events and pings (see `docs/DATA.md`) |
+//! | `org_mozilla_firefox.events_stream` (nimbus events and event-level data: about 9 interaction events per active client and day, metric `tabs_opened`), `.baseline`, `.metrics`, `fenix.active_users`, `search.mobile_search_clients_engines_sources_daily` | the Fenix experiment's Glean events and pings (see `docs/DATA.md`) |
 //!
 //! Data covers `days` dates from `start`. Two experiments start on day 7 (so there is a
 //! pre-enrollment week): [`EXPERIMENT_A`] (control / treatment, 8 enrollment dates, normandy
@@ -396,6 +396,18 @@ SELECT
     json_object('experiment', {f}, 'branch', branch_f)::VARCHAR AS event_extra,
     sample_id
 FROM ev
+UNION ALL
+-- Event-level telemetry: up to 16 interaction events per active client and day (about 9 on
+-- average), as Glean's events_stream has many rows per client and day.
+SELECT
+    fenix_client_id,
+    submission_date::TIMESTAMP + to_seconds(floor(86399 * sim_u(i, d, 'ui_t' || k))::BIGINT),
+    'interaction',
+    CASE WHEN k % 4 = 0 THEN 'tab_opened' ELSE 'page_scrolled' END,
+    '{{}}',
+    sample_id
+FROM sim_fenix_days, range(0, 16) AS r(k)
+WHERE f_active AND sim_u(i, d, 'ui' || k) < least(1.0, 0.55 * {mf_hours})
 ORDER BY submission_timestamp, client_id;
 CREATE OR REPLACE TABLE {p}.org_mozilla_firefox.baseline AS
 SELECT
@@ -712,8 +724,8 @@ description = "Active in the window"
 "#;
 
 const FENIX_CONFIG: &str = r#"[metrics]
-weekly = ["active_hours", "uri_count", "search_count", "days_of_use"]
-overall = ["active_hours", "uri_count", "search_count", "days_of_use"]
+weekly = ["active_hours", "uri_count", "search_count", "days_of_use", "tabs_opened"]
+overall = ["active_hours", "uri_count", "search_count", "days_of_use", "tabs_opened"]
 
 [data_sources.sim_baseline]
 from_expression = "(SELECT p.*, DATE(p.submission_timestamp) AS submission_date FROM `moz-fx-data-shared-prod.org_mozilla_firefox.baseline` p)"
@@ -734,6 +746,19 @@ from_expression = "(SELECT * FROM `mozdata.search.mobile_search_clients_engines_
 experiments_column_type = "simple"
 friendly_name = "Mobile search (simulated)"
 description = "One row per client and day with searches"
+
+[data_sources.sim_events_stream]
+from_expression = "(SELECT p.*, DATE(p.submission_timestamp) AS submission_date FROM `moz-fx-data-shared-prod.org_mozilla_firefox.events_stream` p)"
+experiments_column_type = "none"
+friendly_name = "Events (simulated)"
+description = "Glean events, one row per event: many per client and day"
+
+[metrics.tabs_opened]
+data_source = "sim_events_stream"
+select_expression = "COUNTIF(event_category = 'interaction' AND event_name = 'tab_opened')"
+friendly_name = "Tabs opened"
+description = "Tab-opened events (event-level data)"
+[metrics.tabs_opened.statistics.bootstrap_mean]
 
 [metrics.active_hours]
 data_source = "sim_baseline"
