@@ -156,21 +156,7 @@ fn timed(label: &str, bin: &Path, args: &[&str]) -> anyhow::Result<()> {
 /// metric-hub snapshot vendored in `fixtures/`) on its last date and
 /// over its whole life, and report wall time and peak RSS of each step (release build).
 pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
-    eprintln!("==> building the release binary");
-    let status = cargo()
-        .args(["build", "--release", "--quiet", "-p", "jetstream-cli"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        anyhow::bail!("release build failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("release/jetstream");
-    let dir = target.join(format!("bench-run-{clients}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    let (bin, dir) = release_binary(root, &format!("bench-run-{clients}"))?;
     let db = format!("duckdb:{}", dir.join("bench.duckdb").display());
     let recipes = dir.join("experiments.json");
     let recipes = recipes.to_string_lossy();

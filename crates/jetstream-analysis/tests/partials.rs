@@ -9,36 +9,21 @@ use chrono::{Duration, NaiveDate};
 use jetstream_analysis::partials::PartialsOptions;
 use jetstream_analysis::{NoProgress, RunOptions, run_analysis};
 use jetstream_config::ConfigCollection;
-use jetstream_config::collection::{FileKind, parse_file};
-use jetstream_config::resolve::{AnalysisConfiguration, resolve_experiment};
+use jetstream_config::resolve::AnalysisConfiguration;
 use jetstream_duckdb::DuckDbWarehouse;
 use jetstream_simulate::{EXPERIMENT_A, EXPERIMENT_B, EXPERIMENT_FENIX, SimReport};
 use jetstream_warehouse::{Columns, TableName, Warehouse};
 
-use crate::run::simulated::{d, sim};
+use crate::run::simulated::{config_over, d, sim};
 
 /// A simulated experiment resolved over the vendored metric-hub (its platform's defaults and
 /// definitions) and the simulator's experiment configs.
 fn with_metric_hub(report: &SimReport, slug: &str) -> AnalysisConfiguration {
-    let recipes = serde_json::to_string(&jetstream_simulate::recipes(report)).expect("json");
-    let parsed = jetstream_experimenter::parse_payload(&recipes, d("2026-11-26")).expect("recipes");
-    let experiment = parsed
-        .experiments
-        .iter()
-        .find(|e| e.normandy_slug == slug)
-        .expect("experiment");
-    let mut configs = ConfigCollection::load_dir(
+    let hub = ConfigCollection::load_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/metric-hub"),
     )
     .expect("metric-hub");
-    for (s, toml) in jetstream_simulate::configs() {
-        configs.add(parse_file(
-            &toml,
-            FileKind::Experiment { slug: s.clone() },
-            Path::new(&format!("{s}.toml")),
-        ));
-    }
-    resolve_experiment(experiment, configs.spec_for_experiment(slug), &configs).expect("resolve")
+    config_over(report, slug, hub, |t| t)
 }
 
 fn options(dataset: &str, partials: Option<PartialsOptions>) -> RunOptions {
