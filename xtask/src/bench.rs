@@ -406,6 +406,7 @@ pub(crate) fn daily(root: &Path, clients: usize) -> anyhow::Result<()> {
     for (name, extra) in modes {
         let out = dir.join(format!("out-{name}"));
         let (mut rows, mut bytes, mut wall) = (0u64, 0u64, 0.0);
+        let mut per_table: std::collections::BTreeMap<String, u64> = Default::default();
         for date in &dates {
             let mut args: Vec<String> = [
                 "run",
@@ -432,8 +433,17 @@ pub(crate) fn daily(root: &Path, clients: usize) -> anyhow::Result<()> {
             wall += w;
             rows += report["source_rows_read"].as_u64().unwrap_or(0);
             bytes += report["source_bytes_read"].as_u64().unwrap_or(0);
+            for t in report["tables"].as_array().into_iter().flatten() {
+                if let Some(table) = t["table"].as_str() {
+                    *per_table.entry(table.to_string()).or_default() +=
+                        t["rows_read"].as_u64().unwrap_or(0);
+                }
+            }
         }
         println!("{name:<12} source rows read {rows:>14}  bytes {bytes:>12}  wall {wall:>8.1} s");
+        for (table, read) in &per_table {
+            println!("{:<14}{table}: {read} rows", "");
+        }
         totals.push((name, rows, wall, out));
     }
     let (_, full_rows, full_wall, full_out) = &totals[0];

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, NaiveDate};
 use jetstream_config::enums::AnalysisPeriod;
-use jetstream_config::resolve::{AnalysisConfiguration, Metric};
+use jetstream_config::resolve::{AnalysisConfiguration, ExposureSignal, Metric};
 use jetstream_sql::naming;
 use jetstream_sql::partials::{
     KEYS, SourcePartials, Target, computed_days, experiment_rows, partials_query, source_key,
 };
-use jetstream_sql::query::{QueryContext, partition_by_data_source};
+use jetstream_sql::query::{QueryContext, exposure_signal_dates, partition_by_data_source};
 use jetstream_sql::readiness::Ready;
 use jetstream_warehouse::{Column, TableMetadata, TableName, Warehouse, WarehouseError};
 
@@ -101,6 +101,8 @@ pub struct Failure {
     pub slug: String,
     /// The data source.
     pub data_source: String,
+    /// The partials table that was not computed.
+    pub table: TableName,
     /// Why.
     pub message: String,
 }
@@ -188,7 +190,44 @@ pub fn plan(
             days,
         });
     }
+    if let Some(signal) = exposure_signal(config) {
+        // The signal's days are fixed by the enrollment period and may lie past the newest
+        // day the windows read (a rerun of an early date reads them): those are computed
+        // again, as the lookback days are, until they are in the past.
+        let mut needed = BTreeSet::new();
+        for (_, r) in ready {
+            let (from, to) = exposure_signal_dates(signal, &r.time_limits);
+            needed.extend(from.iter_days().take_while(|d| *d <= to));
+        }
+        let partials = SourcePartials::exposure(signal);
+        let table = TableName::new(dataset, &naming::exposure_partials_table(&slug))?;
+        let present = computed(warehouse, &table, &partials)?;
+        let days: Vec<NaiveDate> = needed
+            .into_iter()
+            .filter(|d| {
+                !present.contains(d)
+                    || ((*d >= recent || *d > last) && !options.was_refreshed(&table, *d))
+            })
+            .collect();
+        plan.sources.push(PlannedSource {
+            partials,
+            table,
+            days,
+        });
+    }
     Ok(plan)
+}
+
+/// The exposure signal of `config`, when a metric is analysed on the exposures basis (the
+/// only one whose metrics queries read it).
+fn exposure_signal(config: &AnalysisConfiguration) -> Option<&ExposureSignal> {
+    let signal = config.experiment.exposure_signal.as_ref()?;
+    let exposures = config.metrics.values().flatten().any(|s| {
+        s.metric
+            .analysis_bases
+            .contains(&jetstream_config::enums::AnalysisBasis::Exposures)
+    });
+    exposures.then_some(signal)
 }
 
 /// Delete `config`'s partials tables (its enrollments were created again: the clients
@@ -199,8 +238,13 @@ pub fn forget(
     dataset: &str,
 ) -> Result<(), WarehouseError> {
     let slug = config.experiment.normandy_slug();
-    for (ds, _) in partition_by_data_source(&all_metrics(config)) {
-        let table = TableName::new(dataset, &naming::partials_table(slug, &ds.name))?;
+    let sources = partition_by_data_source(&all_metrics(config));
+    let tables = sources
+        .iter()
+        .map(|(ds, _)| naming::partials_table(slug, &ds.name))
+        .chain([naming::exposure_partials_table(slug)]);
+    for name in tables {
+        let table = TableName::new(dataset, &name)?;
         if warehouse.table_exists(&table)? {
             warehouse.delete_table(&table)?;
         }
@@ -264,11 +308,12 @@ pub fn execute(
             if s.days.is_empty() {
                 continue;
             }
-            match source_key(&plan.ctx, &s.partials.data_source) {
+            match source_key(&plan.ctx, &s.partials) {
                 Ok(key) => groups.entry(key).or_default().push((plan, s)),
                 Err(e) => failures.push(Failure {
                     slug: plan.slug.clone(),
                     data_source: s.partials.data_source.name.clone(),
+                    table: s.table.clone(),
                     message: e.to_string(),
                 }),
             }
@@ -280,6 +325,7 @@ pub fn execute(
                 failures.push(Failure {
                     slug: plan.slug.clone(),
                     data_source: s.partials.data_source.name.clone(),
+                    table: s.table.clone(),
                     message: message.clone(),
                 });
             }
@@ -323,8 +369,14 @@ fn scan(
             dates: s.days.clone(),
         })
         .collect();
-    let query =
-        partials_query(&first_plan.ctx, ds, &targets, &columns).map_err(|e| e.to_string())?;
+    let query = partials_query(
+        &first_plan.ctx,
+        ds,
+        &first_source.partials.kind,
+        &targets,
+        &columns,
+    )
+    .map_err(|e| e.to_string())?;
     let scratch = TableName::new(
         dataset,
         &format!(

@@ -469,9 +469,9 @@ impl Run<'_> {
         // a broken metric as they always do. A WARNING row says why the scan was not saved.
         for f in &failures {
             let message = format!(
-                "The daily partials of data source {} could not be computed ({}); its metrics \
-                 are computed by window queries",
-                f.data_source, f.message
+                "The daily partials {} of data source {} could not be computed ({}); they are \
+                 computed by window queries",
+                f.table, f.data_source, f.message
             );
             tracing::warn!(experiment = %self.slug, "{message}");
             let record = error_record(
@@ -490,10 +490,7 @@ impl Run<'_> {
             });
         }
         for s in plan.sources {
-            if failures
-                .iter()
-                .any(|f| f.data_source == s.partials.data_source.name)
-            {
+            if failures.iter().any(|f| f.table == s.table) {
                 continue;
             }
             self.partials.push((self.qualified(&s.table), s.partials));

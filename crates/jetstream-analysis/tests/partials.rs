@@ -67,6 +67,13 @@ fn compare(wh: &DuckDbWarehouse, report: &SimReport, slugs: &[&str], dates: &[Na
             rows_of(wh, "inc", &partials) + rows_of(wh, "inc", &fenix) > 0,
             "{slug}: the partials were used"
         );
+        if config.experiment.exposure_signal.is_some() {
+            let exposures = jetstream_sql::naming::exposure_partials_table(slug);
+            assert!(
+                rows_of(wh, "inc", &exposures) > 0,
+                "{slug}: the exposure signal's partials were used"
+            );
+        }
     }
 }
 
@@ -122,15 +129,16 @@ fn rows_of(wh: &DuckDbWarehouse, dataset: &str, name: &str) -> usize {
     }
 }
 
-/// A desktop experiment (an enrollment segment) and the fenix one (Glean), on the first week's
-/// date and the last (the overall window, the partials of every day computed in one pass).
+/// The desktop experiments (an enrollment segment; an exposure signal whose window ends with
+/// the analysis window's) and the fenix one (Glean), on the first week's date and the last
+/// (the overall window, the partials of every day computed in one pass).
 #[test]
 fn partials_equal_the_full_scan_on_a_week_and_the_whole_life() {
     let s = sim(300, 21, &[("active_hours_sum", 0.2), ("sap", 0.1)]);
     compare(
         &s.wh,
         &s.report,
-        &[EXPERIMENT_A, EXPERIMENT_FENIX],
+        &[EXPERIMENT_A, EXPERIMENT_B, EXPERIMENT_FENIX],
         &[d("2026-01-22"), d("2026-01-28")],
     );
 }

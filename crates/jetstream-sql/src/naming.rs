@@ -29,6 +29,12 @@ pub fn partials_table(slug: &str, data_source: &str) -> String {
     )
 }
 
+/// `<slug>_partials__exposure_signal`: an experiment's daily per-client counts of the rows
+/// meeting its exposure signal (the double underscore keeps it apart from a data source's).
+pub fn exposure_partials_table(slug: &str) -> String {
+    format!("{}_partials__exposure_signal", bq_normalize_name(slug))
+}
+
 /// `<slug>_<basis>[_<ds>]_<period>_<window>`.
 pub fn metrics_table(
     slug: &str,

@@ -13,21 +13,40 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use jetstream_config::resolve::{DataSource, Metric};
+use jetstream_config::resolve::{DataSource, ExposureSignal, Metric};
 
 use crate::decompose::{Decomposed, day_expressions, decompose_in};
 use crate::query::{
-    QueryContext, SqlError, branch_expr_for, data_source_from, identifier, rendered_expression,
+    QueryContext, SqlError, branch_expr_for, data_source_from, from_expr, identifier,
+    rendered_expression,
     string_literal, table_ref,
 };
 
-/// The partial columns of one experiment's decomposable metrics on one data source.
+/// What a partials table holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// The inner aggregates of decomposable metrics (the window query's join and day-0 filter
+    /// applied).
+    Metrics,
+    /// The experiment's exposure signal: per client and day, the rows of the signal's data
+    /// source (read as the signal query reads it: no app dataset, no day-0 filter) that meet
+    /// `select`.
+    Exposure {
+        /// The signal's boolean expression.
+        select: String,
+    },
+}
+
+/// The partial columns of one experiment's decomposable metrics on one data source, or of its
+/// exposure signal.
 #[derive(Debug, Clone)]
 pub struct SourcePartials {
     /// The data source.
     pub data_source: DataSource,
-    /// Per decomposable metric, its decomposition.
+    /// Per decomposable metric, its decomposition (none for an exposure signal).
     pub metrics: BTreeMap<String, Decomposed>,
+    /// What the partials are of.
+    pub kind: Kind,
 }
 
 impl SourcePartials {
@@ -54,11 +73,33 @@ impl SourcePartials {
         Ok(SourcePartials {
             data_source: ds.clone(),
             metrics: decomposed,
+            kind: Kind::Metrics,
         })
     }
 
-    /// The partial columns, `(name, SQL)`, sorted by name and each once.
+    /// The partials of an exposure signal: the count of its rows per client and day.
+    pub fn exposure(signal: &ExposureSignal) -> SourcePartials {
+        SourcePartials {
+            data_source: signal.data_source.clone(),
+            metrics: BTreeMap::new(),
+            kind: Kind::Exposure {
+                select: signal.select_expression.clone(),
+            },
+        }
+    }
+
+    /// Whether these are the partials of `signal`.
+    pub fn is_exposure_of(&self, signal: &ExposureSignal) -> bool {
+        matches!(&self.kind, Kind::Exposure { select }
+            if *select == signal.select_expression && self.data_source == signal.data_source)
+    }
+
+    /// The partial columns, `(name, SQL)`, sorted by name and each once. An exposure
+    /// signal's one column, `x_<hash>`, holds the SQL of its condition.
     pub fn columns(&self) -> Vec<(String, String)> {
+        if let Kind::Exposure { select } = &self.kind {
+            return vec![(exposure_column(select), select.clone())];
+        }
         let mut columns = BTreeMap::new();
         for d in self.metrics.values() {
             for p in &d.partials {
@@ -69,13 +110,32 @@ impl SourcePartials {
     }
 }
 
-/// What experiments must share to be served by one partials query over `ds`: the data source,
-/// its FROM expression for the app and the client id column.
-pub fn source_key(ctx: &QueryContext, ds: &DataSource) -> Result<String, SqlError> {
+/// The column of an exposure signal's partials: `x_<hash of its condition>`.
+fn exposure_column(select: &str) -> String {
+    format!("x_{:016x}", crate::decompose::fnv1a(select.as_bytes()))
+}
+
+/// The FROM expression partials of `kind` read `ds` through: the app's dataset for metrics,
+/// none for an exposure signal (as its query reads it).
+fn source_from(ctx: &QueryContext, ds: &DataSource, kind: &Kind) -> Result<String, SqlError> {
+    match kind {
+        Kind::Metrics => data_source_from(ctx, ds),
+        Kind::Exposure { .. } => from_expr(ds, None),
+    }
+}
+
+/// What experiments must share to be served by one partials query over `ds`: the kind of
+/// partials, the data source, its FROM expression and the client id column.
+pub fn source_key(ctx: &QueryContext, partials: &SourcePartials) -> Result<String, SqlError> {
+    let ds = &partials.data_source;
+    let kind = match partials.kind {
+        Kind::Metrics => "metrics",
+        Kind::Exposure { .. } => "exposure",
+    };
     Ok(format!(
-        "{}\n{}\n{}\n{}",
+        "{kind}\n{}\n{}\n{}\n{}",
         ds.name,
-        data_source_from(ctx, ds)?,
+        source_from(ctx, ds, &partials.kind)?,
         ctx.id_column_of(ds),
         ds.submission_date_column
     ))
@@ -98,13 +158,14 @@ pub const EXPERIMENT: &str = "jetstream_experiment";
 /// The key columns of a partials table, before the partial columns.
 pub const KEYS: [&str; 3] = ["analysis_id", "enrollment_date", "submission_date"];
 
-/// The partials of `columns` (name, SQL) from `ds` for `targets`, in one query over the
-/// source's days: [`EXPERIMENT`], the [`KEYS`] and the columns, plus the marker row of each
-/// target's day. `ctx` gives the client id column and the app's dataset, which the targets
-/// share (callers group experiments by them).
+/// The partials of `columns` (name, SQL) of `kind` from `ds` for `targets`, in one query over
+/// the source's days: [`EXPERIMENT`], the [`KEYS`] and the columns, plus the marker row of
+/// each target's day. `ctx` gives the client id column and the app's dataset, which the
+/// targets share (callers group experiments by [`source_key`]).
 pub fn partials_query(
     ctx: &QueryContext,
     ds: &DataSource,
+    kind: &Kind,
     targets: &[Target<'_>],
     columns: &[(String, String)],
 ) -> Result<String, SqlError> {
@@ -118,10 +179,57 @@ pub fn partials_query(
     };
     let id = ctx.id_column_of(ds);
     let sd = &ds.submission_date_column;
+    let mut selected = Vec::new();
+    let mut nulls = Vec::new();
+    let from = source_from(ctx, ds, kind)?;
+    let (relation, id, sd, day0) = match kind {
+        Kind::Metrics => {
+            for (name, sql) in columns {
+                let name = identifier("partial", name)?;
+                selected.push(format!("{sql} AS {name}"));
+                nulls.push(format!("NULL AS {name}"));
+            }
+            let day0 = match branch_expr_for(ds, &format!("e.{EXPERIMENT}")) {
+                Some(branch) => format!(
+                    "\n        AND (ds.{sd} != e.enrollment_date OR {branch} IS NOT NULL)"
+                ),
+                None => String::new(),
+            };
+            (from, id, sd.as_str(), day0)
+        }
+        Kind::Exposure { .. } => {
+            // The signal's condition is evaluated on its source alone (as in its query), then
+            // its rows are counted per client and day.
+            let mut conditions = Vec::new();
+            let mut flags = Vec::new();
+            for (name, sql) in columns {
+                let name = identifier("partial", name)?;
+                flags.push(format!("({sql}) AS {name}"));
+                conditions.push(format!("({sql})"));
+                selected.push(format!("CAST(COUNTIF(ds.{name}) AS INT64) AS {name}"));
+                nulls.push(format!("CAST(NULL AS INT64) AS {name}"));
+            }
+            let relation = format!(
+                "(
+        SELECT
+            {id} AS analysis_id,
+            {sd} AS submission_date,
+            {flags}
+        FROM {from}
+        WHERE {sd} BETWEEN '{first}' AND '{last}'
+            AND ({conditions})
+    )",
+                flags = flags.join(",\n            "),
+                conditions = conditions.join(" OR "),
+                first = first.format("%Y-%m-%d"),
+                last = last.format("%Y-%m-%d"),
+            );
+            (relation, "analysis_id", "submission_date", String::new())
+        }
+    };
     let mut clients = Vec::new();
     let mut days = Vec::new();
     let mut markers = Vec::new();
-    let mut selected = Vec::new();
     for t in targets {
         let slug = string_literal(t.slug);
         clients.push(format!(
@@ -143,18 +251,6 @@ pub fn partials_query(
             ));
         }
     }
-    let mut nulls = Vec::new();
-    for (name, sql) in columns {
-        let name = identifier("partial", name)?;
-        selected.push(format!("{sql} AS {name}"));
-        nulls.push(format!("NULL AS {name}"));
-    }
-    let day0 = match branch_expr_for(ds, &format!("e.{EXPERIMENT}")) {
-        Some(branch) => {
-            format!("\n        AND (ds.{sd} != e.enrollment_date OR {branch} IS NOT NULL)")
-        }
-        None => String::new(),
-    };
     let comma = if selected.is_empty() { "" } else { ",\n    " };
     // The experiments' clients are the only other relation in scope of the metrics' SQL (as
     // the enrollments are in the window query): no other name can make a column ambiguous.
@@ -187,7 +283,7 @@ FROM (
         selected = selected.join(",\n    "),
         nulls = nulls.join(",\n    "),
         markers = markers.join("\n    UNION ALL\n    "),
-        from = data_source_from(ctx, ds)?,
+        from = relation,
         first = first.format("%Y-%m-%d"),
         last = last.format("%Y-%m-%d"),
     ))
@@ -293,4 +389,34 @@ pub(crate) fn window_from_partials(
         lddr = tl.last_date_data_required,
     );
     Ok((null_row, query))
+}
+
+/// The exposures of `signal` — the columns of [`crate::query::exposure_signal_query`], over
+/// `raw_enrollments` — from its partials table instead of a scan of the signal's days.
+pub(crate) fn exposures_from_partials(
+    partials: PartialsTable<'_>,
+    signal: &ExposureSignal,
+    tl: &crate::time_limits::TimeLimits,
+) -> Result<String, SqlError> {
+    let (first, last) = crate::query::exposure_signal_dates(signal, tl);
+    let column = exposure_column(&signal.select_expression);
+    let x = identifier("partial", &column)?;
+    Ok(format!(
+        "SELECT
+        e.analysis_id,
+        e.branch,
+        MIN(p.submission_date) AS exposure_date,
+        CAST(COALESCE(SUM(p.{x}), 0) AS INT64) AS num_exposure_events
+    FROM raw_enrollments e
+    LEFT JOIN {table} p
+    ON p.analysis_id = e.analysis_id
+        AND p.enrollment_date = e.enrollment_date
+        AND p.submission_date >= e.enrollment_date
+        AND p.submission_date BETWEEN '{first}' AND '{last}'
+        AND p.{x} > 0
+    GROUP BY e.analysis_id, e.branch",
+        table = table_ref(partials.table)?,
+        first = first.format("%Y-%m-%d"),
+        last = last.format("%Y-%m-%d"),
+    ))
 }

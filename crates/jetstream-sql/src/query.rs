@@ -165,7 +165,7 @@ impl QueryContext {
     }
 }
 
-fn from_expr(ds: &DataSource, dataset: Option<&str>) -> Result<String, SqlError> {
+pub(crate) fn from_expr(ds: &DataSource, dataset: Option<&str>) -> Result<String, SqlError> {
     ds.from_expr_for(dataset).map_err(|e| SqlError::Template {
         context: format!("data source {}", ds.name),
         message: e.to_string(),
@@ -468,6 +468,34 @@ fn window_limit(limit: Option<WindowLimit>, tl: &TimeLimits) -> Option<i64> {
     })
 }
 
+/// The first and last day an exposure signal reads (its query's `BETWEEN`), under `tl`.
+pub fn exposure_signal_dates(
+    signal: &ExposureSignal,
+    tl: &TimeLimits,
+) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    let (first, start, date_end, end) = signal_limits(signal, tl);
+    (
+        first + chrono::Duration::days(start),
+        date_end + chrono::Duration::days(end),
+    )
+}
+
+/// An exposure signal's limits: the first enrollment date, the start offset, the date the end
+/// offset counts from and the end offset.
+fn signal_limits(
+    signal: &ExposureSignal,
+    tl: &TimeLimits,
+) -> (chrono::NaiveDate, i64, chrono::NaiveDate, i64) {
+    let start = window_limit(signal.window_start, tl).unwrap_or(0);
+    let end = window_limit(signal.window_end, tl);
+    let date_end = if end.is_some_and(|e| e != 0) {
+        tl.first_enrollment_date
+    } else {
+        tl.last_enrollment_date
+    };
+    (tl.first_enrollment_date, start, date_end, end.unwrap_or(0))
+}
+
 /// `ExposureSignal.build_query`: first and count of the days a client met the signal.
 pub fn exposure_signal_query(
     ctx: &QueryContext,
@@ -481,13 +509,7 @@ pub fn exposure_signal_query(
         ds.glean_client_id_column.as_deref(),
         ds.legacy_client_id_column.as_deref(),
     );
-    let start = window_limit(signal.window_start, tl).unwrap_or(0);
-    let end = window_limit(signal.window_end, tl);
-    let date_end = if end.is_some_and(|e| e != 0) {
-        tl.first_enrollment_date
-    } else {
-        tl.last_enrollment_date
-    };
+    let (first, start, date_end, end) = signal_limits(signal, tl);
     let sd = column(&ds.submission_date_column);
     Ok(format!(
         "SELECT
@@ -508,8 +530,6 @@ pub fn exposure_signal_query(
     GROUP BY e.analysis_id, e.branch",
         id = column(id),
         from = from_expr(ds, None)?,
-        first = tl.first_enrollment_date,
-        end = end.unwrap_or(0),
         select = signal.select_expression,
     ))
 }
@@ -807,10 +827,11 @@ pub fn metrics_query_with(
         .collect();
     let exposures = match exposure_signal {
         Some(s) if basis != AnalysisBasis::Enrollments => {
-            format!(
-                "SELECT * FROM (\n    {}\n    )\n    WHERE num_exposure_events > 0",
-                exposure_signal_query(ctx, s, tl)?
-            )
+            let signal = match partials.iter().find(|p| p.partials.is_exposure_of(s)) {
+                Some(p) => crate::partials::exposures_from_partials(*p, s, tl)?,
+                None => exposure_signal_query(ctx, s, tl)?,
+            };
+            format!("SELECT * FROM (\n    {signal}\n    )\n    WHERE num_exposure_events > 0")
         }
         _ => "SELECT * FROM raw_enrollments e".to_string(),
     };
@@ -825,7 +846,10 @@ pub fn metrics_query_with(
     for (i, (ds, ms)) in partition_by_data_source(metrics).into_iter().enumerate() {
         let from_partials = partials
             .iter()
-            .find(|p| p.partials.data_source.name == ds.name);
+            .find(|p| {
+                p.partials.kind == crate::partials::Kind::Metrics
+                    && p.partials.data_source.name == ds.name
+            });
         let mut named: Vec<(String, String)> = Vec::new();
         let mut decomposed: Vec<&str> = Vec::new();
         for m in ms {
