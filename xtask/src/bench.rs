@@ -207,10 +207,46 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
     let mut args = vec!["run"];
     args.extend(last.iter().map(String::as_str));
     timed("run, last date (day + overall windows)", &bin, &args)?;
-    let life = analysis(&["--until", "2026-01-28"]);
-    let mut args = vec!["rerun"];
-    args.extend(life.iter().map(String::as_str));
-    timed("rerun, whole life (21 dates, all periods)", &bin, &args)?;
+    // The whole life, reading each window's days again (`--full-scan`, before daily partials)
+    // and from the partials (after): time, peak RSS and the telemetry rows read, against the
+    // rows the source tables hold (the simulated days are the days the analyses read).
+    let mut read = Vec::new();
+    for (mode, extra) in [("full scan", &["--full-scan"][..]), ("partials", &[][..])] {
+        let report = dir.join(format!("cost-rerun-{}.json", mode.replace(' ', "-")));
+        let report_arg = report.to_string_lossy().into_owned();
+        let mut opts = vec!["--until", "2026-01-28", "--cost-report", &report_arg];
+        opts.extend(extra);
+        let life = analysis(&opts);
+        let mut args = vec!["rerun"];
+        args.extend(life.iter().map(String::as_str));
+        timed(
+            &format!("rerun, whole life (21 dates), {mode}"),
+            &bin,
+            &args,
+        )?;
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
+        read.push((mode, json));
+    }
+    for (mode, json) in &read {
+        let mut held = 0u64;
+        for t in json["tables"].as_array().into_iter().flatten() {
+            let Some(table) = t["table"].as_str() else {
+                continue;
+            };
+            let rows = table_rows(&bin, &db, table)?;
+            held += rows;
+            println!(
+                "    {mode:<10} {table}: {} rows read of {rows} ({:.2}x)",
+                t["rows_read"],
+                t["rows_read"].as_u64().unwrap_or(0) as f64 / rows.max(1) as f64
+            );
+        }
+        let total = json["source_rows_read"].as_u64().unwrap_or(0);
+        println!(
+            "    {mode:<10} source rows read {total} of {held} held: {:.2}x",
+            total as f64 / held.max(1) as f64
+        );
+    }
     // Five experiments (the simulator's three and two copies) × every date, with their
     // simulated configs: serial, then four analyses at once (`--parallel`).
     let sim_configs = dir.to_string_lossy().into_owned();
@@ -249,6 +285,27 @@ pub(crate) fn run(root: &Path, clients: usize) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The rows of `table` (`project.dataset.table`) in the warehouse `db`, by `jetstream query`.
+fn table_rows(bin: &Path, db: &str, table: &str) -> anyhow::Result<u64> {
+    let out = Command::new(bin)
+        .args([
+            "query",
+            "--warehouse",
+            db,
+            &format!("SELECT COUNT(*) AS n FROM `{table}`"),
+        ])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!("counting {table}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("counting {table}: {stdout}"))
 }
 
 /// The release binary (built first) and a fresh working folder under the target directory.

@@ -18,8 +18,7 @@ use jetstream_config::resolve::{DataSource, ExposureSignal, Metric};
 use crate::decompose::{Decomposed, day_expressions, decompose_in};
 use crate::query::{
     QueryContext, SqlError, branch_expr_for, data_source_from, from_expr, identifier,
-    rendered_expression,
-    string_literal, table_ref,
+    rendered_expression, string_literal, table_ref,
 };
 
 /// What a partials table holds.
@@ -190,9 +189,9 @@ pub fn partials_query(
                 nulls.push(format!("NULL AS {name}"));
             }
             let day0 = match branch_expr_for(ds, &format!("e.{EXPERIMENT}")) {
-                Some(branch) => format!(
-                    "\n        AND (ds.{sd} != e.enrollment_date OR {branch} IS NOT NULL)"
-                ),
+                Some(branch) => {
+                    format!("\n        AND (ds.{sd} != e.enrollment_date OR {branch} IS NOT NULL)")
+                }
                 None => String::new(),
             };
             (from, id, sd.as_str(), day0)

@@ -844,12 +844,10 @@ pub fn metrics_query_with(
     let mut joins = Vec::new();
     let mut null_rows = Vec::new();
     for (i, (ds, ms)) in partition_by_data_source(metrics).into_iter().enumerate() {
-        let from_partials = partials
-            .iter()
-            .find(|p| {
-                p.partials.kind == crate::partials::Kind::Metrics
-                    && p.partials.data_source.name == ds.name
-            });
+        let from_partials = partials.iter().find(|p| {
+            p.partials.kind == crate::partials::Kind::Metrics
+                && p.partials.data_source.name == ds.name
+        });
         let mut named: Vec<(String, String)> = Vec::new();
         let mut decomposed: Vec<&str> = Vec::new();
         for m in ms {

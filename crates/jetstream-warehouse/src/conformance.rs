@@ -632,6 +632,72 @@ pub fn typed_reads_and_nulls(wh: &dyn Warehouse) {
     assert_eq!(empty.rows(), 0);
 }
 
+/// `replace_partitions` creates a table from its query, then replaces the rows of the given
+/// dates only: other dates are kept, replacing twice is the same as once, and the new rows are
+/// seen at once by a join on the table's keys and dates (as the windows read daily partials).
+pub fn replace_partitions_by_date(wh: &dyn Warehouse) {
+    numbers(wh, 300);
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+    let days = |ds: &[u32]| ds.iter().map(|d| day(*d)).collect::<Vec<_>>();
+    // Client i % 30 on day 1 + i % 10, value `scale`, once per (client, day).
+    let rows = |scale: i64, only: Option<u32>| {
+        let filter = only.map_or(String::new(), |d| format!(" WHERE 1 + MOD(i, 10) = {d}"));
+        format!(
+            "SELECT DISTINCT CAST(MOD(i, 30) AS STRING) AS analysis_id, \
+             DATE_ADD(DATE '2026-01-01', INTERVAL MOD(i, 10) DAY) AS submission_date, \
+             {scale} AS v FROM {}{filter}",
+            q(wh, "numbers")
+        )
+    };
+    let table = name("parts");
+    let n = wh
+        .replace_partitions(
+            &table,
+            "submission_date",
+            &days(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+            &rows(1, None),
+            &["analysis_id"],
+            &meta("parts", 1),
+        )
+        .expect("create from the query");
+    assert_eq!(n, 30, "rows written");
+    let joined = format!(
+        "SELECT COUNT(p.v) AS n, CAST(SUM(p.v) AS INT64) AS s \
+         FROM (SELECT DISTINCT analysis_id FROM {t}) e \
+         LEFT JOIN {t} p ON p.analysis_id = e.analysis_id \
+         AND p.submission_date BETWEEN DATE '2026-01-01' AND DATE '2026-01-10'",
+        t = q(wh, "parts")
+    );
+    assert_eq!(ints(wh, &joined, "n"), vec![Some(30)], "joined at once");
+    for _ in 0..2 {
+        let n = wh
+            .replace_partitions(
+                &table,
+                "submission_date",
+                &days(&[3]),
+                &rows(5, Some(3)),
+                &["analysis_id"],
+                &meta("parts", 2),
+            )
+            .expect("replace a date");
+        assert_eq!(n, 3, "rows of the replaced date");
+        assert_eq!(
+            ints(wh, &joined, "n"),
+            vec![Some(30)],
+            "rows after replacing"
+        );
+        assert_eq!(
+            ints(wh, &joined, "s"),
+            vec![Some(27 + 15)],
+            "other dates kept, the date replaced (twice the same as once)"
+        );
+    }
+    assert_eq!(
+        wh.table_metadata(&table).expect("metadata"),
+        Some(meta("parts", 2))
+    );
+}
+
 /// Runs every case of the suite as its own test, each on a fresh warehouse from `$make`
 /// (an expression callable as `$make()` returning a `Box<dyn Warehouse>`). Attributes after
 /// `$make;` go on every case: a backend that needs a service puts its test tier there
@@ -654,7 +720,8 @@ macro_rules! warehouse_conformance {
             write_read_and_metadata, atomic_replace_on_runtime_failure,
             atomic_replace_on_invalid_query, write_columns_round_trip, create_if_absent,
             views_and_delete, window_views, joined_window_views, listing, append_logs,
-            typed_reads_and_nulls, touch_keeps_rows, dry_runs_plan_without_running);
+            typed_reads_and_nulls, touch_keeps_rows, dry_runs_plan_without_running,
+            replace_partitions_by_date);
     };
 }
 
