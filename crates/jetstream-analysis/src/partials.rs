@@ -174,21 +174,9 @@ pub fn plan(
             continue;
         }
         let table = TableName::new(dataset, &naming::partials_table(&slug, &ds.name))?;
-        let present = computed(warehouse, &table, &partials)?;
-        // A day without its marker is computed even if this process computed it before (the
-        // table was rebuilt since); a recent day once per process.
-        let days: Vec<NaiveDate> = needed
-            .iter()
-            .copied()
-            .filter(|d| {
-                !present.contains(d) || (*d >= recent && !options.was_refreshed(&table, *d))
-            })
-            .collect();
-        plan.sources.push(PlannedSource {
-            partials,
-            table,
-            days,
-        });
+        plan.sources.push(planned(
+            warehouse, partials, table, &needed, recent, last, options,
+        )?);
     }
     if let Some(signal) = exposure_signal(config) {
         // The signal's days are fixed by the enrollment period and may lie past the newest
@@ -199,23 +187,42 @@ pub fn plan(
             let (from, to) = exposure_signal_dates(signal, &r.time_limits);
             needed.extend(from.iter_days().take_while(|d| *d <= to));
         }
+        let needed: Vec<NaiveDate> = needed.into_iter().collect();
         let partials = SourcePartials::exposure(signal);
         let table = TableName::new(dataset, &naming::exposure_partials_table(&slug))?;
-        let present = computed(warehouse, &table, &partials)?;
-        let days: Vec<NaiveDate> = needed
-            .into_iter()
-            .filter(|d| {
-                !present.contains(d)
-                    || ((*d >= recent || *d > last) && !options.was_refreshed(&table, *d))
-            })
-            .collect();
-        plan.sources.push(PlannedSource {
-            partials,
-            table,
-            days,
-        });
+        plan.sources.push(planned(
+            warehouse, partials, table, &needed, recent, last, options,
+        )?);
     }
     Ok(plan)
+}
+
+/// `partials` in `table` with the days of `needed` to compute now: a day without its marker
+/// (even if this process computed it before: the table was rebuilt since), and once per
+/// process a recent day (from `recent`) or one past `last`, the newest day the windows read.
+fn planned(
+    warehouse: &dyn Warehouse,
+    partials: SourcePartials,
+    table: TableName,
+    needed: &[NaiveDate],
+    recent: NaiveDate,
+    last: NaiveDate,
+    options: &PartialsOptions,
+) -> Result<PlannedSource, WarehouseError> {
+    let present = computed(warehouse, &table, &partials)?;
+    let days = needed
+        .iter()
+        .copied()
+        .filter(|d| {
+            !present.contains(d)
+                || ((*d >= recent || *d > last) && !options.was_refreshed(&table, *d))
+        })
+        .collect();
+    Ok(PlannedSource {
+        partials,
+        table,
+        days,
+    })
 }
 
 /// The exposure signal of `config`, when a metric is analysed on the exposures basis (the

@@ -348,6 +348,27 @@ impl DuckDbWarehouse {
         Ok(())
     }
 
+    /// `<create> name AS <translated>` (profiled) with its metadata, inside the caller's
+    /// transaction on `conn`; the rows written.
+    fn create_from_query(
+        &self,
+        conn: &Connection,
+        name: &TableName,
+        create: &str,
+        translated: &str,
+        metadata: &TableMetadata,
+    ) -> Result<u64, WarehouseError> {
+        let what = name.to_string();
+        let target = qualified(name);
+        self.profiled(conn, &what, &format!("{create} {target} AS\n{translated}"))?;
+        let count = format!("SELECT count(*) FROM {target}");
+        let n: i64 = conn
+            .query_row(&count, [], |r| r.get(0))
+            .map_err(|e| query_error(&what, &count, &e))?;
+        Self::upsert_metadata(conn, name, metadata)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn translated(what: &str, sql: &str) -> Result<String, WarehouseError> {
         translate(sql).map_err(|source| WarehouseError::translate(what, source))
     }
@@ -900,7 +921,6 @@ impl Warehouse for DuckDbWarehouse {
     ) -> Result<u64, WarehouseError> {
         let what = name.to_string();
         let translated = Self::translated(&what, query)?;
-        let target = qualified(name);
         let schema = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&name.dataset));
         self.conn()
             .execute_batch(&schema)
@@ -911,14 +931,7 @@ impl Warehouse for DuckDbWarehouse {
             let worker = self.reader()?;
             let conn = worker.connection();
             Self::in_transaction(conn, &what, || {
-                let create = format!("CREATE OR REPLACE TABLE {target} AS\n{translated}");
-                self.profiled(conn, &what, &create)?;
-                let count = format!("SELECT count(*) FROM {target}");
-                let n: i64 = conn
-                    .query_row(&count, [], |r| r.get(0))
-                    .map_err(|e| query_error(&what, &count, &e))?;
-                Self::upsert_metadata(conn, name, metadata)?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                self.create_from_query(conn, name, "CREATE OR REPLACE TABLE", &translated, metadata)
             })
         })
     }
@@ -948,20 +961,20 @@ impl Warehouse for DuckDbWarehouse {
             let worker = self.reader()?;
             let conn = worker.connection();
             Self::in_transaction(conn, &what, || {
-                let count = format!("SELECT count(*) FROM {target}");
                 if Self::table_type(conn, name)?.is_none() {
                     // A new table is created from the query itself. (Created empty and filled
                     // in the same transaction, DuckDB's optimizer kept the empty table's column
                     // statistics in this process and pruned joins on its dates: found by
                     // `cargo xtask bench daily`; tests/duckdb.rs pins it.)
-                    let create = format!("CREATE TABLE {target} AS\n{translated}");
-                    self.profiled(conn, &what, &create)?;
-                    let n: i64 = conn
-                        .query_row(&count, [], |r| r.get(0))
-                        .map_err(|e| query_error(&what, &count, &e))?;
-                    Self::upsert_metadata(conn, name, metadata)?;
-                    return Ok(u64::try_from(n).unwrap_or(0));
+                    return self.create_from_query(
+                        conn,
+                        name,
+                        "CREATE TABLE",
+                        &translated,
+                        metadata,
+                    );
                 }
+                let count = format!("SELECT count(*) FROM {target}");
                 if !list.is_empty() {
                     let delete = format!(
                         "DELETE FROM {target} WHERE {column} IN ({})",
